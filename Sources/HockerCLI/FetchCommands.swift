@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import ImageReference
+import RegistryClient
+
+/// `hocker manifest` / `hocker-manifest`.
+struct ManifestCommand: HockerCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "manifest",
+        abstract: "Print an image manifest, byte for byte as the registry serves it.",
+        discussion: """
+            A multi-platform index is resolved to the image manifest for --platform \
+            (ready for docker2nix); --index prints the index itself. The output's SHA-256 \
+            is the manifest digest.
+
+            Examples:
+              hocker-manifest library/debian jessie
+              hocker manifest debian:bookworm --platform linux/arm64
+              hocker manifest --registry http://127.0.0.1:5000/v2/ team/app v1 --out=app.json
+            """)
+
+    @OptionGroup var registryOptions: RegistryOptions
+    @OptionGroup var image: ImageArguments
+
+    @Option(help: ArgumentHelp("Write the manifest to PATH instead of stdout.", valueName: "PATH"))
+    var out: String?
+
+    @Flag(help: "Print the index (manifest list) itself instead of resolving it for a platform.")
+    var index = false
+
+    func run(in context: CommandContext) async throws {
+        let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
+        let platform = try registryOptions.resolvedPlatform()
+        let bytes = try await withRegistryClient(registryOptions, endpoint: target.endpoint) { client in
+            if index {
+                return try await client.fetchManifest(repository: target.reference.repository, reference: target.reference.reference).bytes
+            }
+            return try await client.resolveImage(repository: target.reference.repository, reference: target.reference.reference, platform: platform).manifest.bytes
+        }
+        try writeOutput(bytes, out: out, context: context)
+    }
+}
+
+/// `hocker config` / `hocker-config`.
+struct ConfigCommand: HockerCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Print an image's configuration JSON, verified against its digest.",
+        discussion: """
+            Examples:
+              hocker-config library/debian jessie
+              hocker-config --out="$out" --registry "$registry" library/debian jessie
+            """)
+
+    @OptionGroup var registryOptions: RegistryOptions
+    @OptionGroup var image: ImageArguments
+
+    @Option(help: ArgumentHelp("Write the config to PATH instead of stdout.", valueName: "PATH"))
+    var out: String?
+
+    func run(in context: CommandContext) async throws {
+        let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
+        let platform = try registryOptions.resolvedPlatform()
+        try await withRegistryClient(registryOptions, endpoint: target.endpoint) { client in
+            let resolved = try await client.resolveImage(repository: target.reference.repository, reference: target.reference.reference, platform: platform)
+            let config = resolved.image.config
+            try await fetchBlobToOutput(client, repository: target.reference.repository, digest: config.digest, size: config.size, out: out, context: context)
+        }
+    }
+}
+
+/// `hocker layer` / `hocker-layer`.
+struct LayerCommand: HockerCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "layer",
+        abstract: "Fetch one blob (a layer) by digest, verified against it.",
+        discussion: """
+            The tag is not resolved: nixpkgs passes "unused". Without --out the blob \
+            goes to stdout once verified.
+
+            Examples:
+              hocker-layer --out=layer.tar.gz --layer cd0a524342ef...49c library/debian unused
+              hocker layer -l sha256:cd0a5243...849c debian
+            """)
+
+    @OptionGroup var registryOptions: RegistryOptions
+
+    @Option(name: [.short, .long], help: ArgumentHelp("The blob's digest, with or without sha256:.", valueName: "DIGEST"))
+    var layer: String
+
+    @OptionGroup var image: ImageArguments
+
+    @Option(help: ArgumentHelp("Write the blob to PATH instead of stdout.", valueName: "PATH"))
+    var out: String?
+
+    func run(in context: CommandContext) async throws {
+        let digest = try Digest(parsing: layer, allowBareHex: true)
+        // The tag is never used, so it is not checked (nixpkgs passes "unused").
+        var arguments = image
+        arguments.imageTag = nil
+        let target = try ImageTarget(arguments: arguments, registry: registryOptions.registry, insecure: registryOptions.insecure)
+        try await withRegistryClient(registryOptions, endpoint: target.endpoint) { client in
+            try await fetchBlobToOutput(client, repository: target.reference.repository, digest: digest, size: nil, out: out, context: context)
+        }
+    }
+}

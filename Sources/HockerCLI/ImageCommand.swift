@@ -1,0 +1,141 @@
+import ArgumentParser
+import Foundation
+import ImageArchive
+import ImageReference
+import RegistryClient
+import SystemPackage
+
+/// The formats `hocker image` writes.
+enum ImageFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
+    /// The `docker save` tar that `docker load` and `podman load` read.
+    case docker
+    /// An OCI image layout directory.
+    case oci
+}
+
+/// `hocker image` / `hocker-image`.
+struct ImageCommand: HockerCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "image",
+        abstract: "Fetch a whole image as a docker-archive (or an OCI layout).",
+        discussion: """
+            The archive is what `docker load` and `podman load` read; layers stay \
+            compressed and download in parallel straight into their place in the tar. \
+            The path written is printed on stdout.
+
+            Examples:
+              hocker-image --out=debian.tar library/debian jessie && podman load -i debian.tar
+              hocker image debian:bookworm --platform linux/arm64 --out debian-arm64.tar
+              hocker image --format oci --out debian-oci debian:bookworm
+            """)
+
+    @OptionGroup var registryOptions: RegistryOptions
+    @OptionGroup var image: ImageArguments
+
+    @Option(help: ArgumentHelp("Where to write the archive (default: NAME-TAG.tar here).", valueName: "PATH"))
+    var out: String?
+
+    @Option(help: "docker (a docker-archive tar) or oci (an OCI layout directory).")
+    var format: ImageFormat = .docker
+
+    @Option(help: ArgumentHelp("Blobs downloaded at once.", valueName: "N"))
+    var jobs = 4
+
+    @Option(help: "Progress on stderr: auto (live on a terminal), plain (a line per blob) or none.")
+    var progress: ProgressMode = .auto
+
+    func validate() throws {
+        guard (1...64).contains(jobs) else { throw ValidationError("--jobs takes a number from 1 to 64") }
+    }
+
+    func run(in context: CommandContext) async throws {
+        let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
+        let platform = try registryOptions.resolvedPlatform()
+        let reference = target.reference
+        let path = out ?? defaultPath(reference)
+        try await withRegistryClient(registryOptions, endpoint: target.endpoint) { client in
+            let resolved = try await client.resolveImage(repository: reference.repository, reference: reference.reference, platform: platform)
+            let config = ArchiveBlob(descriptor: resolved.image.config)
+            let layers = resolved.image.layers.map(ArchiveBlob.init(descriptor:))
+            switch format {
+            case .docker:
+                let repoTags = reference.tag.map { ["\(reference.familiarName):\($0)"] } ?? []
+                let layout = try DockerArchiveLayout(config: config, layers: layers, repoTags: repoTags)
+                let file = try OutputFile(target: path, registry: context.temporaryPaths)
+                do {
+                    try layout.writeSkeleton(to: file.descriptor)
+                    let slots = layout.blobEntries.map { BlobSlot(blob: $0.blob, file: file.descriptor, offset: $0.offset) }
+                    try await fetch(slots, client: client, repository: reference.repository)
+                } catch {
+                    file.discard()
+                    throw error
+                }
+                try file.commit()
+            case .oci:
+                let directory = try OutputDirectory(target: path, registry: context.temporaryPaths)
+                let root = directory.temporary
+                try FileManager.default.createDirectory(atPath: "\(root)/blobs/sha256", withIntermediateDirectories: true)
+                let manifestBlob = ArchiveBlob(digest: resolved.manifest.digest, size: Int64(resolved.manifest.bytes.count), mediaType: resolved.manifest.mediaType)
+                let layoutFiles = OCILayout(manifest: manifestBlob, referenceName: reference.tag)
+                try Data(OCILayout.layoutFileBytes).write(to: URL(fileURLWithPath: "\(root)/oci-layout"))
+                try Data(layoutFiles.indexBytes()).write(to: URL(fileURLWithPath: "\(root)/index.json"))
+                try resolved.manifest.bytes.write(to: URL(fileURLWithPath: "\(root)/\(OCILayout.blobPath(manifestBlob.digest))"))
+                var unique: [ArchiveBlob] = []
+                for blob in [config] + layers where !unique.contains(where: { $0.digest == blob.digest }) { unique.append(blob) }
+                var files: [FileDescriptor] = []
+                defer { for file in files { try? file.close() } }
+                var slots: [BlobSlot] = []
+                for blob in unique {
+                    let file = try FileDescriptor.open(
+                        "\(root)/\(OCILayout.blobPath(blob.digest))", .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
+                        permissions: [.ownerReadWrite, .groupRead, .otherRead])
+                    files.append(file)
+                    slots.append(BlobSlot(blob: blob, file: file, offset: 0))
+                }
+                try await fetch(slots, client: client, repository: reference.repository)
+                try directory.commit()
+            }
+        }
+        try StandardOutput.write(Array((path + "\n").utf8))
+    }
+
+    /// Where a blob goes: a file and an offset in it.
+    struct BlobSlot: Sendable {
+        var blob: ArchiveBlob
+        var file: FileDescriptor
+        var offset: Int64
+    }
+
+    /// Downloads blobs, `jobs` at a time, into their slots.
+    private func fetch(_ slots: [BlobSlot], client: RegistryClient, repository: String) async throws {
+        let reporter = ProgressReporter(
+            mode: progress, quiet: registryOptions.quiet, totalBytes: slots.reduce(0) { $0 + $1.blob.size }, blobCount: slots.count)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var pending = slots[...]
+            func startNext() {
+                guard let slot = pending.popFirst() else { return }
+                group.addTask {
+                    try await client.fetchBlob(
+                        repository: repository, digest: slot.blob.digest, size: slot.blob.size, into: slot.file, at: slot.offset,
+                        progress: { reporter.advance($0) })
+                    reporter.finished(slot.blob.digest.short, size: slot.blob.size)
+                }
+            }
+            for _ in 0..<jobs { startNext() }
+            while try await group.next() != nil { startNext() }
+        }
+        reporter.complete()
+    }
+
+    private func defaultPath(_ reference: ImageReference) -> String {
+        let name = reference.repository.split(separator: "/").last.map(String.init) ?? "image"
+        let suffix = reference.tag ?? reference.digest.map { $0.short } ?? "latest"
+        return format == .docker ? "\(name)-\(suffix).tar" : "\(name)-\(suffix)"
+    }
+}
+
+extension ArchiveBlob {
+    init(descriptor: Descriptor) {
+        self.init(digest: descriptor.digest, size: descriptor.size, mediaType: descriptor.mediaType)
+    }
+}

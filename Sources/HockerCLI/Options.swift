@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import ImageReference
+import Logging
+import RegistryClient
+
+/// The flags every registry command shares, with hocker's spellings.
+struct RegistryOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Registry URI: https://registry-1.docker.io/v2/ (the default), https://host, or host:port.", valueName: "URI"))
+    var registry: String?
+
+    @Option(name: [.short, .long], help: "Registry username (with --password).")
+    var username: String?
+
+    @Option(name: [.short, .long], help: "Registry password (with --username).")
+    var password: String?
+
+    @Option(name: [.short, .long], help: "Bearer token sent as it is (excludes --username/--password).")
+    var token: String?
+
+    @Option(
+        name: [.customShort("f"), .customLong("credentials-file")],
+        help: ArgumentHelp("File with USERNAME=/PASSWORD= or BEARER_TOKEN= lines (also DOCKER_USER=/DOCKER_PASS=/DOCKER_TOKEN=).", valueName: "PATH"))
+    var credentialsFile: String?
+
+    @Option(help: ArgumentHelp("Docker config.json or containers auth.json to take credentials from.", valueName: "PATH"))
+    var authfile: String?
+
+    @Option(help: ArgumentHelp("Platform to pick from a multi-platform image (default: linux/ and this machine's architecture).", valueName: "os/arch[/variant]"))
+    var platform: String?
+
+    @Flag(help: "Allow plain http and TLS without certificate verification.")
+    var insecure = false
+
+    @Option(help: ArgumentHelp("Retries after connection errors, 429 and 5xx answers.", valueName: "N"))
+    var retries = 5
+
+    @Option(help: ArgumentHelp("Seconds to wait for data before a transfer counts as stalled.", valueName: "SECONDS"))
+    var timeout = 60
+
+    @Flag(name: [.short, .long], help: "Print nothing but the result and errors.")
+    var quiet = false
+
+    @Flag(help: "Log every request to stderr (secrets are never shown).")
+    var verbose = false
+
+    func validate() throws {
+        guard retries >= 0, retries <= 100 else { throw ValidationError("--retries takes a number from 0 to 100") }
+        guard timeout > 0 else { throw ValidationError("--timeout takes a positive number of seconds") }
+    }
+
+    /// The platform asked for, or the host's.
+    func resolvedPlatform() throws(ReferenceError) -> Platform {
+        try platform.map { text throws(ReferenceError) in try Platform(parsing: text) } ?? .host
+    }
+
+    /// Reads and checks credentials before any network traffic.
+    func credentialResolver() throws(CredentialError) -> CredentialResolver {
+        try CredentialResolver(options: CredentialOptions(
+            username: username, password: password, token: token, credentialsFile: credentialsFile, authFile: authfile))
+    }
+
+    var clientConfiguration: RegistryClientConfiguration {
+        var configuration = RegistryClientConfiguration()
+        configuration.insecure = insecure
+        configuration.retries = retries
+        configuration.readTimeout = .seconds(Int64(timeout))
+        return configuration
+    }
+
+    func makeLogger() -> Logger {
+        var logger = Logger(label: "hocker") { label in StreamLogHandler.standardError(label: label) }
+        logger.logLevel = verbose ? .debug : .warning
+        return logger
+    }
+}
+
+/// hocker's positional arguments: `IMAGE-NAME IMAGE-TAG`, or one reference.
+struct ImageArguments: ParsableArguments {
+    @Argument(help: ArgumentHelp(
+        "Image name relative to --registry (library/debian), or a full reference (debian:bookworm, ghcr.io/o/i@sha256:...).",
+        valueName: "IMAGE-NAME"))
+    var imageName: String
+
+    @Argument(help: ArgumentHelp("Tag or sha256: digest; omit when IMAGE-NAME carries one.", valueName: "IMAGE-TAG"))
+    var imageTag: String?
+}
+
+/// An image and the registry endpoint to fetch it from.
+struct ImageTarget: Sendable {
+    var endpoint: RegistryEndpoint
+    var reference: ImageReference
+    /// The registry as hocker printed it, `https://host/v2/`.
+    var registryURI: String { endpoint.v2URL }
+
+    /// Resolves the positional arguments against `--registry`.
+    ///
+    /// With two arguments the name is relative to `--registry` (Docker Hub
+    /// by default) and the second is a tag or a digest. With one, it is a
+    /// reference; a registry host in it must agree with `--registry`.
+    init(arguments: ImageArguments, registry: String?, insecure: Bool) throws(ReferenceError) {
+        let given = try registry.map { text throws(ReferenceError) in try RegistryEndpoint(parsing: text, insecure: insecure) }
+        let defaultName = given?.name ?? ImageReference.dockerHub
+        var reference = try ImageReference(parsing: arguments.imageName, defaultRegistry: defaultName)
+        if let tagText = arguments.imageTag {
+            guard reference.tag == nil, reference.digest == nil else {
+                throw .invalidReference(arguments.imageName, reason: "it carries a tag or digest and IMAGE-TAG '\(tagText)' was given too")
+            }
+            if tagText.contains(":") {
+                reference.digest = try Digest(parsing: tagText)
+            } else {
+                try ImageReference.validateTag(tagText)
+                reference.tag = tagText
+            }
+        }
+        if let given {
+            if reference.explicitRegistry, reference.registry != given.name {
+                throw .invalidReference(arguments.imageName, reason: "it names registry \(reference.registry) but --registry is \(given.host)")
+            }
+            endpoint = given
+        } else {
+            endpoint = RegistryEndpoint(registryName: reference.registry, insecure: insecure)
+        }
+        self.reference = reference
+    }
+}

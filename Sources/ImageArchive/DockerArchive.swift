@@ -1,0 +1,134 @@
+import Foundation
+import ImageReference
+import SystemPackage
+
+/// A blob that goes into an archive: its digest, size in bytes and media type.
+public struct ArchiveBlob: Hashable, Sendable {
+    public var digest: Digest
+    public var size: Int64
+    public var mediaType: String
+
+    public init(digest: Digest, size: Int64, mediaType: String) {
+        self.digest = digest
+        self.size = size
+        self.mediaType = mediaType
+    }
+
+    /// The file-name suffix for a layer of this media type.
+    var layerFileExtension: String {
+        if mediaType.hasSuffix("gzip") { return "tar.gz" }
+        if mediaType.hasSuffix("zstd") { return "tar.zst" }
+        return "tar"
+    }
+}
+
+/// The `docker save` layout of one image, computed before any byte is
+/// fetched: `manifest.json`, `repositories`, the config as `<hex>.json` and
+/// each layer, still compressed, as `<hex>.tar.gz`. Because every size is
+/// known from the manifest, every entry's offset is known too, so layers can
+/// be written straight into their place in the tar, concurrently.
+public struct DockerArchiveLayout: Sendable {
+    public struct Entry: Sendable {
+        public enum Content: Sendable {
+            /// Bytes the layout itself generates.
+            case inline([UInt8])
+            /// A blob to fetch into the entry's data range.
+            case blob(ArchiveBlob)
+        }
+
+        public var header: TarHeader
+        /// Where the 512-byte header starts in the archive.
+        public var headerOffset: Int64
+        /// Where the data starts: `headerOffset + 512`.
+        public var dataOffset: Int64 { headerOffset + Int64(TarHeader.blockSize) }
+        public var content: Content
+    }
+
+    public let entries: [Entry]
+    /// The archive's size in bytes, end-of-archive blocks included.
+    public let totalSize: Int64
+
+    /// - Parameters:
+    ///   - config: the image config blob.
+    ///   - layers: the layers in manifest order; a repeated layer is stored once.
+    ///   - repoTags: names the image gets when loaded (`name:tag`), may be empty.
+    public init(config: ArchiveBlob, layers: [ArchiveBlob], repoTags: [String]) throws {
+        let configName = "\(config.digest.hex).json"
+        var layerNames: [String] = []
+        var uniqueLayers: [(String, ArchiveBlob)] = []
+        for layer in layers {
+            let name = "\(layer.digest.hex).\(layer.layerFileExtension)"
+            layerNames.append(name)
+            if !uniqueLayers.contains(where: { $0.0 == name }) { uniqueLayers.append((name, layer)) }
+        }
+        let manifest = [DockerArchiveManifestEntry(Config: configName, RepoTags: repoTags, Layers: layerNames)]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let manifestBytes = Array(try encoder.encode(manifest))
+        var repositories: [String: [String: String]] = [:]
+        if let top = layers.last {
+            for repoTag in repoTags {
+                guard let colon = repoTag.lastIndex(of: ":"), !repoTag[colon...].contains("/") else { continue }
+                repositories[String(repoTag[..<colon]), default: [:]][String(repoTag[repoTag.index(after: colon)...])] = top.digest.hex
+            }
+        }
+        let repositoriesBytes = Array(try encoder.encode(repositories))
+
+        var entries: [Entry] = []
+        var offset: Int64 = 0
+        func add(_ name: String, size: Int64, content: Entry.Content) throws {
+            let header = try TarHeader(name: name, size: size)
+            entries.append(Entry(header: header, headerOffset: offset, content: content))
+            offset += Int64(TarHeader.blockSize) + header.paddedSize
+        }
+        try add("manifest.json", size: Int64(manifestBytes.count), content: .inline(manifestBytes))
+        try add("repositories", size: Int64(repositoriesBytes.count), content: .inline(repositoriesBytes))
+        try add(configName, size: config.size, content: .blob(config))
+        for (name, layer) in uniqueLayers {
+            try add(name, size: layer.size, content: .blob(layer))
+        }
+        self.entries = entries
+        // Two zero blocks end a tar archive.
+        totalSize = offset + 2 * Int64(TarHeader.blockSize)
+    }
+
+    /// The entries whose data is a blob to fetch.
+    public var blobEntries: [(offset: Int64, blob: ArchiveBlob)] {
+        entries.compactMap { entry in
+            if case .blob(let blob) = entry.content { return (entry.dataOffset, blob) }
+            return nil
+        }
+    }
+
+    /// Writes everything but the blobs' data into `file`: sizes it to
+    /// `totalSize` (zero-filled, which supplies padding and the end blocks),
+    /// then writes every header and the inline entries.
+    public func writeSkeleton(to file: FileDescriptor) throws {
+        try file.resize(to: totalSize)
+        for entry in entries {
+            _ = try entry.header.bytes.withUnsafeBytes { try file.writeAll(toAbsoluteOffset: entry.headerOffset, $0) }
+            if case .inline(let bytes) = entry.content {
+                _ = try bytes.withUnsafeBytes { try file.writeAll(toAbsoluteOffset: entry.dataOffset, $0) }
+            }
+        }
+    }
+}
+
+/// One element of `manifest.json`, with docker's capitalised keys.
+struct DockerArchiveManifestEntry: Codable {
+    var Config: String
+    var RepoTags: [String]
+    var Layers: [String]
+}
+
+extension FileDescriptor {
+    /// Sets the file's size, zero-filling any growth.
+    func resize(to size: Int64) throws {
+        #if canImport(Glibc)
+        let result = ftruncate(rawValue, off_t(size))
+        #else
+        let result = ftruncate(rawValue, off_t(size))
+        #endif
+        if result != 0 { throw Errno(rawValue: errno) }
+    }
+}

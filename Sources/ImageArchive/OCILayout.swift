@@ -1,0 +1,44 @@
+import Foundation
+import ImageReference
+
+/// The files of an OCI image layout (image-spec `image-layout.md`) holding
+/// one image: `oci-layout`, `index.json` and `blobs/<alg>/<hex>`.
+public struct OCILayout: Sendable {
+    /// The manifest's descriptor, as `index.json` lists it.
+    public var manifest: ArchiveBlob
+    /// The tag recorded as `org.opencontainers.image.ref.name`, if any.
+    public var referenceName: String?
+
+    public init(manifest: ArchiveBlob, referenceName: String?) {
+        self.manifest = manifest
+        self.referenceName = referenceName
+    }
+
+    /// The contents of `oci-layout`.
+    public static let layoutFileBytes = Array(#"{"imageLayoutVersion":"1.0.0"}"#.utf8)
+
+    /// The path of a blob relative to the layout's root.
+    public static func blobPath(_ digest: Digest) -> String {
+        "blobs/\(digest.algorithm.rawValue)/\(digest.hex)"
+    }
+
+    /// The contents of `index.json`.
+    public func indexBytes() throws -> [UInt8] {
+        struct Entry: Encodable {
+            var mediaType: String
+            var digest: String
+            var size: Int64
+            var annotations: [String: String]?
+        }
+        struct Index: Encodable {
+            var schemaVersion = 2
+            var mediaType = "application/vnd.oci.image.index.v1+json"
+            var manifests: [Entry]
+        }
+        let annotations = referenceName.map { ["org.opencontainers.image.ref.name": $0] }
+        let index = Index(manifests: [Entry(mediaType: manifest.mediaType, digest: manifest.digest.description, size: manifest.size, annotations: annotations)])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(index))
+    }
+}

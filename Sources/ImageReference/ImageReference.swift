@@ -1,0 +1,182 @@
+/// A reference to an image in a registry: `registry/repository[:tag][@digest]`.
+///
+/// Parsing follows the grammar docker uses (distribution's `reference`
+/// package): the first path component is a registry host when it contains a
+/// `.` or a `:`, or is `localhost`; otherwise the image is on Docker Hub, where
+/// a single-component name gets the `library/` namespace.
+public struct ImageReference: Hashable, Sendable, CustomStringConvertible {
+    /// Docker Hub's canonical name in references.
+    public static let dockerHub = "docker.io"
+
+    /// The registry host, with its port when it has one (`docker.io`, `ghcr.io`, `localhost:5000`).
+    public var registry: String
+    /// The repository path within the registry (`library/debian`).
+    public var repository: String
+    /// The tag, when the reference names one.
+    public var tag: String?
+    /// The digest, when the reference pins one. It wins over the tag.
+    public var digest: Digest?
+    /// Whether the text parsed named its registry host, rather than leaving
+    /// it to the default.
+    public private(set) var explicitRegistry = true
+
+    /// Builds a reference from parts already split. `repository` is checked
+    /// and, on Docker Hub, given the `library/` namespace when it has a single
+    /// component.
+    public init(registry: String, repository: String, tag: String? = nil, digest: Digest? = nil) throws(ReferenceError) {
+        let registry = Self.canonicalRegistry(registry)
+        try Self.validateRepository(repository, original: repository)
+        if let tag { try Self.validateTag(tag) }
+        self.registry = registry
+        self.repository = (registry == Self.dockerHub && !repository.contains("/")) ? "library/" + repository : repository
+        self.tag = tag
+        self.digest = digest
+    }
+
+    /// Parses a single reference such as `debian`, `debian:bookworm`,
+    /// `docker.io/library/debian:bookworm`, `ghcr.io/o/i@sha256:<hex>` or
+    /// `localhost:5000/x/y:t`. A reference with neither tag nor digest
+    /// means the `latest` tag. A name without a registry host is on
+    /// `defaultRegistry` (Docker Hub unless told otherwise).
+    public init(parsing text: String, defaultRegistry: String = ImageReference.dockerHub) throws(ReferenceError) {
+        guard !text.isEmpty else { throw .invalidReference(text, reason: "it is empty") }
+        guard text.utf8.count <= 4096 else { throw .invalidReference(String(text.prefix(64)) + "…", reason: "it is too long") }
+        var remainder = Substring(text)
+        var digest: Digest?
+        if let at = remainder.firstIndex(of: "@") {
+            digest = try Digest(parsing: String(remainder[remainder.index(after: at)...]))
+            remainder = remainder[..<at]
+        }
+        var tag: String?
+        if let colon = remainder.lastIndex(of: ":"), !remainder[colon...].contains("/") {
+            tag = String(remainder[remainder.index(after: colon)...])
+            remainder = remainder[..<colon]
+        }
+        var registry = defaultRegistry
+        var path = remainder
+        if let slash = remainder.firstIndex(of: "/") {
+            let first = remainder[..<slash]
+            if first.contains(".") || first.contains(":") || first == "localhost" {
+                registry = String(first)
+                path = remainder[remainder.index(after: slash)...]
+            }
+        }
+        try Self.validateRegistryHost(registry, original: text)
+        try Self.validateRepository(String(path), original: text)
+        if let tag { try Self.validateTag(tag) }
+        let explicit = path.count != remainder.count
+        try self.init(registry: registry, repository: String(path), tag: tag, digest: digest)
+        explicitRegistry = explicit
+    }
+
+    public static func == (lhs: ImageReference, rhs: ImageReference) -> Bool {
+        lhs.registry == rhs.registry && lhs.repository == rhs.repository && lhs.tag == rhs.tag && lhs.digest == rhs.digest
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(registry)
+        hasher.combine(repository)
+        hasher.combine(tag)
+        hasher.combine(digest)
+    }
+
+    /// The tag or digest to ask the registry for: the digest when pinned,
+    /// else the tag, else `latest`.
+    public var reference: String {
+        digest?.description ?? tag ?? "latest"
+    }
+
+    /// The full name: `registry/repository[:tag][@digest]`.
+    public var description: String {
+        var text = "\(registry)/\(repository)"
+        if let tag { text += ":\(tag)" }
+        if let digest { text += "@\(digest)" }
+        return text
+    }
+
+    /// The name docker itself would show: Docker Hub images without
+    /// `docker.io/` and `library/`, others with their registry.
+    public var familiarName: String {
+        guard registry == Self.dockerHub else { return "\(registry)/\(repository)" }
+        return repository.hasPrefix("library/") ? String(repository.dropFirst("library/".count)) : repository
+    }
+
+    /// Maps the names Docker Hub goes by to `docker.io`.
+    public static func canonicalRegistry(_ host: String) -> String {
+        switch host.lowercased() {
+        case "docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com":
+            dockerHub
+        default:
+            host
+        }
+    }
+
+    /// Checks a tag against docker's grammar: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+    public static func validateTag(_ tag: String) throws(ReferenceError) {
+        let bytes = Array(tag.utf8)
+        guard (1...128).contains(bytes.count), isWordByte(bytes[0]),
+              bytes.allSatisfy({ isWordByte($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") })
+        else { throw .invalidTag(tag) }
+    }
+
+    /// Checks a repository path: `/`-separated components of lowercase
+    /// letters and digits joined by `.`, `_`, `__` or runs of `-`.
+    public static func validateRepository(_ path: String, original: String) throws(ReferenceError) {
+        guard !path.isEmpty else { throw .invalidReference(original, reason: "the repository name is empty") }
+        guard path.utf8.count <= 255 else { throw .invalidReference(original, reason: "the repository name is longer than 255 characters") }
+        for component in path.split(separator: "/", omittingEmptySubsequences: false) {
+            guard isValidPathComponent(Array(component.utf8)) else {
+                throw .invalidReference(
+                    original,
+                    reason: "'\(component)' is not a valid repository path component (lowercase letters, digits, and '.', '_', '__' or '-' between them)"
+                )
+            }
+        }
+    }
+
+    static func validateRegistryHost(_ host: String, original: String) throws(ReferenceError) {
+        let allowed = host.utf8.allSatisfy { c in
+            isAlphaNumeric(c) || c == UInt8(ascii: ".") || c == UInt8(ascii: "-") || c == UInt8(ascii: ":")
+                || c == UInt8(ascii: "[") || c == UInt8(ascii: "]")
+        }
+        guard allowed, !host.isEmpty, !host.hasPrefix("."), !host.hasPrefix("-") else {
+            throw .invalidReference(original, reason: "'\(host)' is not a valid registry host")
+        }
+    }
+
+    private static func isValidPathComponent(_ bytes: [UInt8]) -> Bool {
+        guard let first = bytes.first, let last = bytes.last, isLowerAlphaNumeric(first), isLowerAlphaNumeric(last) else {
+            return false
+        }
+        var index = 0
+        while index < bytes.count {
+            let c = bytes[index]
+            if isLowerAlphaNumeric(c) {
+                index += 1
+                continue
+            }
+            // A separator run: ".", "_", "__" or one or more "-".
+            var end = index
+            while end < bytes.count, !isLowerAlphaNumeric(bytes[end]) { end += 1 }
+            let separator = bytes[index..<end]
+            let valid = separator.elementsEqual([UInt8(ascii: ".")]) || separator.elementsEqual([UInt8(ascii: "_")])
+                || separator.elementsEqual([UInt8(ascii: "_"), UInt8(ascii: "_")])
+                || separator.allSatisfy { $0 == UInt8(ascii: "-") }
+            guard valid else { return false }
+            index = end
+        }
+        return true
+    }
+
+    private static func isLowerAlphaNumeric(_ c: UInt8) -> Bool {
+        (0x30...0x39).contains(c) || (0x61...0x7a).contains(c)
+    }
+
+    private static func isAlphaNumeric(_ c: UInt8) -> Bool {
+        isLowerAlphaNumeric(c) || (0x41...0x5a).contains(c)
+    }
+
+    private static func isWordByte(_ c: UInt8) -> Bool {
+        isAlphaNumeric(c) || c == UInt8(ascii: "_")
+    }
+}

@@ -1,0 +1,122 @@
+/// Where a registry's Distribution API v2 is served: scheme, host and an
+/// optional path prefix before `/v2/`.
+public struct RegistryEndpoint: Hashable, Sendable, CustomStringConvertible {
+    /// `https` or `http`.
+    public var scheme: String
+    /// Host with port when it has one, as it goes in URLs (`registry-1.docker.io`, `127.0.0.1:5000`).
+    public var host: String
+    /// A path before `/v2/`, empty for almost every registry.
+    public var pathPrefix: String
+    /// The registry's name in image references (`docker.io` for Docker Hub,
+    /// else the host) — what credentials are looked up by.
+    public var name: String
+
+    public init(scheme: String, host: String, pathPrefix: String = "", name: String? = nil) {
+        self.scheme = scheme
+        self.host = host
+        self.pathPrefix = pathPrefix
+        self.name = name ?? ImageReference.canonicalRegistry(host)
+    }
+
+    /// Docker Hub's API endpoint, hocker's default.
+    public static let dockerHub = RegistryEndpoint(scheme: "https", host: "registry-1.docker.io", name: ImageReference.dockerHub)
+
+    /// Parses `--registry`: `https://registry-1.docker.io/v2/`, the same
+    /// without `/v2/`, or a bare `host[:port]`. An explicit scheme is used as
+    /// given; a bare host means https, or http when `insecure` is set or the
+    /// host is a loopback address (as docker does).
+    public init(parsing text: String, insecure: Bool = false) throws(ReferenceError) {
+        var rest = Substring(text.trimmingWhitespace())
+        var scheme: String?
+        if let range = rest.firstRange(of: "://") {
+            let given = rest[..<range.lowerBound].lowercased()
+            guard given == "http" || given == "https" else {
+                throw .invalidRegistry(text, reason: "only http:// and https:// are supported")
+            }
+            scheme = given
+            rest = rest[range.upperBound...]
+        }
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        let host = String(rest[..<slash])
+        var path = String(rest[slash...])
+        while path.hasSuffix("/") { path.removeLast() }
+        if path.hasSuffix("/v2") { path.removeLast(3) }
+        guard !host.isEmpty else { throw .invalidRegistry(text, reason: "it names no host") }
+        guard !host.contains("@") else {
+            throw .invalidRegistry("…", reason: "credentials do not belong in the registry URI; use --username/--password or --credentials-file")
+        }
+        do {
+            try ImageReference.validateRegistryHost(host, original: text)
+        } catch {
+            throw .invalidRegistry(text, reason: "'\(host)' is not a valid host[:port]")
+        }
+        if let portText = Self.port(of: host) {
+            guard let port = Int(portText), (1...65535).contains(port) else {
+                throw .invalidRegistry(text, reason: "the port '\(portText)' is not a number from 1 to 65535")
+            }
+        }
+        let resolvedScheme = scheme ?? ((insecure || Self.isLoopback(host: host)) ? "http" : "https")
+        let canonical = ImageReference.canonicalRegistry(host)
+        if canonical == ImageReference.dockerHub {
+            self = .dockerHub
+            self.scheme = resolvedScheme
+            self.pathPrefix = path
+        } else {
+            self.init(scheme: resolvedScheme, host: host, pathPrefix: path)
+        }
+    }
+
+    /// The endpoint for a registry named in an image reference.
+    public init(registryName: String, insecure: Bool = false) {
+        if registryName == ImageReference.dockerHub {
+            self = .dockerHub
+        } else {
+            let scheme = (insecure || Self.isLoopback(host: registryName)) ? "http" : "https"
+            self.init(scheme: scheme, host: registryName)
+        }
+    }
+
+    /// `scheme://host[/prefix]/v2/`, the form hocker printed.
+    public var v2URL: String { "\(scheme)://\(host)\(pathPrefix)/v2/" }
+
+    public var description: String { host }
+
+    /// The host without its port.
+    public var hostname: String {
+        if host.hasPrefix("["), let close = host.firstIndex(of: "]") {
+            return String(host[host.index(after: host.startIndex)..<close])
+        }
+        if let colon = host.lastIndex(of: ":"), host.firstIndex(of: ":") == colon {
+            return String(host[..<colon])
+        }
+        return host
+    }
+
+    /// Whether the host is `localhost`, in 127.0.0.0/8, or `::1`.
+    public var isLoopback: Bool { Self.isLoopback(host: host) }
+
+    static func isLoopback(host: String) -> Bool {
+        let name = RegistryEndpoint(scheme: "http", host: host, name: host).hostname.lowercased()
+        return name == "localhost" || name.hasSuffix(".localhost") || name.hasPrefix("127.") || name == "::1"
+    }
+
+    private static func port(of host: String) -> Substring? {
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { return nil }
+            let after = host[host.index(after: close)...]
+            return after.hasPrefix(":") ? after.dropFirst() : nil
+        }
+        guard let colon = host.firstIndex(of: ":") else { return nil }
+        return host[host.index(after: colon)...]
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        let scalars = unicodeScalars
+        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
+              let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
+        else { return "" }
+        return String(scalars[first...last])
+    }
+}

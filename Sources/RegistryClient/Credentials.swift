@@ -1,0 +1,237 @@
+import Foundation
+
+/// A secret to authenticate with. Its description never shows the secret.
+public enum Credential: Sendable, Hashable, CustomStringConvertible {
+    /// A username and password, sent with `Basic` or to a token realm.
+    case basic(username: String, password: String)
+    /// A bearer token used as it is (hocker's `--token`).
+    case bearer(token: String)
+    /// An OAuth2 refresh token, as `docker login` stores in `identitytoken`.
+    case identityToken(String)
+
+    public var description: String {
+        switch self {
+        case .basic(let username, _): "username '\(username)' and a password"
+        case .bearer: "a bearer token"
+        case .identityToken: "an identity token"
+        }
+    }
+
+    /// The secret strings, for redaction.
+    public var secrets: [String] {
+        switch self {
+        case .basic(let username, let password):
+            [password, Data("\(username):\(password)".utf8).base64EncodedString()]
+        case .bearer(let token): [token]
+        case .identityToken(let token): [token]
+        }
+    }
+}
+
+/// A credential and where it came from (a flag, a variable, a file), so
+/// messages can say which source to fix without printing the secret.
+public struct ResolvedCredential: Sendable, Hashable {
+    public var credential: Credential
+    public var origin: String
+
+    public init(_ credential: Credential, origin: String) {
+        self.credential = credential
+        self.origin = origin
+    }
+}
+
+/// A credentials file or auth file that cannot be used. The user's mistake:
+/// reported as a usage error, naming the file but never its contents.
+public enum CredentialError: Error, Sendable, Equatable, CustomStringConvertible {
+    case unreadable(path: String, detail: String)
+    case malformedCredentialsFile(path: String, line: Int, reason: String)
+    case malformedAuthFile(path: String, reason: String)
+    case incomplete(String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path, let detail):
+            "cannot read credentials file \(path): \(detail)"
+        case .malformedCredentialsFile(let path, let line, let reason):
+            "credentials file \(path), line \(line): \(reason)"
+        case .malformedAuthFile(let path, let reason):
+            "auth file \(path) does not parse: \(reason)"
+        case .incomplete(let reason):
+            reason
+        }
+    }
+}
+
+/// Parses hocker's and nixpkgs' credentials files: `KEY=VALUE` lines with
+/// `USERNAME`/`PASSWORD` or `BEARER_TOKEN` (hocker), or `DOCKER_USER`/
+/// `DOCKER_PASS` or `DOCKER_TOKEN` (nixpkgs' fetchdocker). Blank lines,
+/// `#` comments, an `export ` prefix and quotes around values are allowed.
+public enum CredentialsFile {
+    public static func parse(_ text: String, path: String) throws(CredentialError) -> Credential {
+        var values: [String: String] = [:]
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = Substring(rawLine)
+            if line.hasSuffix("\r") { line = line.dropLast() }
+            line = line.drop(while: { $0 == " " || $0 == "\t" })
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            if line.hasPrefix("export ") { line = line.dropFirst("export ".count) }
+            guard let equals = line.firstIndex(of: "=") else {
+                throw .malformedCredentialsFile(path: path, line: number + 1, reason: "expected KEY=VALUE")
+            }
+            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
+            var value = Substring(line[line.index(after: equals)...])
+            for quote in ["\"", "'"] where value.count >= 2 && value.hasPrefix(quote) && value.hasSuffix(quote) {
+                value = value.dropFirst().dropLast()
+            }
+            let known = ["USERNAME", "PASSWORD", "BEARER_TOKEN", "DOCKER_USER", "DOCKER_PASS", "DOCKER_TOKEN"]
+            guard known.contains(key) else {
+                throw .malformedCredentialsFile(
+                    path: path, line: number + 1,
+                    reason: "unknown key '\(key.prefix(40))' (expected USERNAME/PASSWORD, BEARER_TOKEN, DOCKER_USER/DOCKER_PASS or DOCKER_TOKEN)"
+                )
+            }
+            values[key] = String(value)
+        }
+        if let token = values["BEARER_TOKEN"] ?? values["DOCKER_TOKEN"], !token.isEmpty {
+            return .bearer(token: token)
+        }
+        let username = values["USERNAME"] ?? values["DOCKER_USER"]
+        let password = values["PASSWORD"] ?? values["DOCKER_PASS"]
+        switch (username, password) {
+        case (let user?, let pass?) where !user.isEmpty:
+            return .basic(username: user, password: pass)
+        case (nil, nil):
+            throw .malformedCredentialsFile(path: path, line: 0, reason: "no credentials in it (USERNAME and PASSWORD, or BEARER_TOKEN)")
+        default:
+            throw .malformedCredentialsFile(path: path, line: 0, reason: "a username needs a password and a password a username")
+        }
+    }
+}
+
+/// What the user gave to authenticate with, before it is resolved per registry.
+public struct CredentialOptions: Sendable {
+    public var username: String?
+    public var password: String?
+    public var token: String?
+    /// `--credentials-file`.
+    public var credentialsFile: String?
+    /// `--authfile`.
+    public var authFile: String?
+    /// The process environment (`DOCKER_USER`, `REGISTRY_AUTH_FILE`, `HOME`, ...).
+    public var environment: [String: String]
+
+    public init(
+        username: String? = nil, password: String? = nil, token: String? = nil,
+        credentialsFile: String? = nil, authFile: String? = nil,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
+        self.username = username
+        self.password = password
+        self.token = token
+        self.credentialsFile = credentialsFile
+        self.authFile = authFile
+        self.environment = environment
+    }
+}
+
+/// Finds the credential for a registry, in the order of DESIGN §2.3: flags,
+/// then `DOCKER_TOKEN` / `DOCKER_USER`+`DOCKER_PASS`, then auth files
+/// (`--authfile`, `REGISTRY_AUTH_FILE`, containers' `auth.json`, docker's
+/// `config.json` with `auths`, `credHelpers` and `credsStore`), else none.
+public struct CredentialResolver: Sendable {
+    public let options: CredentialOptions
+    /// The credential from flags or the environment, resolved up front.
+    private let explicit: ResolvedCredential?
+    private let authFiles: [AuthFile]
+
+    /// Reads and checks every credential the user named — flags, the
+    /// credentials file, an explicit auth file — so mistakes surface before
+    /// any network traffic. Implicit auth files (in the home directory) are
+    /// read too; one that does not parse is skipped.
+    public init(options: CredentialOptions) throws(CredentialError) {
+        self.options = options
+        let env = options.environment
+        if let token = options.token {
+            guard options.username == nil, options.password == nil else {
+                throw .incomplete("--token and --username/--password exclude each other")
+            }
+            explicit = ResolvedCredential(.bearer(token: token), origin: "--token")
+        } else if options.username != nil || options.password != nil {
+            guard let username = options.username, let password = options.password else {
+                throw .incomplete("--username and --password go together")
+            }
+            explicit = ResolvedCredential(.basic(username: username, password: password), origin: "--username/--password")
+        } else if let path = options.credentialsFile {
+            let text: String
+            do {
+                text = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw .unreadable(path: path, detail: Self.describe(error))
+            }
+            explicit = ResolvedCredential(try CredentialsFile.parse(text, path: path), origin: path)
+        } else if let token = env["DOCKER_TOKEN"], !token.isEmpty {
+            explicit = ResolvedCredential(.bearer(token: token), origin: "DOCKER_TOKEN")
+        } else if let user = env["DOCKER_USER"], !user.isEmpty {
+            guard let pass = env["DOCKER_PASS"] else {
+                throw .incomplete("DOCKER_USER is set but DOCKER_PASS is not")
+            }
+            explicit = ResolvedCredential(.basic(username: user, password: pass), origin: "DOCKER_USER/DOCKER_PASS")
+        } else {
+            explicit = nil
+        }
+
+        var files: [AuthFile] = []
+        for (path, required) in Self.authFilePaths(options) {
+            guard FileManager.default.fileExists(atPath: path) else {
+                if required { throw .unreadable(path: path, detail: "no such file") }
+                continue
+            }
+            do {
+                files.append(try AuthFile(path: path))
+            } catch {
+                if required { throw error }
+            }
+        }
+        authFiles = files
+    }
+
+    /// The auth files to search, in order, each marked whether the user named it.
+    static func authFilePaths(_ options: CredentialOptions) -> [(String, Bool)] {
+        let env = options.environment
+        var paths: [(String, Bool)] = []
+        if let path = options.authFile { paths.append((path, true)) }
+        if let path = env["REGISTRY_AUTH_FILE"], !path.isEmpty { paths.append((path, true)) }
+        if let runtime = env["XDG_RUNTIME_DIR"], !runtime.isEmpty {
+            paths.append(("\(runtime)/containers/auth.json", false))
+        }
+        let home = env["HOME"] ?? NSHomeDirectory()
+        paths.append(("\(env["XDG_CONFIG_HOME"] ?? "\(home)/.config")/containers/auth.json", false))
+        if let dockerConfig = env["DOCKER_CONFIG"], !dockerConfig.isEmpty {
+            paths.append(("\(dockerConfig)/config.json", false))
+        } else {
+            paths.append(("\(home)/.docker/config.json", false))
+        }
+        return paths
+    }
+
+    /// The credential for `repository` at the registry named `registry`
+    /// (`docker.io`, `ghcr.io`, `127.0.0.1:5000`). Runs a credential helper
+    /// when an auth file names one. Nil means anonymous.
+    public func credential(registry: String, repository: String) throws(RegistryError) -> ResolvedCredential? {
+        if let explicit { return explicit }
+        for file in authFiles {
+            if let found = try file.credential(registry: registry, repository: repository, environment: options.environment) {
+                return found
+            }
+        }
+        return nil
+    }
+
+    static func describe(_ error: any Error) -> String {
+        let nsError = error as NSError
+        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        return nsError.localizedDescription
+    }
+}

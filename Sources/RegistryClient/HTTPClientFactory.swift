@@ -1,0 +1,93 @@
+import AsyncHTTPClient
+import Foundation
+import ImageReference
+import NIOCore
+import NIOSSL
+
+/// How the HTTP client behaves: timeouts, retries, TLS and proxies.
+public struct RegistryClientConfiguration: Sendable {
+    /// Plain http to any host, and TLS without certificate verification.
+    public var insecure = false
+    /// Retries of a request after a connection error, 429 or 5xx (default 5).
+    public var retries = 5
+    /// Time to establish a connection (default 30 s).
+    public var connectTimeout: TimeAmount = .seconds(30)
+    /// Longest wait for the next bytes of a response (default 60 s).
+    public var readTimeout: TimeAmount = .seconds(60)
+    /// Longest a single request may take, body included (default 6 h).
+    public var requestDeadline: TimeAmount = .hours(6)
+    /// Largest manifest accepted, in bytes (default 4 MiB).
+    public var maxManifestBytes = 4 * 1024 * 1024
+    /// First retry delay; doubled each time, with jitter (default 0.5 s).
+    public var retryBaseDelay: Duration = .milliseconds(500)
+    /// Longest delay between retries, `Retry-After` included (default 30 s).
+    public var maxRetryDelay: Duration = .seconds(30)
+    /// The environment, for the proxy variables.
+    public var environment: [String: String] = ProcessInfo.processInfo.environment
+    /// Sent as `User-Agent`.
+    public var userAgent = "hocker/1.0"
+
+    public init() {}
+}
+
+/// Builds the one HTTP client a run uses, configured explicitly: no
+/// response decompression (blob bytes must arrive as stored), redirects
+/// followed without cycles (async-http-client drops `Authorization` when
+/// the origin changes), HTTP/1.1, timeouts, and proxies from the environment.
+enum HTTPClientFactory {
+    static func make(for endpoint: RegistryEndpoint, configuration: RegistryClientConfiguration) -> HTTPClient {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if configuration.insecure { tls.certificateVerification = .none }
+        var config = HTTPClient.Configuration(
+            tlsConfiguration: tls,
+            redirectConfiguration: .follow(max: 10, allowCycles: false),
+            timeout: .init(connect: configuration.connectTimeout, read: configuration.readTimeout),
+            proxy: proxy(for: endpoint, environment: configuration.environment),
+            decompression: .disabled
+        )
+        config.httpVersion = .http1Only
+        config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    }
+
+    /// The proxy for an endpoint from `HTTPS_PROXY`/`HTTP_PROXY` (either
+    /// case), unless `NO_PROXY` lists the host or the host is loopback, as
+    /// Go's `ProxyFromEnvironment` (docker, skopeo) decides.
+    static func proxy(for endpoint: RegistryEndpoint, environment: [String: String]) -> HTTPClient.Configuration.Proxy? {
+        func value(_ name: String) -> String? {
+            let found = environment[name.lowercased()] ?? environment[name.uppercased()]
+            return found?.isEmpty == false ? found : nil
+        }
+        if endpoint.isLoopback { return nil }
+        guard let proxyText = value(endpoint.scheme == "https" ? "HTTPS_PROXY" : "HTTP_PROXY") else { return nil }
+        if let noProxy = value("NO_PROXY"), bypasses(host: endpoint.hostname, noProxy: noProxy) { return nil }
+        let withScheme = proxyText.contains("://") ? proxyText : "http://" + proxyText
+        guard let url = URL(string: withScheme), let host = url.host, !host.isEmpty else { return nil }
+        let port = url.port ?? (url.scheme == "https" ? 443 : 80)
+        var authorization: HTTPClient.Authorization?
+        if let user = url.user {
+            authorization = .basic(username: user.removingPercentEncoding ?? user, password: (url.password ?? "").removingPercentEncoding ?? "")
+        }
+        return .server(host: host, port: port, authorization: authorization)
+    }
+
+    /// Whether `NO_PROXY` (comma-separated hosts, `.domain` suffixes or `*`) covers a host.
+    static func bypasses(host: String, noProxy: String) -> Bool {
+        let host = host.lowercased()
+        for rawEntry in noProxy.split(separator: ",") {
+            var entry = rawEntry.trimmingCharacters(in: .whitespaces).lowercased()
+            if entry.isEmpty { continue }
+            if entry == "*" { return true }
+            if let colon = entry.lastIndex(of: ":"), !entry.contains("]"), entry.filter({ $0 == ":" }).count == 1 {
+                entry = String(entry[..<colon])
+            }
+            if entry.hasPrefix("*.") { entry.removeFirst() }
+            if entry.hasPrefix(".") {
+                if host.hasSuffix(entry) || host == String(entry.dropFirst()) { return true }
+            } else if host == entry || host.hasSuffix("." + entry) {
+                return true
+            }
+        }
+        return false
+    }
+}

@@ -1,0 +1,31 @@
+/// The media types of manifests and blobs a registry serves.
+public enum MediaType {
+    public static let dockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+    public static let dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+    public static let dockerSchema1 = "application/vnd.docker.distribution.manifest.v1+json"
+    public static let dockerSchema1Signed = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+    public static let dockerConfig = "application/vnd.docker.container.image.v1+json"
+    public static let dockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    public static let dockerForeignLayerGzip = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+    public static let ociManifest = "application/vnd.oci.image.manifest.v1+json"
+    public static let ociIndex = "application/vnd.oci.image.index.v1+json"
+    public static let ociConfig = "application/vnd.oci.image.config.v1+json"
+    public static let ociLayer = "application/vnd.oci.image.layer.v1.tar"
+    public static let ociLayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip"
+    public static let ociLayerZstd = "application/vnd.oci.image.layer.v1.tar+zstd"
+
+    /// Image manifests, in the order of preference sent in `Accept`.
+    public static let imageManifests = [ociManifest, dockerManifest]
+    /// Indexes (manifest lists).
+    public static let indexes = [ociIndex, dockerManifestList]
+
+    /// What `Accept` carries when asking for a manifest that may be an index.
+    public static let acceptAnyManifest = (imageManifests + indexes).joined(separator: ", ")
+
+    /// Whether a media type names an image manifest.
+    public static func isImageManifest(_ type: String) -> Bool { imageManifests.contains(type) }
+    /// Whether a media type names an index or manifest list.
+    public static func isIndex(_ type: String) -> Bool { indexes.contains(type) }
+    /// Whether a media type names a schema 1 manifest, which is not supported.
+    public static func isSchema1(_ type: String) -> Bool { type == dockerSchema1 || type == dockerSchema1Signed }
+}

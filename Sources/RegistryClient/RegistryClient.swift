@@ -1,0 +1,386 @@
+import AsyncHTTPClient
+import struct Crypto.SHA256
+import struct Crypto.SHA512
+import Foundation
+import ImageReference
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOFoundationCompat
+import struct SystemPackage.Errno
+import struct SystemPackage.FileDescriptor
+
+/// A client for one registry's Distribution API v2: manifests as raw bytes,
+/// blobs streamed to disk and verified, authentication answered as the
+/// registry challenges. One instance per run; call `shutdown()` when done.
+public final class RegistryClient: Sendable {
+    public let endpoint: RegistryEndpoint
+    public let configuration: RegistryClientConfiguration
+    let http: HTTPClient
+    let auth: AuthSession
+    let logger: Logger
+
+    /// - Parameters:
+    ///   - endpoint: where the registry's API is.
+    ///   - credentials: where credentials come from; nil for anonymous.
+    ///   - logger: requests are logged at `debug`, with secrets left out.
+    public init(endpoint: RegistryEndpoint, credentials: CredentialResolver?, configuration: RegistryClientConfiguration = .init(), logger: Logger = Logger(label: "hocker")) {
+        self.endpoint = endpoint
+        self.configuration = configuration
+        self.logger = logger
+        http = HTTPClientFactory.make(for: endpoint, configuration: configuration)
+        auth = AuthSession(endpoint: endpoint, resolver: credentials, http: http, configuration: configuration, logger: logger)
+    }
+
+    /// Closes the connections. Must be called before the client goes away.
+    public func shutdown() async throws {
+        try await http.shutdown()
+    }
+
+    // MARK: Manifests
+
+    /// Fetches the manifest `reference` (a tag or digest) of `repository`,
+    /// keeping the exact bytes. They are verified against the digest when
+    /// `reference` is one, else against `Docker-Content-Digest` when the
+    /// registry sends it.
+    public func fetchManifest(repository: String, reference: String, accept: [String] = MediaType.imageManifests + MediaType.indexes) async throws -> FetchedManifest {
+        let url = endpoint.v2URL + repository + "/manifests/" + reference
+        var headers = HTTPHeaders()
+        headers.add(name: "Accept", value: accept.joined(separator: ", "))
+        let response = try await send(.GET, url: url, headers: headers, repository: repository)
+        guard response.status == .ok else {
+            throw await failure(response, url: url, repository: repository, notFound: { code in
+                code == "NAME_UNKNOWN"
+                    ? .repositoryUnknown(repository: repository, registry: self.endpoint.host)
+                    : .manifestUnknown(repository: repository, reference: reference, registry: self.endpoint.host)
+            })
+        }
+        let limit = configuration.maxManifestBytes
+        if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > limit {
+            throw RegistryError.manifestTooLarge(limit: limit)
+        }
+        let body: ByteBuffer
+        do {
+            body = try await response.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw RegistryError.manifestTooLarge(limit: limit)
+        } catch {
+            throw RegistryError.transport(url: url, detail: Self.describe(error))
+        }
+        let bytes = Data(buffer: body)
+        let actual = Digest.sha256(bytes: SHA256.hash(data: bytes))
+        if let pinned = try? Digest(parsing: reference) {
+            try Self.verify(bytes, against: pinned, actual: actual, what: "manifest \(repository)@\(pinned)")
+        } else if let header = response.headers.first(name: "Docker-Content-Digest"), let served = try? Digest(parsing: header) {
+            try Self.verify(bytes, against: served, actual: actual, what: "manifest \(repository):\(reference)")
+        }
+        return try FetchedManifest(bytes: bytes, contentType: response.headers.first(name: "Content-Type"), digest: actual)
+    }
+
+    /// The result of resolving a reference to an image manifest.
+    public struct ResolvedImage: Sendable {
+        /// The index the reference named, when it named one.
+        public var index: FetchedManifest?
+        /// The image manifest for the platform.
+        public var manifest: FetchedManifest
+        public var image: ImageManifest
+        /// The platform chosen from the index, when there was one.
+        public var platform: Platform?
+    }
+
+    /// Fetches `reference` and, when it is an index, the manifest in it for
+    /// `platform`. The error for a platform the index lacks lists the ones it has.
+    public func resolveImage(repository: String, reference: String, platform: Platform) async throws -> ResolvedImage {
+        let top = try await fetchManifest(repository: repository, reference: reference)
+        switch top.content {
+        case .image(let image):
+            return ResolvedImage(index: nil, manifest: top, image: image, platform: nil)
+        case .index(let index):
+            guard let entry = index.entry(for: platform) else {
+                throw RegistryError.noMatchingPlatform(
+                    requested: platform, available: index.platforms, reference: "\(endpoint.host)/\(repository)\(reference.hasPrefix("sha") ? "@" : ":")\(reference)")
+            }
+            let child = try await fetchManifest(repository: repository, reference: entry.digest.description)
+            guard let image = child.imageManifest else {
+                throw RegistryError.invalidManifest("the index entry for \(platform) is itself an index")
+            }
+            return ResolvedImage(index: top, manifest: child, image: image, platform: entry.platform?.platform)
+        }
+    }
+
+    // MARK: Blobs
+
+    /// Streams blob `digest` of `repository` into `file` starting at byte
+    /// `offset`, hashing on the way. Verifies the size (when known) and the
+    /// digest; an interrupted transfer resumes with `Range`.
+    ///
+    /// - Parameter progress: called with the number of new bytes after each chunk
+    ///   (negative when a transfer restarts from zero).
+    /// - Returns: the number of bytes written.
+    @discardableResult
+    public func fetchBlob(
+        repository: String, digest: Digest, size expectedSize: Int64?, into file: FileDescriptor, at offset: Int64 = 0,
+        progress: (@Sendable (Int64) -> Void)? = nil
+    ) async throws -> Int64 {
+        guard digest.algorithm == .sha256 else {
+            throw RegistryError.unsupportedManifest(digest.algorithm.rawValue, reason: "only sha256 blobs can be verified")
+        }
+        let url = endpoint.v2URL + repository + "/blobs/" + digest.description
+        let what = "blob \(digest)"
+        var hasher = SHA256()
+        var received: Int64 = 0
+        var failures = 0
+        var writer = ChunkWriter(file: file, offset: offset)
+        while true {
+            var headers = HTTPHeaders()
+            let resuming = received > 0
+            if resuming { headers.add(name: "Range", value: "bytes=\(received)-") }
+            let response = try await send(.GET, url: url, headers: headers, repository: repository)
+            switch response.status {
+            case .ok:
+                if resuming {
+                    // The registry ignored the range: start over.
+                    progress?(-received)
+                    hasher = SHA256()
+                    received = 0
+                    writer = ChunkWriter(file: file, offset: offset)
+                }
+            case .partialContent where resuming:
+                guard let range = response.headers.first(name: "Content-Range"), range.hasPrefix("bytes \(received)-") else {
+                    throw RegistryError.unexpectedStatus(206, url: url, detail: "Content-Range does not start at byte \(received)")
+                }
+            default:
+                throw await failure(response, url: url, repository: repository, notFound: { _ in
+                    .blobUnknown(digest: digest, repository: repository, registry: self.endpoint.host)
+                })
+            }
+            if let expectedSize, let length = response.headers.first(name: "Content-Length").flatMap(Int64.init),
+               received + length != expectedSize
+            {
+                throw RegistryError.sizeMismatch(what: what, expected: expectedSize, actual: received + length)
+            }
+            do {
+                for try await chunk in response.body {
+                    received += Int64(chunk.readableBytes)
+                    if let expectedSize, received > expectedSize {
+                        throw RegistryError.sizeMismatch(what: what, expected: expectedSize, actual: received)
+                    }
+                    chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                    try writer.append(chunk)
+                    progress?(Int64(chunk.readableBytes))
+                }
+                try writer.flush()
+                break
+            } catch let error as RegistryError {
+                throw error
+            } catch let error as Errno {
+                throw RegistryError.io(path: "output", detail: "\(error)")
+            } catch {
+                try writer.flush()
+                failures += 1
+                guard failures <= configuration.retries, Self.isRetryable(error) else {
+                    throw RegistryError.transport(url: url, detail: Self.describe(error))
+                }
+                logger.debug("blob transfer interrupted, resuming", metadata: ["digest": "\(digest.short)", "received": "\(received)"])
+                if let expectedSize, received == expectedSize { break }
+                try await Task.sleep(for: backoff(attempt: failures))
+            }
+        }
+        if let expectedSize, received != expectedSize {
+            throw RegistryError.sizeMismatch(what: what, expected: expectedSize, actual: received)
+        }
+        let actual = Digest.sha256(bytes: hasher.finalize())
+        guard actual == digest else {
+            throw RegistryError.digestMismatch(what: what, expected: digest, actual: actual)
+        }
+        return received
+    }
+
+    // MARK: Requests
+
+    /// Sends a request, answering authentication challenges once and
+    /// retrying connection errors, 429 and 5xx with backoff.
+    func send(_ method: HTTPMethod, url: String, headers: HTTPHeaders, repository: String) async throws -> HTTPClientResponse {
+        var attempt = 0
+        var reauthenticated = false
+        while true {
+            var request = HTTPClientRequest(url: url)
+            request.method = method
+            request.headers = headers
+            request.headers.replaceOrAdd(name: "User-Agent", value: configuration.userAgent)
+            let authorization = try await auth.authorization(for: repository)
+            if let authorization { request.headers.replaceOrAdd(name: "Authorization", value: authorization) }
+            let response: HTTPClientResponse
+            do {
+                response = try await http.execute(request, timeout: configuration.requestDeadline)
+            } catch {
+                attempt += 1
+                guard attempt <= configuration.retries, Self.isRetryable(error) else {
+                    throw attempt > 1
+                        ? RegistryError.gaveUp(url: url, attempts: attempt, last: Self.describe(error))
+                        : RegistryError.transport(url: url, detail: Self.describe(error))
+                }
+                logger.debug("request failed, retrying", metadata: ["url": "\(url)", "error": "\(Self.describe(error))"])
+                try await Task.sleep(for: backoff(attempt: attempt))
+                continue
+            }
+            logger.debug("\(method) \(url) → \(response.status.code)")
+            switch response.status.code {
+            case 401:
+                _ = try? await response.body.collect(upTo: 64 * 1024)
+                guard !reauthenticated else {
+                    throw RegistryError.unauthorized(
+                        repository: repository, registry: endpoint.host, detail: "access denied after authenticating",
+                        hadCredentials: await auth.hasCredential(for: repository))
+                }
+                reauthenticated = true
+                let challenges = response.headers["WWW-Authenticate"].flatMap(AuthChallenge.parse)
+                try await auth.authenticate(challenges: challenges, repository: repository, rejected: authorization)
+            case 429, 500, 502, 503, 504:
+                attempt += 1
+                let detail = Self.errorSummary((try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer())
+                guard attempt <= configuration.retries else {
+                    throw RegistryError.gaveUp(url: url, attempts: attempt, last: "HTTP \(response.status.code)\(detail.isEmpty ? "" : " \(detail)")")
+                }
+                var delay = backoff(attempt: attempt)
+                if let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.parseRetryAfter) {
+                    delay = min(max(retryAfter, .zero), configuration.maxRetryDelay)
+                }
+                logger.debug("HTTP \(response.status.code), retrying", metadata: ["url": "\(url)", "delay": "\(delay)"])
+                try await Task.sleep(for: delay)
+            default:
+                return response
+            }
+        }
+    }
+
+    /// The error for a response that is not a success.
+    private func failure(
+        _ response: HTTPClientResponse, url: String, repository: String, notFound: (String?) -> RegistryError
+    ) async -> RegistryError {
+        let body = (try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer()
+        let errors = Self.registryErrors(body)
+        switch response.status.code {
+        case 404:
+            return notFound(errors.first?.code)
+        case 403:
+            return .denied(repository: repository, registry: endpoint.host, detail: Self.errorSummary(body))
+        default:
+            return .unexpectedStatus(Int(response.status.code), url: url, detail: Self.errorSummary(body))
+        }
+    }
+
+    struct RegistryErrorBody: Decodable {
+        struct Item: Decodable {
+            var code: String?
+            var message: String?
+        }
+        var errors: [Item]?
+    }
+
+    static func registryErrors(_ body: ByteBuffer) -> [RegistryErrorBody.Item] {
+        (try? JSONDecoder().decode(RegistryErrorBody.self, from: Data(buffer: body)))?.errors ?? []
+    }
+
+    /// A short text for an error body: the registry's error messages, or the start of the body.
+    static func errorSummary(_ body: ByteBuffer) -> String {
+        let items = registryErrors(body)
+        if !items.isEmpty {
+            return items.map { [$0.code, $0.message].compactMap { $0 }.joined(separator: ": ") }.joined(separator: "; ")
+        }
+        let text = String(decoding: body.readableBytesView.prefix(200), as: UTF8.self)
+        return text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f }.map(String.init).joined()
+    }
+
+    static func verify(_ bytes: Data, against expected: Digest, actual: Digest, what: String) throws {
+        switch expected.algorithm {
+        case .sha256:
+            guard actual == expected else { throw RegistryError.digestMismatch(what: what, expected: expected, actual: actual) }
+        case .sha512:
+            let actual512 = try Digest(algorithm: .sha512, hex: Digest.sha256(bytes: SHA512.hash(data: bytes)).hex)
+            guard actual512 == expected else { throw RegistryError.digestMismatch(what: what, expected: expected, actual: actual512) }
+        }
+    }
+
+    /// `Retry-After` as seconds or an HTTP date.
+    static func parseRetryAfter(_ value: String) -> Duration? {
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        if let seconds = Int(trimmed) { return .seconds(seconds) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: trimmed) else { return nil }
+        return .milliseconds(Int64(date.timeIntervalSinceNow * 1000))
+    }
+
+    /// Exponential backoff with full jitter, capped.
+    func backoff(attempt: Int) -> Duration {
+        let base = configuration.retryBaseDelay * (1 << min(attempt - 1, 10))
+        let capped = min(base, configuration.maxRetryDelay)
+        return capped * Double.random(in: 0.5...1.0)
+    }
+
+    static func isRetryable(_ error: any Error) -> Bool {
+        if error is CancellationError { return false }
+        if let clientError = error as? HTTPClientError {
+            let final: [HTTPClientError] = [
+                .cancelled, .invalidURL, .emptyHost, .emptyScheme, .redirectLimitReached, .redirectCycleDetected, .deadlineExceeded,
+            ]
+            return !final.contains(clientError)
+        }
+        return true
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let clientError = error as? HTTPClientError {
+            let known: [(HTTPClientError, String)] = [
+                (.readTimeout, "no data for too long (read timeout)"),
+                (.connectTimeout, "connection timed out"),
+                (.remoteConnectionClosed, "the server closed the connection"),
+                (.redirectCycleDetected, "redirect loop"),
+                (.redirectLimitReached, "too many redirects"),
+            ]
+            return known.first { $0.0 == clientError }?.1 ?? "\(clientError)"
+        }
+        if let ioError = error as? IOError { return ioError.description }
+        return String(describing: error)
+    }
+}
+
+/// Gathers body chunks into writes of about 1 MiB at increasing offsets:
+/// far fewer syscalls than a write per network chunk.
+struct ChunkWriter {
+    let file: FileDescriptor
+    private(set) var offset: Int64
+    private var pending: ByteBuffer
+    static let threshold = 1 << 20
+
+    init(file: FileDescriptor, offset: Int64) {
+        self.file = file
+        self.offset = offset
+        pending = ByteBuffer()
+        pending.reserveCapacity(Self.threshold + 64 * 1024)
+    }
+
+    mutating func append(_ chunk: ByteBuffer) throws {
+        if pending.readableBytes == 0 && chunk.readableBytes >= Self.threshold {
+            try write(chunk)
+            return
+        }
+        var chunk = chunk
+        pending.writeBuffer(&chunk)
+        if pending.readableBytes >= Self.threshold { try flush() }
+    }
+
+    mutating func flush() throws {
+        guard pending.readableBytes > 0 else { return }
+        try write(pending)
+        pending.clear()
+    }
+
+    private mutating func write(_ buffer: ByteBuffer) throws {
+        let count = try buffer.withUnsafeReadableBytes { try file.writeAll(toAbsoluteOffset: offset, $0) }
+        offset += Int64(count)
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A response received by ``TestHTTP``.
+public struct TestHTTPResponse: Sendable {
+    /// The HTTP status code.
+    public var status: Int
+    /// The response headers, in order.
+    public var headers: [(name: String, value: String)]
+    /// The complete response body.
+    public var body: Data
+
+    /// The first value of header `name` (case-insensitive), if present.
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+    }
+
+    /// The body decoded as UTF-8.
+    public var bodyText: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// A deliberately tiny plain-HTTP/1.1 client for the test bed's own needs
+/// (readiness probes, hand-driven token flows). Not a substitute for the project's client.
+public enum TestHTTP {
+    /// Performs one request on a fresh connection and returns the whole response.
+    ///
+    /// - Parameters:
+    ///   - method: the HTTP method, e.g. `"GET"`.
+    ///   - url: an `http://` URL.
+    ///   - headers: extra request headers.
+    ///   - body: an optional request body (sent with `Content-Length`).
+    ///   - timeout: the connection is closed (and an error thrown) after this long.
+    public static func request(
+        _ method: String = "GET",
+        _ url: String,
+        headers: [(String, String)] = [],
+        body: Data? = nil,
+        timeout: Duration = .seconds(10)
+    ) async throws -> TestHTTPResponse {
+        guard let parsed = URL(string: url), parsed.scheme == "http", let host = parsed.host else {
+            throw TestBedError.httpFailed(url: url, reason: "only absolute http:// URLs are supported")
+        }
+        let port = parsed.port ?? 80
+        var target = parsed.path.isEmpty ? "/" : parsed.path
+        if let query = parsed.query { target += "?" + query }
+
+        var requestHeaders = HTTPHeaders()
+        requestHeaders.add(name: "Host", value: parsed.port.map { "\(host):\($0)" } ?? host)
+        requestHeaders.add(name: "Connection", value: "close")
+        for (name, value) in headers { requestHeaders.add(name: name, value: value) }
+        if let body { requestHeaders.replaceOrAdd(name: "Content-Length", value: String(body.count)) }
+        let head = HTTPRequestHead(
+            version: .http1_1, method: HTTPMethod(rawValue: method), uri: target, headers: requestHeaders)
+
+        let timeAmount = TimeAmount.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
+            + Int64(timeout.components.attoseconds / 1_000_000_000))
+        do {
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(timeAmount)
+                .connect(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
+                            wrappingChannelSynchronously: channel)
+                    }
+                }
+            let underlying = channel.channel
+            let watchdog = underlying.eventLoop.scheduleTask(in: timeAmount) {
+                underlying.close(promise: nil)
+            }
+            defer { watchdog.cancel() }
+
+            return try await channel.executeThenClose { inbound, outbound in
+                try await outbound.write(.head(head))
+                if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+                try await outbound.write(.end(nil))
+
+                var response = TestHTTPResponse(status: 0, headers: [], body: Data())
+                var complete = false
+                for try await part in inbound {
+                    switch part {
+                    case .head(let responseHead):
+                        response.status = Int(responseHead.status.code)
+                        response.headers = responseHead.headers.map { ($0.name, $0.value) }
+                    case .body(let buffer):
+                        response.body.append(contentsOf: buffer.readableBytesView)
+                    case .end:
+                        complete = true
+                    }
+                    if complete { break }
+                }
+                guard complete else {
+                    throw TestBedError.httpFailed(url: url, reason: "connection closed before the response was complete (timeout \(timeout)?)")
+                }
+                return response
+            }
+        } catch let error as TestBedError {
+            throw error
+        } catch {
+            throw TestBedError.httpFailed(url: url, reason: "\(error)")
+        }
+    }
+}

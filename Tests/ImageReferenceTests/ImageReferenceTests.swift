@@ -1,0 +1,155 @@
+import ImageReference
+import Testing
+
+@Suite("Image references")
+struct ImageReferenceTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var text: String
+        var registry: String
+        var repository: String
+        var tag: String?
+        var digest: String?
+        var testDescription: String { text }
+    }
+
+    static let hex = String(repeating: "ab", count: 32)
+
+    static let valid: [Case] = [
+        Case(text: "debian", registry: "docker.io", repository: "library/debian"),
+        Case(text: "debian:bookworm", registry: "docker.io", repository: "library/debian", tag: "bookworm"),
+        Case(text: "docker.io/library/debian:bookworm", registry: "docker.io", repository: "library/debian", tag: "bookworm"),
+        Case(text: "index.docker.io/debian", registry: "docker.io", repository: "library/debian"),
+        Case(text: "library/debian", registry: "docker.io", repository: "library/debian"),
+        Case(text: "bitnami/redis:7.2", registry: "docker.io", repository: "bitnami/redis", tag: "7.2"),
+        Case(text: "ghcr.io/o/i@sha256:\(hex)", registry: "ghcr.io", repository: "o/i", digest: "sha256:\(hex)"),
+        Case(text: "quay.io/o/i:v1@sha256:\(hex)", registry: "quay.io", repository: "o/i", tag: "v1", digest: "sha256:\(hex)"),
+        Case(text: "localhost:5000/x/y:t", registry: "localhost:5000", repository: "x/y", tag: "t"),
+        Case(text: "localhost/x", registry: "localhost", repository: "x"),
+        Case(text: "127.0.0.1:5000/a-b/c__d.e:T_1.2-3", registry: "127.0.0.1:5000", repository: "a-b/c__d.e", tag: "T_1.2-3"),
+        Case(text: "registry.example.com/a/b/c/d", registry: "registry.example.com", repository: "a/b/c/d"),
+    ]
+
+    @Test(arguments: valid)
+    func parsesValidReferences(_ expected: Case) throws {
+        let reference = try ImageReference(parsing: expected.text)
+        #expect(reference.registry == expected.registry)
+        #expect(reference.repository == expected.repository)
+        #expect(reference.tag == expected.tag)
+        #expect(reference.digest?.description == expected.digest)
+    }
+
+    static let invalid: [String] = [
+        "", "Debian", "debian:", "debian:-bad", "debian:.bad", "a//b", "/debian", "debian/", "deb--ian_",
+        "debian@sha256:abc", "debian@sha256:../../etc/passwd", "debian@md5:\(hex)", "debian@sha256:\(hex.uppercased())",
+        "debian:\(String(repeating: "t", count: 129))", "debian a", "a/.b", "a/b_",
+    ]
+
+    @Test(arguments: invalid)
+    func refusesInvalidReferences(_ text: String) {
+        #expect(throws: ReferenceError.self) { try ImageReference(parsing: text) }
+    }
+
+    @Test func defaultRegistryReplacesDockerHub() throws {
+        let reference = try ImageReference(parsing: "team/app:v1", defaultRegistry: "127.0.0.1:5000")
+        #expect(reference.registry == "127.0.0.1:5000")
+        #expect(reference.repository == "team/app")
+        #expect(!reference.explicitRegistry)
+        let single = try ImageReference(parsing: "app", defaultRegistry: "127.0.0.1:5000")
+        #expect(single.repository == "app")
+        #expect(try ImageReference(parsing: "ghcr.io/o/i").explicitRegistry)
+    }
+
+    @Test func referenceAndNames() throws {
+        let reference = try ImageReference(parsing: "debian")
+        #expect(reference.reference == "latest")
+        #expect(reference.familiarName == "debian")
+        #expect(reference.description == "docker.io/library/debian")
+        let pinned = try ImageReference(parsing: "ghcr.io/o/i:v1@sha256:\(Self.hex)")
+        #expect(pinned.reference == "sha256:\(Self.hex)")
+        #expect(pinned.familiarName == "ghcr.io/o/i")
+    }
+}
+
+@Suite("Digests")
+struct DigestTests {
+    @Test(arguments: [
+        ("sha256:" + String(repeating: "0", count: 64), true),
+        (String(repeating: "a", count: 64), false),
+        ("sha512:" + String(repeating: "f", count: 128), true),
+        ("sha256:" + String(repeating: "0", count: 63), false),
+        ("sha256:" + String(repeating: "G", count: 64), false),
+        ("sha256:../../etc/passwd", false),
+        ("sha384:" + String(repeating: "0", count: 96), false),
+        ("", false),
+    ])
+    func parsing(_ text: String, valid: Bool) {
+        #expect((try? Digest(parsing: text)) != nil == valid)
+    }
+
+    @Test func bareHexForLayers() throws {
+        let hex = String(repeating: "c", count: 64)
+        #expect(try Digest(parsing: hex, allowBareHex: true).description == "sha256:\(hex)")
+        #expect(throws: ReferenceError.self) { try Digest(parsing: "abc", allowBareHex: true) }
+    }
+
+    @Test func bytesRoundTrip() throws {
+        let digest = try Digest(parsing: "sha256:054abe38b1e6f863befa4258cbfaf127b1cc9440d2e2e349b15d22e676b591e7")
+        #expect(Digest.sha256(bytes: digest.bytes) == digest)
+        #expect(digest.short == "054abe38b1e6")
+    }
+}
+
+@Suite("Platforms")
+struct PlatformTests {
+    @Test(arguments: [
+        ("linux/arm64", "linux/arm64/v8", true),
+        ("linux/arm64/v8", "linux/arm64", true),
+        ("linux/aarch64", "linux/arm64/v8", true),
+        ("linux/amd64", "linux/x86_64", true),
+        ("linux/arm", "linux/arm/v7", true),
+        ("linux/arm/v6", "linux/arm/v7", false),
+        ("linux/amd64", "linux/arm64", false),
+        ("linux/amd64", "windows/amd64", false),
+    ])
+    func matching(_ requested: String, _ candidate: String, matches: Bool) throws {
+        #expect(try Platform(parsing: requested).matches(Platform(parsing: candidate)) == matches)
+    }
+
+    @Test(arguments: ["linux", "linux/", "/amd64", "linux/amd64/v8/x", "linux/am d64", ""])
+    func refusesMalformed(_ text: String) {
+        #expect(throws: ReferenceError.self) { try Platform(parsing: text) }
+    }
+
+    @Test func hostIsLinux() {
+        #expect(Platform.host.os == "linux")
+    }
+}
+
+@Suite("Registry endpoints")
+struct RegistryEndpointTests {
+    @Test(arguments: [
+        ("https://registry-1.docker.io/v2/", "https://registry-1.docker.io/v2/", "docker.io"),
+        ("https://registry-1.docker.io", "https://registry-1.docker.io/v2/", "docker.io"),
+        ("docker.io", "https://registry-1.docker.io/v2/", "docker.io"),
+        ("http://127.0.0.1:5000/v2/", "http://127.0.0.1:5000/v2/", "127.0.0.1:5000"),
+        ("127.0.0.1:5000", "http://127.0.0.1:5000/v2/", "127.0.0.1:5000"),
+        ("localhost:5000", "http://localhost:5000/v2/", "localhost:5000"),
+        ("registry.example.com:443", "https://registry.example.com:443/v2/", "registry.example.com:443"),
+        ("https://example.com/prefix/v2/", "https://example.com/prefix/v2/", "example.com"),
+    ])
+    func parsing(_ text: String, v2URL: String, name: String) throws {
+        let endpoint = try RegistryEndpoint(parsing: text)
+        #expect(endpoint.v2URL == v2URL)
+        #expect(endpoint.name == name)
+    }
+
+    @Test func insecureMeansHTTP() throws {
+        #expect(try RegistryEndpoint(parsing: "registry.example.com:5000", insecure: true).scheme == "http")
+        #expect(try RegistryEndpoint(parsing: "registry.example.com:5000").scheme == "https")
+    }
+
+    @Test(arguments: ["ftp://x", "", "https://", "host:99999", "host:port", "https://user:pw@host/"])
+    func refusesMalformed(_ text: String) {
+        #expect(throws: ReferenceError.self) { try RegistryEndpoint(parsing: text) }
+    }
+}

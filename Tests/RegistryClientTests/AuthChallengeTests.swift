@@ -1,0 +1,40 @@
+import RegistryClient
+import Testing
+
+@Suite("WWW-Authenticate challenges")
+struct AuthChallengeTests {
+    @Test func dockerHubBearer() {
+        let challenges = AuthChallenge.parse(
+            #"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/debian:pull""#)
+        #expect(challenges.count == 1)
+        #expect(challenges[0].scheme == "bearer")
+        #expect(challenges[0].realm == "https://auth.docker.io/token")
+        #expect(challenges[0].service == "registry.docker.io")
+        #expect(challenges[0].scope == "repository:library/debian:pull")
+    }
+
+    @Test(arguments: [
+        (#"Basic realm="basic-realm""#, "basic", ["realm": "basic-realm"]),
+        (#"basic realm=x"#, "basic", ["realm": "x"]),
+        (#"Bearer realm="a\"b",error="insufficient_scope""#, "bearer", ["realm": "a\"b", "error": "insufficient_scope"]),
+        (#"Bearer  realm = "r" , service = "s""#, "bearer", ["realm": "r", "service": "s"]),
+        (#"Bearer realm="unterminated"#, "bearer", ["realm": "unterminated"]),
+        (#"Bearer scope="repository:a/b:pull,push""#, "bearer", ["scope": "repository:a/b:pull,push"]),
+    ])
+    func parsesParameters(_ header: String, scheme: String, parameters: [String: String]) {
+        let challenges = AuthChallenge.parse(header)
+        #expect(challenges.first?.scheme == scheme)
+        #expect(challenges.first?.parameters == parameters)
+    }
+
+    @Test func severalChallengesInOneHeader() {
+        let challenges = AuthChallenge.parse(#"Basic realm="b", Bearer realm="https://t/token",service="s""#)
+        #expect(challenges.map(\.scheme) == ["basic", "bearer"])
+        #expect(challenges[1].service == "s")
+    }
+
+    @Test(arguments: ["", ",,,", "=", "\"", "Bearer ,", "Negotiate abc==", "\u{0}\u{1}", "Bearer realm=\"\\"])
+    func oddHeadersDoNotCrash(_ header: String) {
+        _ = AuthChallenge.parse(header)
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+@testable import RegistryClient
+import Testing
+
+@Suite("Credentials files")
+struct CredentialsFileTests {
+    @Test(arguments: [
+        ("USERNAME=alice\nPASSWORD=s3cret\n", Credential.basic(username: "alice", password: "s3cret")),
+        ("DOCKER_USER=alice\nDOCKER_PASS=s3cret", Credential.basic(username: "alice", password: "s3cret")),
+        ("export DOCKER_USER='alice'\nexport DOCKER_PASS=\"a=b c\"\n", Credential.basic(username: "alice", password: "a=b c")),
+        ("# comment\n\nBEARER_TOKEN=tok\n", Credential.bearer(token: "tok")),
+        ("DOCKER_TOKEN=tok\r\n", Credential.bearer(token: "tok")),
+    ])
+    func parses(_ text: String, expected: Credential) throws {
+        #expect(try CredentialsFile.parse(text, path: "creds") == expected)
+    }
+
+    @Test(arguments: ["", "USERNAME=alice\n", "PASSWORD=x", "garbage line", "SECRET=x\nUSERNAME=a\nPASSWORD=b"])
+    func refuses(_ text: String) {
+        #expect(throws: CredentialError.self) { try CredentialsFile.parse(text, path: "creds") }
+    }
+
+    @Test func errorsNeverQuoteSecrets() {
+        do {
+            _ = try CredentialsFile.parse("PASSWORD hunter2-secret", path: "/tmp/creds")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.contains("/tmp/creds"))
+            #expect(!error.description.contains("hunter2"))
+        }
+    }
+}
+
+@Suite("Credential resolution")
+struct CredentialResolverTests {
+    func temporaryFile(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hocker-test-\(UUID().uuidString)").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func flagsWinOverEnvironment() throws {
+        let resolver = try CredentialResolver(options: CredentialOptions(
+            username: "flag", password: "p", environment: ["DOCKER_USER": "env", "DOCKER_PASS": "q", "HOME": "/nonexistent"]))
+        #expect(try resolver.credential(registry: "r.example", repository: "a/b")?.credential == .basic(username: "flag", password: "p"))
+    }
+
+    @Test func environmentVariables() throws {
+        let resolver = try CredentialResolver(options: CredentialOptions(environment: ["DOCKER_USER": "env", "DOCKER_PASS": "q", "HOME": "/nonexistent"]))
+        let found = try resolver.credential(registry: "r.example", repository: "a/b")
+        #expect(found?.credential == .basic(username: "env", password: "q"))
+        #expect(found?.origin == "DOCKER_USER/DOCKER_PASS")
+        let token = try CredentialResolver(options: CredentialOptions(environment: ["DOCKER_TOKEN": "t", "HOME": "/nonexistent"]))
+        #expect(try token.credential(registry: "r.example", repository: "a/b")?.credential == .bearer(token: "t"))
+    }
+
+    @Test func usernameWithoutPasswordIsRefused() {
+        #expect(throws: CredentialError.self) {
+            try CredentialResolver(options: CredentialOptions(username: "a", environment: ["HOME": "/nonexistent"]))
+        }
+    }
+
+    @Test func dockerConfigAuths() throws {
+        let auth = Data("alice:pw".utf8).base64EncodedString()
+        let path = try temporaryFile("""
+            {"auths": {"https://index.docker.io/v1/": {"auth": "\(Data("hub:hubpw".utf8).base64EncodedString())"},
+                       "127.0.0.1:5000": {"auth": "\(auth)"},
+                       "quay.io/team": {"identitytoken": "refresh"}}}
+            """)
+        defer { unlink(path) }
+        let resolver = try CredentialResolver(options: CredentialOptions(authFile: path, environment: ["HOME": "/nonexistent"]))
+        #expect(try resolver.credential(registry: "127.0.0.1:5000", repository: "x")?.credential == .basic(username: "alice", password: "pw"))
+        #expect(try resolver.credential(registry: "docker.io", repository: "library/debian")?.credential == .basic(username: "hub", password: "hubpw"))
+        #expect(try resolver.credential(registry: "quay.io", repository: "team/app")?.credential == .identityToken("refresh"))
+        #expect(try resolver.credential(registry: "quay.io", repository: "other/app") == nil)
+        #expect(try resolver.credential(registry: "ghcr.io", repository: "o/i") == nil)
+    }
+
+    @Test func credentialHelperFromPath() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hocker-helper-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let helper = "\(directory)/docker-credential-fake"
+        try """
+            #!/bin/sh
+            read server
+            if [ "$server" = "registry.example" ]; then
+              printf '{"ServerURL":"%s","Username":"helperuser","Secret":"helpersecret"}' "$server"
+            else
+              echo "credentials not found in native keychain"; exit 1
+            fi
+            """.write(toFile: helper, atomically: true, encoding: .utf8)
+        chmod(helper, 0o755)
+        let config = try temporaryFile(#"{"credHelpers": {"registry.example": "fake"}, "credsStore": "fake"}"#)
+        defer { unlink(config) }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        setenv("PATH", "\(directory):\(path)", 1)
+        defer { setenv("PATH", path, 1) }
+        let resolver = try CredentialResolver(options: CredentialOptions(authFile: config, environment: ["HOME": "/nonexistent"]))
+        let found = try resolver.credential(registry: "registry.example", repository: "a")
+        #expect(found?.credential == .basic(username: "helperuser", password: "helpersecret"))
+        #expect(found?.origin == "docker-credential-fake")
+        #expect(try resolver.credential(registry: "other.example", repository: "a") == nil)
+    }
+
+    @Test(arguments: ["{", "[]", #"{"auths": {"h": {"auth": "!!notbase64"}}}"#, #"{"auths": 5}"#, #"{"credsStore": "../../bin/sh"}"#])
+    func malformedAuthFilesAreRefused(_ text: String) throws {
+        let path = try temporaryFile(text)
+        defer { unlink(path) }
+        #expect(throws: CredentialError.self) {
+            try CredentialResolver(options: CredentialOptions(authFile: path, environment: ["HOME": "/nonexistent"]))
+        }
+    }
+
+    @Test func authFileErrorsNeverQuoteSecrets() throws {
+        let path = try temporaryFile(#"{"auths": {"h": {"auth": "c2VjcmV0LXdpdGhvdXQtY29sb24="}}}"#)
+        defer { unlink(path) }
+        do {
+            _ = try CredentialResolver(options: CredentialOptions(authFile: path, environment: ["HOME": "/nonexistent"]))
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.contains(path))
+            #expect(!error.description.contains("secret"))
+            #expect(!error.description.contains("c2VjcmV0"))
+        }
+    }
+}
