@@ -69,9 +69,8 @@ public enum CredentialError: Error, Sendable, Equatable, CustomStringConvertible
 public enum CredentialsFile {
     public static func parse(_ text: String, path: String) throws(CredentialError) -> Credential {
         var values: [String: String] = [:]
-        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (number, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             var line = Substring(rawLine)
-            if line.hasSuffix("\r") { line = line.dropLast() }
             line = line.drop(while: { $0 == " " || $0 == "\t" })
             if line.isEmpty || line.hasPrefix("#") { continue }
             if line.hasPrefix("export ") { line = line.dropFirst("export ".count) }

@@ -39,12 +39,13 @@ public enum TestHTTP {
         body: Data? = nil,
         timeout: Duration = .seconds(10)
     ) async throws -> TestHTTPResponse {
-        guard let parsed = URL(string: url), parsed.scheme == "http", let host = parsed.host else {
+        // URLComponents keeps a trailing slash in the path (URL.path drops it: /v2/ != /v2).
+        guard let parsed = URLComponents(string: url), parsed.scheme == "http", let host = parsed.host else {
             throw TestBedError.httpFailed(url: url, reason: "only absolute http:// URLs are supported")
         }
         let port = parsed.port ?? 80
-        var target = parsed.path.isEmpty ? "/" : parsed.path
-        if let query = parsed.query { target += "?" + query }
+        var target = parsed.percentEncodedPath.isEmpty ? "/" : parsed.percentEncodedPath
+        if let query = parsed.percentEncodedQuery { target += "?" + query }
 
         var requestHeaders = HTTPHeaders()
         requestHeaders.add(name: "Host", value: parsed.port.map { "\(host):\($0)" } ?? host)

@@ -65,6 +65,11 @@ public final class TestRegistry: Sendable {
         self.process = process
     }
 
+    /// `127.0.0.1:PORT/REPOSITORY:TAG`, the image reference for this registry.
+    public func reference(_ repository: String, tag: String = "latest") -> String {
+        "\(hostPort)/\(repository):\(tag)"
+    }
+
     /// Credentials that may push anything: the first htpasswd user (by name) or
     /// ``TokenPolicy/pushUser``; `nil` for an open registry.
     public var pushCredentials: (user: String, password: String)? {
@@ -85,9 +90,9 @@ public final class TestRegistry: Sendable {
     public static func start(auth: Auth = .open) async throws -> TestRegistry {
         let executable = try TestTools.require("docker-registry")
         let directory = try makeTemporaryDirectory(prefix: "hocker-registry")
+        var tokenServer: TokenServer?
         do {
             var authYAML = ""
-            var tokenServer: TokenServer?
             switch auth {
             case .open:
                 break
@@ -136,9 +141,9 @@ public final class TestRegistry: Sendable {
                     }
                 }
             }
-            tokenServer?.stop()
             throw lastError ?? TestBedError.registryStartFailed(reason: "unknown", logTail: "")
         } catch {
+            tokenServer?.stop()
             try? FileManager.default.removeItem(atPath: directory)
             throw error
         }
@@ -148,6 +153,9 @@ public final class TestRegistry: Sendable {
         executable: String, directory: String, authYAML: String, auth: Auth, tokenServer: TokenServer?
     ) async throws -> TestRegistry {
         let port = try freePort()
+        // Sent back on every response, so the readiness probe cannot mistake another
+        // server that won the race for this port for our registry.
+        let instance = UUID().uuidString
         let storage = (directory as NSString).appendingPathComponent("storage")
         let logPath = (directory as NSString).appendingPathComponent("registry.log")
         let configPath = (directory as NSString).appendingPathComponent("config.yml")
@@ -169,6 +177,7 @@ public final class TestRegistry: Sendable {
               secret: \(UUID().uuidString)
               headers:
                 X-Content-Type-Options: [nosniff]
+                X-Hocker-Test-Instance: [\(instance)]
             \(authYAML)
             """
         try writeFile(configPath, config)
@@ -201,23 +210,36 @@ public final class TestRegistry: Sendable {
 
         let deadline = started.advanced(by: .seconds(15))
         var lastProblem = "no answer yet"
-        while clock.now < deadline {
+        var ready = false
+        while !ready && clock.now < deadline {
             if !locked.isRunning {
                 lastProblem = "the process exited with status \(locked.terminationStatus)"
                 break
             }
             do {
                 let response = try await TestHTTP.request("GET", "http://127.0.0.1:\(port)/v2/", timeout: .seconds(2))
-                if response.status == 200 || response.status == 401 {
-                    return TestRegistry(
-                        port: port, directory: directory, tokenServer: tokenServer, auth: auth, logPath: logPath,
-                        startupDuration: clock.now - started, process: locked)
+                if response.header("X-Hocker-Test-Instance") != instance {
+                    lastProblem = "port \(port) is answered by another server (lost the port race)"
+                } else if response.status == 200 || response.status == 401 {
+                    ready = true
+                    break
+                } else {
+                    lastProblem = "GET /v2/ answered \(response.status)"
                 }
-                lastProblem = "GET /v2/ answered \(response.status)"
             } catch {
                 lastProblem = "\(error)"
             }
-            try await Task.sleep(for: .milliseconds(50))
+            do {
+                try await Task.sleep(for: .milliseconds(50))
+            } catch {
+                await locked.terminate()
+                throw error  // cancelled: do not leave the registry running
+            }
+        }
+        if ready {
+            return TestRegistry(
+                port: port, directory: directory, tokenServer: tokenServer, auth: auth, logPath: logPath,
+                startupDuration: clock.now - started, process: locked)
         }
         await locked.terminate()
         let log = (try? Data(contentsOf: URL(fileURLWithPath: logPath))) ?? Data()

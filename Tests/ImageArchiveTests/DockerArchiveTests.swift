@@ -59,7 +59,7 @@ struct DockerArchiveTests {
         #expect(a.entries.map(\.header.bytes) == b.entries.map(\.header.bytes))
     }
 
-    @Test(arguments: [Int64(0), 1, 511, 512, 513, 8 * 1024 * 1024 * 1024 + 1])
+    @Test(arguments: [0, 1, 511, 512, 513, 8_589_934_593] as [Int64])
     func headerSizes(_ size: Int64) throws {
         let header = try TarHeader(name: "f", size: size)
         #expect(header.bytes.count == 512)

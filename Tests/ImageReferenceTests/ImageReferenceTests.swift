@@ -83,7 +83,7 @@ struct DigestTests {
         ("", false),
     ])
     func parsing(_ text: String, valid: Bool) {
-        #expect((try? Digest(parsing: text)) != nil == valid)
+        #expect(((try? Digest(parsing: text)) != nil) == valid)
     }
 
     @Test func bareHexForLayers() throws {

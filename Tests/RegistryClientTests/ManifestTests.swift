@@ -8,7 +8,7 @@ struct ManifestTests {
     static let hexA = String(repeating: "a", count: 64)
     static let hexB = String(repeating: "b", count: 64)
 
-    static func parse(_ json: String, contentType: String? = nil) throws -> FetchedManifest {
+    static func parse(_ json: String, contentType: String? = nil) throws(RegistryError) -> FetchedManifest {
         let data = Data(json.utf8)
         return try FetchedManifest(bytes: data, contentType: contentType, digest: Digest.sha256(bytes: [UInt8](repeating: 0, count: 32)))
     }
