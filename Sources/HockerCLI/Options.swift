@@ -26,8 +26,15 @@ struct RegistryOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Docker config.json or containers auth.json to take credentials from.", valueName: "PATH"))
     var authfile: String?
 
-    @Option(help: ArgumentHelp("Platform to pick from a multi-platform image (default: linux/ and this machine's architecture).", valueName: "os/arch[/variant]"))
-    var platform: String?
+    @Option(
+        name: .customLong("platform"),
+        help: ArgumentHelp(
+            "Platform to pick from a multi-platform image (default: linux/ and this machine's architecture). docker2nix takes several, or 'all'.",
+            valueName: "os/arch[/variant]"))
+    var platforms: [String] = []
+
+    /// The `--platform` given (the last one when repeated); docker2nix reads `platforms`.
+    var platform: String? { platforms.last }
 
     @Flag(help: "Allow plain http and TLS without certificate verification.")
     var insecure = false
