@@ -83,6 +83,18 @@ public enum HockerMain {
         }
     }
 
+    /// Whether an error is one of ArgumentParser's (help, completion scripts,
+    /// validation) rather than the command's own.
+    private static func isArgumentParserError(_ error: any Error) -> Bool {
+        switch error {
+        case is ReferenceError, is CredentialError, is CommandError, is RegistryError, is ArchiveError, is CancellationError:
+            false
+        default:
+            error is ValidationError || error is CleanExit || error is ExitCode
+                || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.")
+        }
+    }
+
     /// Removes every `+RTS ... -RTS` span (GHC runtime options, which
     /// nixpkgs passes to the Haskell tools); an unclosed one runs to the end.
     static func removingRTSOptions(_ arguments: [String]) -> [String] {
@@ -118,6 +130,13 @@ public enum HockerMain {
         case let error as ArchiveError:
             emit(["hocker: error: \(error.description)"])
             return 1
+        case _ where isArgumentParserError(error):
+            if Hocker.exitCode(for: error) == .success {
+                print(Hocker.fullMessage(for: error))
+                return 0
+            }
+            reportUsageError(Hocker.message(for: error), hint: nil)
+            return 2
         case is CancellationError:
             emit(["hocker: error: cancelled"])
             return 1

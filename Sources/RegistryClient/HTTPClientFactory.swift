@@ -47,6 +47,9 @@ enum HTTPClientFactory {
         )
         config.httpVersion = .http1Only
         config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
+        // A refused connection should fail now and go through our own retries
+        // (bounded by --retries), not be retried silently until the deadline.
+        config.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
 

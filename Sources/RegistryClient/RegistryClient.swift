@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOFoundationCompat
+import NIOPosix
 import struct SystemPackage.Errno
 import struct SystemPackage.FileDescriptor
 
@@ -49,11 +50,15 @@ public final class RegistryClient: Sendable {
         headers.add(name: "Accept", value: accept.joined(separator: ", "))
         let response = try await send(.GET, url: url, headers: headers, repository: repository)
         guard response.status == .ok else {
-            throw await failure(response, url: url, repository: repository, notFound: { code in
+            let error = await failure(response, url: url, repository: repository, notFound: { code in
                 code == "NAME_UNKNOWN"
                     ? .repositoryUnknown(repository: repository, registry: self.endpoint.host)
                     : .manifestUnknown(repository: repository, reference: reference, registry: self.endpoint.host)
             })
+            if case .manifestUnknown = error, await !repositoryExists(repository) {
+                throw RegistryError.repositoryUnknown(repository: repository, registry: endpoint.host)
+            }
+            throw error
         }
         let limit = configuration.maxManifestBytes
         if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > limit {
@@ -75,6 +80,16 @@ public final class RegistryClient: Sendable {
             try Self.verify(bytes, against: served, actual: actual, what: "manifest \(repository):\(reference)")
         }
         return try FetchedManifest(bytes: bytes, contentType: response.headers.first(name: "Content-Type"), digest: actual)
+    }
+
+    /// Whether the registry knows `repository`, asked through the tag list:
+    /// distribution answers an unknown repository's manifest with
+    /// MANIFEST_UNKNOWN, but its tag list with NAME_UNKNOWN. Unsure means yes.
+    func repositoryExists(_ repository: String) async -> Bool {
+        let url = endpoint.v2URL + repository + "/tags/list?n=1"
+        guard let response = try? await send(.GET, url: url, headers: [:], repository: repository) else { return true }
+        let body = (try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer()
+        return !(response.status == .notFound && Self.registryErrors(body).contains { $0.code == "NAME_UNKNOWN" })
     }
 
     /// The result of resolving a reference to an image manifest.
@@ -343,7 +358,10 @@ public final class RegistryClient: Sendable {
             ]
             return known.first { $0.0 == clientError }?.1 ?? "\(clientError)"
         }
-        if let ioError = error as? IOError { return ioError.description }
+        if let connectionError = error as? NIOConnectionError, let first = connectionError.connectionErrors.first {
+            return describe(first.error)
+        }
+        if let ioError = error as? IOError { return String(cString: strerror(ioError.errnoCode)).lowercased() }
         return String(describing: error)
     }
 }

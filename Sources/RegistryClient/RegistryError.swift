@@ -84,7 +84,7 @@ public enum RegistryError: Error, Sendable, CustomStringConvertible {
     public var hints: [String] {
         switch self {
         case .manifestUnknown:
-            ["check the tag (or digest); the repository exists but has no such manifest"]
+            ["check the tag (or digest): the repository has no such manifest"]
         case .repositoryUnknown:
             ["check the image name; Docker Hub official images live under library/ (library/debian)"]
         case .blobUnknown:

@@ -1,0 +1,81 @@
+import Crypto
+import Foundation
+import RegistryTestBed
+import Testing
+
+/// Runs the built hocker executables and checks what they write.
+enum HockerBinary {
+    /// The directory with the built executables: beside the test bundle, or
+    /// `HOCKER_BIN_DIR` when set.
+    static let directory: String = {
+        if let override = ProcessInfo.processInfo.environment["HOCKER_BIN_DIR"] { return override }
+        let argv0 = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        var candidate = argv0.deletingLastPathComponent()
+        // On Linux the runner is the .xctest binary itself; elsewhere it sits inside the bundle.
+        while candidate.path != "/" && candidate.pathComponents.contains(where: { $0.hasSuffix(".xctest") }) {
+            candidate = candidate.deletingLastPathComponent()
+        }
+        if FileManager.default.isExecutableFile(atPath: candidate.appendingPathComponent("hocker").path) { return candidate.path }
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return packageRoot.appendingPathComponent(".build/debug").path
+    }()
+
+    static func path(_ tool: String) -> String { "\(directory)/\(tool)" }
+
+    /// Runs `tool` with `arguments`; the environment is this process's plus
+    /// `environment`, with HOME pointed at an empty directory so the
+    /// machine's own auth files never leak into a test.
+    static func run(
+        _ tool: String, _ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil, directory: String? = nil
+    ) async throws -> ProcessResult {
+        var env = ["HOME": Scratch.emptyHome, "DOCKER_CONFIG": Scratch.emptyHome + "/.docker", "XDG_RUNTIME_DIR": Scratch.emptyHome]
+        for key in ["DOCKER_USER", "DOCKER_PASS", "DOCKER_TOKEN", "REGISTRY_AUTH_FILE"] { env[key] = "" }
+        env.merge(environment) { $1 }
+        return try await runProcess(path(tool), arguments, environment: env, stdin: stdin, timeout: .seconds(300), currentDirectory: directory)
+    }
+}
+
+/// Temporary directories for test outputs.
+enum Scratch {
+    static let emptyHome: String = {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hocker-home-\(UUID().uuidString.prefix(8))").path
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }()
+
+    /// A new empty directory, removed by the caller with `remove`.
+    static func directory(_ label: String = "out") throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hocker-\(label)-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    static func remove(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
+
+    /// The names in a directory, hidden ones included.
+    static func contents(_ path: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
+    }
+}
+
+func sha256(_ data: Data) -> String {
+    "sha256:" + SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+}
+
+func sha256(file path: String) throws -> String {
+    sha256(try Data(contentsOf: URL(fileURLWithPath: path)))
+}
+
+/// Whether the integration tests can run: the tools are there, or
+/// HOCKER_REQUIRE_INTEGRATION=1 says to run (and fail) without them.
+enum Integration {
+    static let tools = ["docker-registry", "skopeo", "podman", "htpasswd", "openssl", "tar", "gzip"]
+
+    static var enabled: Bool {
+        TestTools.missing(tools).isEmpty || TestTools.requireIntegration()
+    }
+
+    static var skipReason: Comment {
+        "integration tools missing: \(TestTools.missing(tools).joined(separator: ", ")) (install them, or set HOCKER_REQUIRE_INTEGRATION=1 to fail instead of skipping)"
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import RegistryTestBed
+import Testing
+
+/// The registries and images the fetch tests run against, started once per
+/// suite: an open registry, one behind htpasswd basic auth, and one with
+/// token auth, each holding images pushed with skopeo.
+final class RegistryFixture: Sendable {
+    static let alice = (user: "alice", password: "alice-Pa55word")
+    static let bob = TokenUser(name: "bob", password: "bob-Pa55word", pullPushPrefixes: ["private/"])
+
+    let open: TestRegistry
+    let basic: TestRegistry
+    let token: TestRegistry
+    /// Single-platform, OCI media types, three layers.
+    let single: PushedImage
+    /// The same layers pushed as Docker schema 2.
+    let docker: PushedImage
+    /// amd64 + arm64/v8 behind an OCI index.
+    let multi: PushedImage
+    /// In the htpasswd registry.
+    let basicImage: PushedImage
+    /// In the token registry: pullable by anyone.
+    let publicImage: PushedImage
+    /// In the token registry: pullable by bob only.
+    let privateImage: PushedImage
+    private let images: [TestImage]
+
+    private init(
+        open: TestRegistry, basic: TestRegistry, token: TestRegistry, single: PushedImage, docker: PushedImage, multi: PushedImage,
+        basicImage: PushedImage, publicImage: PushedImage, privateImage: PushedImage, images: [TestImage]
+    ) {
+        self.open = open
+        self.basic = basic
+        self.token = token
+        self.single = single
+        self.docker = docker
+        self.multi = multi
+        self.basicImage = basicImage
+        self.publicImage = publicImage
+        self.privateImage = privateImage
+        self.images = images
+    }
+
+    static func start() async throws -> RegistryFixture {
+        async let open = TestRegistry.start(auth: .open)
+        async let basic = TestRegistry.start(auth: .htpasswd(users: [alice.user: alice.password]))
+        async let token = TestRegistry.start(auth: .token(TokenPolicy(anonymousPullPrefixes: ["public/"], users: [bob])))
+        let builder = TestImageBuilder()
+        async let singleImage = builder.build(
+            tag: "v1",
+            layers: [
+                TestLayerSpec(seed: "base", approximateSize: 300_000),
+                TestLayerSpec(seed: "middle", approximateSize: 50_000),
+                TestLayerSpec(seed: "top", approximateSize: 2_000, fileCount: 1),
+            ])
+        async let multiImage = builder.build(
+            tag: "v1", platforms: [.linuxAMD64, .linuxARM64],
+            layers: [TestLayerSpec(seed: "multi-base", approximateSize: 100_000), TestLayerSpec(seed: "multi-app", approximateSize: 10_000)])
+        let (openRegistry, basicRegistry, tokenRegistry) = try await (open, basic, token)
+        let (single, multi) = try await (singleImage, multiImage)
+        async let pushedSingle = openRegistry.push(single, repository: "test/single", tag: "v1")
+        async let pushedDocker = openRegistry.push(single, repository: "test/docker", tag: "v1", format: .dockerSchema2)
+        async let pushedMulti = openRegistry.push(multi, repository: "test/multi", tag: "v1")
+        async let pushedBasic = basicRegistry.push(single, repository: "private/app", tag: "v1")
+        async let pushedPublic = tokenRegistry.push(single, repository: "public/app", tag: "v1")
+        async let pushedPrivate = tokenRegistry.push(multi, repository: "private/app", tag: "v1")
+        return try await RegistryFixture(
+            open: openRegistry, basic: basicRegistry, token: tokenRegistry, single: pushedSingle, docker: pushedDocker, multi: pushedMulti,
+            basicImage: pushedBasic, publicImage: pushedPublic, privateImage: pushedPrivate, images: [single, multi])
+    }
+
+    func stop() {
+        for registry in [open, basic, token] { registry.stop() }
+        for image in images { image.remove() }
+    }
+
+    @TaskLocal static var current: RegistryFixture?
+
+    /// The fixture of the running suite.
+    static var shared: RegistryFixture {
+        get throws {
+            try #require(current, "the suite needs the .registries trait")
+        }
+    }
+}
+
+/// Starts the fixture's registries once for a suite and stops them after it.
+struct RegistriesTrait: SuiteTrait, TestScoping {
+    var isRecursive: Bool { false }
+
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        guard RegistryFixture.current == nil else {
+            try await function()
+            return
+        }
+        let fixture = try await RegistryFixture.start()
+        defer { fixture.stop() }
+        try await RegistryFixture.$current.withValue(fixture) {
+            try await function()
+        }
+    }
+}
+
+extension Trait where Self == RegistriesTrait {
+    /// Real registries with pushed images, shared by the suite's tests.
+    static var registries: RegistriesTrait { RegistriesTrait() }
+}
