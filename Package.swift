@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "ImageReference", targets: ["ImageReference"]),
         .library(name: "RegistryClient", targets: ["RegistryClient"]),
         .library(name: "ImageArchive", targets: ["ImageArchive"]),
+        .library(name: "NixExpression", targets: ["NixExpression"]),
         .library(name: "HockerCLI", targets: ["HockerCLI"]),
     ],
     dependencies: [
@@ -46,6 +47,7 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        .target(name: "NixExpression", dependencies: ["ImageReference"]),
         .target(
             name: "HockerCLI",
             dependencies: [
@@ -71,6 +73,7 @@ let package = Package(
         .executableTarget(name: "hocker-image", dependencies: ["HockerCLI"]),
         .testTarget(name: "ImageReferenceTests", dependencies: ["ImageReference"]),
         .testTarget(name: "RegistryClientTests", dependencies: ["RegistryClient"], exclude: ["Fixtures"]),
+        .testTarget(name: "NixExpressionTests", dependencies: ["NixExpression", "ImageReference"], exclude: ["Fixtures"]),
         .testTarget(
             name: "ImageArchiveTests",
             dependencies: ["ImageArchive", .product(name: "SystemPackage", package: "swift-system")],

@@ -1,0 +1,87 @@
+import ImageReference
+
+/// The hash encodings Nix reads: its own base-32 (what `nix-hash
+/// --to-base32` prints, hocker's `sha256 = "..."`) and SRI (`sha256-<base64>`).
+///
+/// A registry digest *is* the SHA-256 of the blob, so a fixed-output
+/// derivation's hash follows from the manifest alone, with no download.
+public enum NixHash {
+    /// Nix's base-32 alphabet: digits and lowercase letters without e, o, u, t.
+    public static let base32Alphabet: [UInt8] = Array("0123456789abcdfghijklmnpqrsvwxyz".utf8)
+
+    /// Encodes bytes as Nix's base-32: 5 bits per character, taken from the
+    /// end of the hash (Nix reads the bytes as one little-endian number and
+    /// prints it most significant digit first).
+    public static func base32(_ bytes: [UInt8]) -> String {
+        guard !bytes.isEmpty else { return "" }
+        let length = (bytes.count * 8 - 1) / 5 + 1
+        var output: [UInt8] = []
+        output.reserveCapacity(length)
+        for n in stride(from: length - 1, through: 0, by: -1) {
+            let bit = n * 5
+            let i = bit / 8
+            let j = bit % 8
+            var value = Int(bytes[i]) >> j
+            if i + 1 < bytes.count { value |= Int(bytes[i + 1]) << (8 - j) }
+            output.append(base32Alphabet[value & 0x1f])
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// Decodes Nix's base-32 back to `byteCount` bytes; nil when the text is
+    /// not valid for that length.
+    public static func bytes(fromBase32 text: String, byteCount: Int) -> [UInt8]? {
+        let characters = Array(text.utf8)
+        guard byteCount > 0, characters.count == (byteCount * 8 - 1) / 5 + 1 else { return nil }
+        var bytes = [UInt8](repeating: 0, count: byteCount)
+        for (position, character) in characters.enumerated() {
+            guard let digit = base32Alphabet.firstIndex(of: character) else { return nil }
+            let n = characters.count - 1 - position
+            let bit = n * 5
+            let i = bit / 8
+            let j = bit % 8
+            bytes[i] |= UInt8(truncatingIfNeeded: digit << j)
+            let carry = digit >> (8 - j)
+            if i + 1 < byteCount {
+                bytes[i + 1] |= UInt8(truncatingIfNeeded: carry)
+            } else if carry != 0 {
+                return nil
+            }
+        }
+        return bytes
+    }
+
+    /// A SHA-256 digest in Nix's base-32, 52 characters.
+    public static func base32(_ digest: Digest) throws(NixGenerationError) -> String {
+        try base32(sha256Bytes(digest))
+    }
+
+    /// A SHA-256 digest in SRI form, `sha256-<base64>`.
+    public static func sri(_ digest: Digest) throws(NixGenerationError) -> String {
+        "sha256-" + base64(try sha256Bytes(digest))
+    }
+
+    /// Standard base64 with padding (RFC 4648 §4), as SRI uses.
+    public static func base64(_ bytes: [UInt8]) -> String {
+        let table = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        var output: [UInt8] = []
+        output.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var index = 0
+        while index < bytes.count {
+            let b0 = Int(bytes[index])
+            let b1 = index + 1 < bytes.count ? Int(bytes[index + 1]) : 0
+            let b2 = index + 2 < bytes.count ? Int(bytes[index + 2]) : 0
+            output.append(table[b0 >> 2])
+            output.append(table[(b0 & 0x03) << 4 | b1 >> 4])
+            output.append(index + 1 < bytes.count ? table[(b1 & 0x0f) << 2 | b2 >> 6] : UInt8(ascii: "="))
+            output.append(index + 2 < bytes.count ? table[b2 & 0x3f] : UInt8(ascii: "="))
+            index += 3
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    private static func sha256Bytes(_ digest: Digest) throws(NixGenerationError) -> [UInt8] {
+        guard digest.algorithm == .sha256 else { throw .unsupportedDigest(digest) }
+        return digest.bytes
+    }
+}
