@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "hocker-config", targets: ["hocker-config"]),
         .executable(name: "hocker-layer", targets: ["hocker-layer"]),
         .executable(name: "hocker-image", targets: ["hocker-image"]),
+        .executable(name: "docker2nix", targets: ["docker2nix"]),
         .library(name: "ImageReference", targets: ["ImageReference"]),
         .library(name: "RegistryClient", targets: ["RegistryClient"]),
         .library(name: "ImageArchive", targets: ["ImageArchive"]),
@@ -51,7 +52,8 @@ let package = Package(
         .target(
             name: "HockerCLI",
             dependencies: [
-                "ImageReference", "RegistryClient", "ImageArchive",
+                "ImageReference", "RegistryClient", "ImageArchive", "NixExpression",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -71,6 +73,7 @@ let package = Package(
         .executableTarget(name: "hocker-config", dependencies: ["HockerCLI"]),
         .executableTarget(name: "hocker-layer", dependencies: ["HockerCLI"]),
         .executableTarget(name: "hocker-image", dependencies: ["HockerCLI"]),
+        .executableTarget(name: "docker2nix", dependencies: ["HockerCLI"]),
         .testTarget(name: "ImageReferenceTests", dependencies: ["ImageReference"]),
         .testTarget(name: "RegistryClientTests", dependencies: ["RegistryClient"], exclude: ["Fixtures"]),
         .testTarget(name: "NixExpressionTests", dependencies: ["NixExpression", "ImageReference"], exclude: ["Fixtures"]),
@@ -82,7 +85,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "ImageReference", "RegistryClient", "ImageArchive", "RegistryTestBed",
+                "ImageReference", "RegistryClient", "ImageArchive", "RegistryTestBed", "NixExpression",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -19,7 +19,7 @@ struct Hocker: AsyncParsableCommand {
             Each subcommand is also installed under its old name: hocker-manifest, \
             hocker-config, hocker-layer, hocker-image.
             """,
-        subcommands: [ManifestCommand.self, ConfigCommand.self, LayerCommand.self, ImageCommand.self])
+        subcommands: [ManifestCommand.self, ConfigCommand.self, LayerCommand.self, ImageCommand.self, DockerToNixCommand.self, NixBuilderCommand.self])
 }
 
 /// Entry point shared by every executable.
@@ -31,6 +31,7 @@ public enum HockerMain {
         case config = "hocker-config"
         case layer = "hocker-layer"
         case image = "hocker-image"
+        case docker2nix = "docker2nix"
 
         var subcommand: String? {
             switch self {
@@ -39,6 +40,7 @@ public enum HockerMain {
             case .config: "config"
             case .layer: "layer"
             case .image: "image"
+            case .docker2nix: "docker2nix"
             }
         }
     }

@@ -1,0 +1,315 @@
+import ArgumentParser
+import struct Crypto.SHA256
+import Foundation
+import ImageReference
+import NixExpression
+import RegistryClient
+import SystemPackage
+
+/// What `docker2nix` prints.
+enum NixOutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
+    /// hocker's `fetchdocker` expression, for nixpkgs or `nix/` (the default).
+    case fetchdocker
+    /// `{ fetchImage }: fetchImage { ... }` for `nix/`, SRI hashes, several platforms.
+    case hocker
+    /// The pin as a JSON document (`ImagePin`).
+    case json
+}
+
+/// `hocker docker2nix` / `docker2nix`.
+struct DockerToNixCommand: HockerCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "docker2nix",
+        abstract: "Generate a Nix expression that fetches an image, pinned by digest.",
+        discussion: """
+            Where the manifest comes from: --manifest PATH ('-' for stdin); else standard \
+            input when it is a pipe or a file; else (a terminal, /dev/null) docker2nix fetches \
+            it from the registry, resolving an index for --platform, with the same credentials \
+            as the other commands. A piped index is refused: pick a platform first.
+
+            Formats: fetchdocker (default) is hocker's expression for nixpkgs' fetchdocker or \
+            this project's nix/ library, one platform, sha256 in Nix base-32. hocker is an \
+            expression for nix/'s fetchImage with SRI hashes and one or more platforms \
+            (--platform repeated, or --platform all), picked by system at evaluation. json \
+            (or --json) prints the same pin as a JSON document.
+
+            Examples:
+              hocker-manifest library/debian jessie | docker2nix library/debian jessie > debian.nix
+              docker2nix --manifest manifest.json --altName mydebian library/debian jessie
+              docker2nix --format hocker --platform linux/amd64 --platform linux/arm64 debian:bookworm
+              docker2nix --json --platform all ghcr.io/org/app:v1
+            """)
+
+    @OptionGroup var registryOptions: RegistryOptions
+    @OptionGroup var image: ImageArguments
+
+    @Option(help: ArgumentHelp("Read the image manifest from PATH ('-' for stdin) instead of fetching it.", valueName: "PATH"))
+    var manifest: String?
+
+    @Option(
+        name: [.customLong("altName"), .customLong("altImageName")],
+        help: ArgumentHelp("The name the expression gives the image (default: the last component of IMAGE-NAME).", valueName: "TEXT"))
+    var altName: String?
+
+    @Option(help: "fetchdocker (hocker's expression), hocker (for nix/'s fetchImage) or json.")
+    var format: NixOutputFormat = .fetchdocker
+
+    @Flag(help: "Print the pin as JSON (--format json).")
+    var json = false
+
+    @Option(help: ArgumentHelp("Write the output to PATH instead of stdout.", valueName: "PATH"))
+    var out: String?
+
+    /// The format after `--json`.
+    var effectiveFormat: NixOutputFormat { json ? .json : format }
+
+    /// `--platform all`.
+    var allPlatforms: Bool { registryOptions.platforms.contains("all") }
+
+    func validate() throws {
+        if json && format == .hocker { throw ValidationError("--json and --format hocker exclude each other") }
+        if allPlatforms && registryOptions.platforms.count > 1 {
+            throw ValidationError("--platform all takes no other --platform")
+        }
+        if effectiveFormat == .fetchdocker && (allPlatforms || registryOptions.platforms.count > 1) {
+            throw ValidationError("the fetchdocker format pins one platform; use --format hocker or --json for several")
+        }
+        for text in registryOptions.platforms where text != "all" {
+            _ = try Platform(parsing: text)
+        }
+    }
+
+    func run(in context: CommandContext) async throws {
+        let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
+        let source = try ManifestSource.choose(manifestOption: manifest)
+        let text: String
+        switch effectiveFormat {
+        case .fetchdocker:
+            let manifest = try await fetchDockerManifest(target: target, source: source)
+            text = try FetchDockerExpression.render(fetchDockerImage(target: target, manifest: manifest))
+        case .hocker:
+            text = try HockerImageExpression.render(try await pin(target: target, source: source))
+        case .json:
+            text = String(decoding: try await pin(target: target, source: source).jsonBytes(), as: UTF8.self)
+        }
+        try writeOutput(Data(text.utf8), out: out, context: context)
+    }
+
+    // MARK: The hocker-compatible expression
+
+    private func fetchDockerManifest(target: ImageTarget, source: ManifestSource) async throws -> ImageManifest {
+        switch source {
+        case .given(let bytes, let origin):
+            return try imageManifest(parsing: bytes, origin: origin, target: target).1
+        case .registry:
+            let platform = try registryOptions.resolvedPlatform()
+            let resolved = try await withRegistryClient(registryOptions, endpoint: target.endpoint) { client in
+                try await client.resolveImage(repository: target.reference.repository, reference: target.reference.reference, platform: platform)
+            }
+            if resolved.index != nil, !platform.matches(.host), !registryOptions.quiet {
+                FileHandle.standardError.write(Data("""
+                    hocker: warning: \(target.reference) is a multi-platform image; fetchDockerConfig resolves the tag again at \
+                    build time, for the build machine's platform (\(Platform.host)), not \(platform). Use --format hocker to pin \
+                    other platforms.
+
+                    """.utf8))
+            }
+            return resolved.image
+        }
+    }
+
+    private func fetchDockerImage(target: ImageTarget, manifest: ImageManifest) -> FetchDockerImage {
+        let (repository, imageName) = FetchDockerImage.split(repositoryPath: target.reference.repository)
+        return FetchDockerImage(
+            name: altName ?? imageName, registry: target.registryURI, repository: repository, imageName: imageName,
+            tag: target.reference.tag ?? target.reference.digest?.description ?? "latest",
+            config: manifest.config.digest, layers: manifest.layers.map(\.digest))
+    }
+
+    // MARK: The pin (--format hocker, --json)
+
+    private func pin(target: ImageTarget, source: ManifestSource) async throws -> ImagePin {
+        let repository = target.reference.repository
+        let imageName = FetchDockerImage.split(repositoryPath: repository).imageName
+        var pin = ImagePin(name: altName ?? imageName, registry: target.registryURI, repository: repository, tag: target.reference.tag, images: [])
+        switch source {
+        case .given(let bytes, let origin):
+            let (fetched, manifest) = try imageManifest(parsing: bytes, origin: origin, target: target)
+            // Only a platform the user named can be recorded: nothing is fetched.
+            let platform = registryOptions.platforms.count == 1 ? registryOptions.platform : nil
+            pin.images = [try platformImage(fetched, manifest, platform: platform)]
+        case .registry:
+            try await withRegistryClient(registryOptions, endpoint: target.endpoint) { client in
+                let top = try await client.fetchManifest(repository: repository, reference: target.reference.reference)
+                switch top.content {
+                case .image(let manifest):
+                    let platform = try? await configPlatform(client, repository: repository, config: manifest.config)
+                    pin.images = [try platformImage(top, manifest, platform: platform?.description)]
+                case .index(let index):
+                    pin.indexDigest = top.digest
+                    pin.indexMediaType = top.mediaType
+                    for entry in try entries(of: index, reference: "\(target.endpoint.host)/\(repository):\(target.reference.reference)") {
+                        let child = try await client.fetchManifest(repository: repository, reference: entry.digest.description)
+                        guard let manifest = child.imageManifest else {
+                            throw RegistryError.invalidManifest("the index entry for \(entry.platform?.platform.description ?? entry.digest.description) is itself an index")
+                        }
+                        pin.images.append(try platformImage(child, manifest, platform: entry.platform?.platform.description))
+                    }
+                }
+            }
+        }
+        return pin
+    }
+
+    /// The index entries asked for: the host's platform by default, each
+    /// `--platform`, or every image entry for `--platform all`.
+    private func entries(of index: ImageIndex, reference: String) throws -> [Descriptor] {
+        if allPlatforms {
+            let images = index.manifests.filter { entry in entry.platform.map { $0.os != "unknown" } ?? false }
+            guard !images.isEmpty else { throw RegistryError.invalidManifest("the index lists no image with a platform") }
+            return images
+        }
+        var wanted: [Platform] = []
+        for text in registryOptions.platforms { wanted.append(try Platform(parsing: text)) }
+        if wanted.isEmpty { wanted = [.host] }
+        var chosen: [Descriptor] = []
+        for platform in wanted {
+            guard let entry = index.entry(for: platform) else {
+                throw RegistryError.noMatchingPlatform(requested: platform, available: index.platforms, reference: reference)
+            }
+            if !chosen.contains(entry) { chosen.append(entry) }
+        }
+        return chosen
+    }
+
+    private func platformImage(_ fetched: FetchedManifest, _ manifest: ImageManifest, platform: String?) throws -> ImagePin.PlatformImage {
+        ImagePin.PlatformImage(
+            platform: platform, manifestDigest: fetched.digest, manifestMediaType: fetched.mediaType, manifestSize: Int64(fetched.bytes.count),
+            config: try ImagePin.Blob(digest: manifest.config.digest, size: manifest.config.size, mediaType: manifest.config.mediaType),
+            layers: try manifest.layers.map { layer throws(NixGenerationError) in
+                try ImagePin.Blob(digest: layer.digest, size: layer.size, mediaType: layer.mediaType)
+            })
+    }
+
+    /// The platform an image's config names (`os`, `architecture`, `variant`).
+    private func configPlatform(_ client: RegistryClient, repository: String, config: Descriptor) async throws -> Platform? {
+        guard config.size <= 1 << 22 else { return nil }
+        let path = FileManager.default.temporaryDirectory.path + "/hocker-config-\(UInt32.random(in: .min ... .max))"
+        let file = try FileDescriptor.open(path, .readWrite, options: [.create, .exclusiveCreate, .closeOnExec], permissions: [.ownerReadWrite])
+        defer {
+            try? file.close()
+            unlink(path)
+        }
+        try await client.fetchBlob(repository: repository, digest: config.digest, size: config.size, into: file)
+        struct ConfigPlatform: Decodable {
+            var os: String?
+            var architecture: String?
+            var variant: String?
+        }
+        let decoded = try JSONDecoder().decode(ConfigPlatform.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        guard let os = decoded.os, let architecture = decoded.architecture, !os.isEmpty, !architecture.isEmpty else { return nil }
+        return Platform(os: os, architecture: architecture, variant: decoded.variant.flatMap { $0.isEmpty ? nil : $0 })
+    }
+
+    // MARK: Manifests given on stdin or in a file
+
+    private func imageManifest(parsing bytes: Data, origin: String, target: ImageTarget) throws -> (FetchedManifest, ImageManifest) {
+        let digest = Digest.sha256(bytes: SHA256.hash(data: bytes))
+        let fetched = try FetchedManifest(bytes: bytes, contentType: nil, digest: digest)
+        switch fetched.content {
+        case .image(let manifest):
+            return (fetched, manifest)
+        case .index(let index):
+            throw DockerToNixError.indexGiven(
+                origin: origin, platforms: index.platforms.map(\.description), arguments: hockerArguments(target))
+        }
+    }
+
+    /// IMAGE-NAME [IMAGE-TAG] (and --registry) as the user gave them, for hints.
+    private func hockerArguments(_ target: ImageTarget) -> String {
+        var words: [String] = []
+        if let registry = registryOptions.registry { words += ["--registry", registry] }
+        words.append(image.imageName)
+        if let tag = image.imageTag { words.append(tag) }
+        return words.joined(separator: " ")
+    }
+}
+
+/// Where `docker2nix` takes the manifest from.
+enum ManifestSource {
+    /// Bytes from `--manifest` or standard input, and a phrase naming where they came from.
+    case given(Data, origin: String)
+    /// Nothing given: fetch it.
+    case registry
+
+    /// Manifests are small; anything bigger is not one.
+    static let sizeLimit = 4 << 20
+
+    /// `--manifest PATH` (or `-`); else standard input when it is a pipe, a
+    /// file or a socket; else the registry.
+    static func choose(manifestOption: String?) throws -> ManifestSource {
+        if let path = manifestOption {
+            if path == "-" { return .given(try readStandardInput(), origin: "stdin") }
+            let data: Data
+            do {
+                data = try Data(contentsOf: URL(fileURLWithPath: path))
+            } catch {
+                throw DockerToNixError.unreadableManifest(path: path, detail: (error as NSError).localizedDescription)
+            }
+            guard !data.isEmpty else { throw DockerToNixError.emptyManifest(origin: path) }
+            guard data.count <= sizeLimit else { throw DockerToNixError.manifestTooLarge(origin: path) }
+            return .given(data, origin: path)
+        }
+        var status = stat()
+        guard fstat(STDIN_FILENO, &status) == 0 else { return .registry }
+        let type = status.st_mode & S_IFMT
+        guard type == S_IFIFO || type == S_IFREG || type == S_IFSOCK else { return .registry }
+        return .given(try readStandardInput(), origin: "stdin")
+    }
+
+    private static func readStandardInput() throws -> Data {
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = try buffer.withUnsafeMutableBytes { try FileDescriptor.standardInput.read(into: $0) }
+            if count == 0 { break }
+            data.append(contentsOf: buffer[0..<count])
+            guard data.count <= sizeLimit else { throw DockerToNixError.manifestTooLarge(origin: "stdin") }
+        }
+        guard !data.isEmpty else { throw DockerToNixError.emptyManifest(origin: "stdin") }
+        return data
+    }
+}
+
+/// A `docker2nix` failure that is not the registry's.
+enum DockerToNixError: Error, CustomStringConvertible {
+    case indexGiven(origin: String, platforms: [String], arguments: String)
+    case emptyManifest(origin: String)
+    case unreadableManifest(path: String, detail: String)
+    case manifestTooLarge(origin: String)
+
+    var description: String {
+        switch self {
+        case .indexGiven(let origin, let platforms, let arguments):
+            let example = platforms.first ?? Platform.host.description
+            let listed = platforms.isEmpty ? "no platforms" : platforms.joined(separator: ", ")
+            return """
+                the manifest on \(origin == "stdin" ? "stdin" : "\(origin)") is an index (a multi-platform manifest list), not an image manifest; \
+                its platforms: \(listed)
+                  hint: pick one platform's manifest: hocker-manifest --platform \(example) \(arguments) | docker2nix \(arguments)
+                  hint: or let docker2nix fetch and resolve it (no piped manifest): docker2nix --platform \(example) \(arguments)
+                  hint: several platforms at once: docker2nix --format hocker --platform all \(arguments)
+                """
+        case .emptyManifest(let origin):
+            return """
+                no manifest on \(origin): it is empty
+                  hint: pipe an image manifest (hocker-manifest NAME TAG | docker2nix NAME TAG), or run docker2nix without \
+                a pipe (stdin a terminal or </dev/null) to fetch it from the registry
+                """
+        case .unreadableManifest(let path, let detail):
+            return "cannot read the manifest \(path): \(detail)"
+        case .manifestTooLarge(let origin):
+            return "the manifest on \(origin) is larger than \(ManifestSource.sizeLimit >> 20) MiB; it is not an image manifest"
+        }
+    }
+}

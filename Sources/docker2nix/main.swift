@@ -1,0 +1,3 @@
+import HockerCLI
+
+await HockerMain.run(tool: .docker2nix)
