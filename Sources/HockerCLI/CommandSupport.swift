@@ -57,12 +57,12 @@ func withRegistryClient<Result: Sendable>(
 /// Fetches one blob to `--out` (atomically) or to standard output (after
 /// it is verified, through a temporary file, so no unverified byte is printed).
 func fetchBlobToOutput(
-    _ client: RegistryClient, repository: String, digest: Digest, size: Int64?, out: String?, context: CommandContext
+    _ client: RegistryClient, repository: String, digest: Digest, size: Int64?, out: String?, cache: BlobCache?, context: CommandContext
 ) async throws {
     let target = out ?? (FileManager.default.temporaryDirectory.path + "/hocker-blob-\(digest.short)")
     let file = try OutputFile(target: target, registry: context.temporaryPaths)
     do {
-        try await client.fetchBlob(repository: repository, digest: digest, size: size, into: file.descriptor)
+        _ = try await client.fetchBlob(repository: repository, digest: digest, size: size, into: file.descriptor, cache: cache)
         if out == nil {
             try StandardOutput.copy(from: file.descriptor)
         }

@@ -64,7 +64,9 @@ struct ConfigCommand: HockerCommand {
         try await withRegistryClient(registryOptions, endpoint: target.endpoint) { client in
             let resolved = try await client.resolveImage(repository: target.reference.repository, reference: target.reference.reference, platform: platform)
             let config = resolved.image.config
-            try await fetchBlobToOutput(client, repository: target.reference.repository, digest: config.digest, size: config.size, out: out, context: context)
+            try await fetchBlobToOutput(
+                client, repository: target.reference.repository, digest: config.digest, size: config.size, out: out,
+                cache: registryOptions.blobCache(environment: context.environment), context: context)
         }
     }
 }
@@ -100,7 +102,9 @@ struct LayerCommand: HockerCommand {
         arguments.imageTag = nil
         let target = try ImageTarget(arguments: arguments, registry: registryOptions.registry, insecure: registryOptions.insecure)
         try await withRegistryClient(registryOptions, endpoint: target.endpoint) { client in
-            try await fetchBlobToOutput(client, repository: target.reference.repository, digest: digest, size: nil, out: out, context: context)
+            try await fetchBlobToOutput(
+                client, repository: target.reference.repository, digest: digest, size: nil, out: out,
+                cache: registryOptions.blobCache(environment: context.environment), context: context)
         }
     }
 }

@@ -65,7 +65,7 @@ struct ImageCommand: HockerCommand {
                 do {
                     try layout.writeSkeleton(to: file.descriptor)
                     let slots = layout.blobEntries.map { BlobSlot(blob: $0.blob, file: file.descriptor, offset: $0.offset) }
-                    try await fetch(slots, client: client, repository: reference.repository)
+                    try await fetch(slots, client: client, repository: reference.repository, context: context)
                 } catch {
                     file.discard()
                     throw error
@@ -92,7 +92,7 @@ struct ImageCommand: HockerCommand {
                     files.append(file)
                     slots.append(BlobSlot(blob: blob, file: file, offset: 0))
                 }
-                try await fetch(slots, client: client, repository: reference.repository)
+                try await fetch(slots, client: client, repository: reference.repository, context: context)
                 try directory.commit()
             }
         }
@@ -106,8 +106,9 @@ struct ImageCommand: HockerCommand {
         var offset: Int64
     }
 
-    /// Downloads blobs, `jobs` at a time, into their slots.
-    private func fetch(_ slots: [BlobSlot], client: RegistryClient, repository: String) async throws {
+    /// Downloads blobs, `jobs` at a time, into their slots (through the cache when there is one).
+    private func fetch(_ slots: [BlobSlot], client: RegistryClient, repository: String, context: CommandContext) async throws {
+        let cache = try registryOptions.blobCache(environment: context.environment)
         let reporter = ProgressReporter(
             mode: progress, quiet: registryOptions.quiet, totalBytes: slots.reduce(0) { $0 + $1.blob.size }, blobCount: slots.count)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -115,10 +116,12 @@ struct ImageCommand: HockerCommand {
             func startNext() {
                 guard let slot = pending.popFirst() else { return }
                 group.addTask {
-                    try await client.fetchBlob(
+                    let name = slot.blob.digest.short
+                    reporter.start(name, size: slot.blob.size)
+                    let source = try await client.fetchBlob(
                         repository: repository, digest: slot.blob.digest, size: slot.blob.size, into: slot.file, at: slot.offset,
-                        progress: { reporter.advance($0) })
-                    reporter.finished(slot.blob.digest.short, size: slot.blob.size)
+                        cache: cache, progress: { reporter.advance(name, by: $0) })
+                    reporter.finish(name, size: slot.blob.size, fromCache: source == .cache)
                 }
             }
             for _ in 0..<jobs { startNext() }

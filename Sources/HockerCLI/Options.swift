@@ -36,6 +36,11 @@ struct RegistryOptions: ParsableArguments {
     /// The `--platform` given (the last one when repeated); docker2nix reads `platforms`.
     var platform: String? { platforms.last }
 
+    @Option(help: ArgumentHelp(
+        "Keep blobs by digest in DIR and reuse them, verified, instead of downloading them again (default: $HOCKER_CACHE, else none).",
+        valueName: "DIR"))
+    var cache: String?
+
     @Flag(help: "Allow plain http and TLS without certificate verification.")
     var insecure = false
 
@@ -65,6 +70,12 @@ struct RegistryOptions: ParsableArguments {
     func credentialResolver() throws(CredentialError) -> CredentialResolver {
         try CredentialResolver(options: CredentialOptions(
             username: username, password: password, token: token, credentialsFile: credentialsFile, authFile: authfile))
+    }
+
+    /// The blob cache from `--cache` or `HOCKER_CACHE`, if any.
+    func blobCache(environment: [String: String]) throws(RegistryError) -> BlobCache? {
+        guard let directory = cache ?? environment["HOCKER_CACHE"].flatMap({ $0.isEmpty ? nil : $0 }) else { return nil }
+        return try BlobCache(directory: directory)
     }
 
     var clientConfiguration: RegistryClientConfiguration {

@@ -1,9 +1,10 @@
+import ArgumentParser
 import Foundation
 import Synchronization
 
 /// How progress is shown on stderr.
 enum ProgressMode: String, ExpressibleByArgument, CaseIterable, Sendable {
-    /// A live line on a terminal, nothing otherwise.
+    /// Live lines on a terminal, nothing otherwise.
     case auto
     /// A line per finished blob and a summary, terminal or not.
     case plain
@@ -11,75 +12,127 @@ enum ProgressMode: String, ExpressibleByArgument, CaseIterable, Sendable {
     case none
 }
 
-import ArgumentParser
-
-/// Counts bytes of a transfer and reports them on stderr.
+/// Shows a multi-blob transfer on stderr: on a terminal one live line per
+/// blob in flight (short digest, bytes, rate, ETA) and a total line; with
+/// `plain` a line per finished blob; then a summary of bytes, time and
+/// throughput. Safe to call from concurrent downloads.
 final class ProgressReporter: Sendable {
-    private struct State {
-        var total: Int64
+    private struct Blob {
+        var size: Int64
         var done: Int64 = 0
-        var finishedBlobs = 0
-        var lastDraw = ContinuousClock.now
-        var drewLine = false
+        var started = ContinuousClock.now
     }
 
-    private let state: Mutex<State>
+    private struct State {
+        var inFlight: [(name: String, blob: Blob)] = []
+        var done: Int64 = 0
+        var finished = 0
+        var fromCache = 0
+        var cachedBytes: Int64 = 0
+        var lastDraw = ContinuousClock.now - .seconds(1)
+        var drawnLines = 0
+    }
+
+    private let state = Mutex(State())
     private let live: Bool
     private let plain: Bool
     private let started = ContinuousClock.now
     private let blobCount: Int
+    private let totalBytes: Int64
 
     init(mode: ProgressMode, quiet: Bool, totalBytes: Int64, blobCount: Int) {
-        let terminal = isatty(STDERR_FILENO) == 1
-        live = !quiet && mode == .auto && terminal
+        live = !quiet && mode == .auto && isatty(STDERR_FILENO) == 1
         plain = !quiet && mode == .plain
         self.blobCount = blobCount
-        state = Mutex(State(total: totalBytes))
+        self.totalBytes = totalBytes
     }
 
-    /// Adds `bytes` (negative when a transfer restarts).
-    func advance(_ bytes: Int64) {
+    /// A blob transfer begins.
+    func start(_ name: String, size: Int64) {
         guard live else { return }
-        let line: String? = state.withLock { state in
+        state.withLock { $0.inFlight.append((name, Blob(size: size))) }
+        redraw(force: true)
+    }
+
+    /// Adds `bytes` to a blob (negative when its transfer restarts).
+    func advance(_ name: String, by bytes: Int64) {
+        guard live else { return }
+        state.withLock { state in
             state.done += bytes
-            let now = ContinuousClock.now
-            guard now - state.lastDraw > .milliseconds(100) else { return nil }
-            state.lastDraw = now
-            state.drewLine = true
-            return Self.line(done: state.done, total: state.total, blobs: state.finishedBlobs, of: blobCount, elapsed: now - started)
+            if let index = state.inFlight.firstIndex(where: { $0.name == name }) { state.inFlight[index].blob.done += bytes }
         }
-        if let line { Self.emit("\r\u{1B}[2K" + line) }
+        redraw(force: false)
     }
 
-    /// Records a finished blob.
-    func finished(_ name: String, size: Int64) {
-        state.withLock { $0.finishedBlobs += 1 }
-        if plain { Self.emit("fetched \(name) \(Self.formatBytes(size))\n") }
+    /// A blob is complete, downloaded or taken from the cache.
+    func finish(_ name: String, size: Int64, fromCache: Bool) {
+        state.withLock { state in
+            state.finished += 1
+            if fromCache {
+                state.fromCache += 1
+                state.cachedBytes += size
+            }
+            if let index = state.inFlight.firstIndex(where: { $0.name == name }) {
+                state.done += size - state.inFlight[index].blob.done
+                state.inFlight.remove(at: index)
+            }
+        }
+        if plain { Self.emit("\(fromCache ? "cached " : "fetched") \(name)  \(Self.formatBytes(size))\n") }
+        redraw(force: true)
     }
 
-    /// Prints the summary: bytes, time, throughput.
+    /// Clears the live lines and prints the summary.
     func complete() {
         guard live || plain else { return }
-        let elapsed = ContinuousClock.now - started
-        let (total, drew) = state.withLock { ($0.total, $0.drewLine) }
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let rate = seconds > 0 ? Double(total) / seconds : 0
-        let summary = "\(blobCount) blobs, \(Self.formatBytes(total)) in \(String(format: "%.1f", seconds)) s (\(Self.formatBytes(Int64(rate)))/s)\n"
-        Self.emit((drew ? "\r\u{1B}[2K" : "") + summary)
+        let seconds = Self.seconds(ContinuousClock.now - started)
+        let (fromCache, cachedBytes, drawn) = state.withLock { ($0.fromCache, $0.cachedBytes, $0.drawnLines) }
+        let downloaded = totalBytes - cachedBytes
+        var summary = "\(blobCount) blobs, \(Self.formatBytes(totalBytes)) in \(String(format: "%.2f", seconds)) s"
+        summary += " (\(Self.formatBytes(Int64(Double(downloaded) / max(seconds, 0.001))))/s downloaded)"
+        if fromCache > 0 { summary += "; \(fromCache) from the cache (\(Self.formatBytes(cachedBytes)))" }
+        Self.emit(Self.clear(lines: drawn) + summary + "\n")
     }
 
-    private static func line(done: Int64, total: Int64, blobs: Int, of count: Int, elapsed: Duration) -> String {
-        let seconds = max(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, 0.001)
+    private func redraw(force: Bool) {
+        guard live else { return }
+        let text: String? = state.withLock { state in
+            let now = ContinuousClock.now
+            guard force || now - state.lastDraw >= .milliseconds(100) else { return nil }
+            state.lastDraw = now
+            var lines = state.inFlight.map { entry in
+                Self.line(entry.name, done: entry.blob.done, size: entry.blob.size, elapsed: now - entry.blob.started)
+            }
+            lines.append(Self.line("total \(state.finished)/\(blobCount)", done: state.done, size: totalBytes, elapsed: now - started))
+            let output = Self.clear(lines: state.drawnLines) + lines.joined(separator: "\n") + "\n"
+            state.drawnLines = lines.count
+            return output
+        }
+        if let text { Self.emit(text) }
+    }
+
+    /// Moves the cursor up over `lines` lines and clears them.
+    private static func clear(lines: Int) -> String {
+        lines == 0 ? "" : "\u{1B}[\(lines)A\u{1B}[J"
+    }
+
+    private static func line(_ name: String, done: Int64, size: Int64, elapsed: Duration) -> String {
+        let seconds = max(self.seconds(elapsed), 0.001)
         let rate = Double(done) / seconds
-        let eta = rate > 0 && total > done ? Int(Double(total - done) / rate) : 0
-        return "\(blobs)/\(count) blobs  \(formatBytes(done)) / \(formatBytes(total))  \(formatBytes(Int64(rate)))/s  ETA \(eta)s"
+        let eta = rate > 0 && size > done ? "ETA \(Int((Double(size - done) / rate).rounded(.up)))s" : ""
+        let padded = name.padding(toLength: max(name.count, 14), withPad: " ", startingAt: 0)
+        return "\(padded)  \(formatBytes(done)) / \(formatBytes(size))  \(formatBytes(Int64(rate)))/s  \(eta)"
     }
 
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// Bytes in SI units: `512 B`, `40.0 MB`.
     static func formatBytes(_ bytes: Int64) -> String {
         let units = ["B", "kB", "MB", "GB", "TB"]
         var value = Double(bytes)
         var unit = 0
-        while value >= 1000, unit < units.count - 1 {
+        while abs(value) >= 1000, unit < units.count - 1 {
             value /= 1000
             unit += 1
         }

@@ -1,0 +1,125 @@
+import Foundation
+import ImageReference
+import struct Crypto.SHA256
+import struct SystemPackage.Errno
+import struct SystemPackage.FileDescriptor
+
+/// A directory of blobs stored by digest (`blobs/sha256/<hex>`), shared by
+/// runs and safe for concurrent processes: entries are written under a
+/// unique temporary name and renamed into place, and every reuse is
+/// verified against the digest, so a damaged entry is dropped, never used.
+public struct BlobCache: Sendable {
+    /// The cache's root directory.
+    public let directory: String
+
+    /// Opens (creating if needed) the cache at `directory`.
+    public init(directory: String) throws(RegistryError) {
+        self.directory = directory
+        do {
+            try FileManager.default.createDirectory(atPath: "\(directory)/blobs/sha256", withIntermediateDirectories: true)
+        } catch {
+            throw .io(path: directory, detail: "cannot create the blob cache: \(error.localizedDescription)")
+        }
+    }
+
+    /// Where the blob with `digest` is kept.
+    public func path(for digest: Digest) -> String {
+        "\(directory)/blobs/\(digest.algorithm.rawValue)/\(digest.hex)"
+    }
+
+    /// Copies the cached blob into `file` at `offset`, verifying its size and
+    /// digest on the way. Returns false — and removes the entry if it is
+    /// damaged — when the cache cannot supply it.
+    func copyVerified(_ digest: Digest, size: Int64?, into file: FileDescriptor, at offset: Int64) -> Bool {
+        let source = path(for: digest)
+        guard let input = try? FileDescriptor.open(source, .readOnly, options: [.closeOnExec]) else { return false }
+        defer { try? input.close() }
+        var hasher = SHA256()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var copied: Int64 = 0
+        do {
+            while true {
+                let count = try buffer.withUnsafeMutableBytes { try input.read(fromAbsoluteOffset: copied, into: $0) }
+                if count == 0 { break }
+                try buffer.withUnsafeBytes { raw in
+                    let chunk = UnsafeRawBufferPointer(rebasing: raw[0..<count])
+                    hasher.update(bufferPointer: chunk)
+                    _ = try file.writeAll(toAbsoluteOffset: offset + copied, chunk)
+                }
+                copied += Int64(count)
+                if let size, copied > size { break }
+            }
+        } catch {
+            return false
+        }
+        guard size.map({ $0 == copied }) ?? true, Digest.sha256(bytes: hasher.finalize()) == digest else {
+            // A damaged entry: drop it so the next run downloads the blob again.
+            unlink(source)
+            return false
+        }
+        return true
+    }
+
+    /// Creates a uniquely named temporary file in the cache for a blob being downloaded.
+    func makeTemporary(for digest: Digest) throws -> (path: String, file: FileDescriptor) {
+        let temporary = "\(path(for: digest)).tmp-\(getpid())-\(UInt32.random(in: .min ... .max))"
+        let file = try FileDescriptor.open(
+            temporary, .readWrite, options: [.create, .exclusiveCreate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        return (temporary, file)
+    }
+
+    /// Moves a verified temporary file into place (atomically; a concurrent
+    /// writer of the same digest wrote the same bytes).
+    func commit(temporary: String, digest: Digest) {
+        if rename(temporary, path(for: digest)) != 0 { unlink(temporary) }
+    }
+}
+
+/// Where a fetched blob came from.
+public enum BlobSource: Sendable {
+    case registry
+    case cache
+}
+
+extension RegistryClient {
+    /// Like ``fetchBlob(repository:digest:size:into:at:progress:)``, through
+    /// `cache` when given: a verified cached copy is used without any
+    /// request, and a downloaded blob is added to the cache.
+    public func fetchBlob(
+        repository: String, digest: Digest, size: Int64?, into file: FileDescriptor, at offset: Int64 = 0,
+        cache: BlobCache?, progress: (@Sendable (Int64) -> Void)? = nil
+    ) async throws -> BlobSource {
+        guard let cache else {
+            try await fetchBlob(repository: repository, digest: digest, size: size, into: file, at: offset, progress: progress)
+            return .registry
+        }
+        if cache.copyVerified(digest, size: size, into: file, at: offset) {
+            progress?(size ?? 0)
+            return .cache
+        }
+        let (temporary, cacheFile) = try cache.makeTemporary(for: digest)
+        defer { try? cacheFile.close() }
+        do {
+            let count = try await fetchBlob(repository: repository, digest: digest, size: size, into: cacheFile, at: 0, progress: progress)
+            try Self.copy(from: cacheFile, count: count, into: file, at: offset)
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        cache.commit(temporary: temporary, digest: digest)
+        return .registry
+    }
+
+    /// Copies `count` bytes from the start of `source` to `destination` at
+    /// `offset`, in 1 MiB pieces.
+    static func copy(from source: FileDescriptor, count: Int64, into destination: FileDescriptor, at offset: Int64) throws {
+        var copied: Int64 = 0
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while copied < count {
+            let read = try buffer.withUnsafeMutableBytes { try source.read(fromAbsoluteOffset: copied, into: $0) }
+            if read == 0 { throw Errno.ioError }
+            _ = try buffer.withUnsafeBytes { try destination.writeAll(toAbsoluteOffset: offset + copied, UnsafeRawBufferPointer(rebasing: $0[0..<read])) }
+            copied += Int64(read)
+        }
+    }
+}
