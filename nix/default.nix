@@ -1,0 +1,297 @@
+# hocker's Nix library: pull registry images into the Nix store with
+# nothing but Nix and the `hocker` executable. Every derivation is a
+# `builtins.derivation` whose builder is `hocker nix-builder` (no stdenv,
+# no shell, no nixpkgs), so this evaluates and builds with a bare Nix.
+#
+#   hockerLib = import ./nix { hocker = <hocker package, or path to the binary>; };
+#
+# Arguments:
+#   hocker  the hocker executable: a package (a derivation or directory
+#           with bin/hocker), a path to the binary (copied into the store),
+#           or a string with an absolute path (used in place, not tracked
+#           by Nix; for development with `sandbox = false`).
+#   system  the Nix system whose image platform fetchImage picks from a
+#           multi-platform pin (default: the evaluating machine's).
+#
+# Credentials never go through the store: the fetchers read DOCKER_TOKEN,
+# or DOCKER_USER and DOCKER_PASS, or REGISTRY_AUTH_FILE (and the proxy
+# variables) from the environment of the nix-build (impureEnvVars; with a
+# nix-daemon, from the daemon's environment).
+{ hocker
+, system ? builtins.currentSystem
+}:
+
+let
+  inherit (builtins) concatStringsSep elemAt filter head length map match replaceStrings stringLength substring;
+
+  librarySystem = system;
+
+  defaultRegistry = "https://registry-1.docker.io/v2/";
+
+  hockerExecutable =
+    if builtins.isAttrs hocker then "${hocker}/bin/hocker"
+    else if builtins.pathExists (toString hocker + "/bin/hocker") then "${hocker}/bin/hocker"
+    else "${hocker}";
+
+  # The variables a fetch may need from the caller's environment.
+  impureEnvVars = [
+    "DOCKER_USER" "DOCKER_PASS" "DOCKER_TOKEN" "REGISTRY_AUTH_FILE"
+    "http_proxy" "https_proxy" "ftp_proxy" "all_proxy" "no_proxy"
+    "HTTP_PROXY" "HTTPS_PROXY" "FTP_PROXY" "ALL_PROXY" "NO_PROXY"
+    "SSL_CERT_FILE" "NIX_SSL_CERT_FILE"
+  ];
+
+  removePrefix = prefix: s:
+    if substring 0 (stringLength prefix) s == prefix
+    then substring (stringLength prefix) (stringLength s) s
+    else s;
+
+  # A store path name from image names and tags ('/', ':' and '@' are not allowed).
+  storeName = s: replaceStrings [ "/" ":" "@" ] [ "-" "-" "-" ] s;
+
+  # nixpkgs' repository + imageName as one repository path.
+  joinRepository = repository: imageName:
+    if repository == "" then imageName else "${repository}/${imageName}";
+
+  # Exactly one of nixpkgs' sha256 (base-32, base-16 or SRI) and our hash (SRI).
+  outputHashOf = what: sha256: hash:
+    if hash != null then hash
+    else if sha256 != null then sha256
+    else throw "hocker: ${what} needs sha256 or hash";
+
+  hockerDerivation = attrs: builtins.derivation ({
+    system = builtins.currentSystem;
+    builder = hockerExecutable;
+    args = [ "nix-builder" ];
+    preferLocalBuild = true;
+  } // attrs);
+
+  # A fixed-output derivation that runs one hocker fetch.
+  fetchDerivation = { name, action, hash, registry, repository, insecure ? false, ... }@attrs:
+    hockerDerivation ((removeAttrs attrs [ "action" "hash" ]) // {
+      inherit name registry repository impureEnvVars;
+      hockerAction = action;
+      insecure = if insecure then "1" else "";
+      outputHashMode = "flat";
+      outputHashAlgo = "sha256";
+      outputHash = hash;
+    });
+
+  # "os/arch[/variant]" in the canonical spelling docker compares.
+  normalisePlatform = platform:
+    let
+      parts = match "([^/]+)/([^/]+)(/([^/]+))?" platform;
+      os = elemAt parts 0;
+      givenArch = elemAt parts 1;
+      givenVariant = elemAt parts 3;
+      arch = { x86_64 = "amd64"; x86-64 = "amd64"; aarch64 = "arm64"; armhf = "arm"; i386 = "386"; i686 = "386"; x86 = "386"; }.${givenArch} or givenArch;
+      variant =
+        if arch == "arm64" && (givenVariant == null || givenVariant == "8") then "v8"
+        else if arch == "arm" && givenVariant == null then "v7"
+        else if arch == "amd64" && givenVariant == "v1" then null
+        else givenVariant;
+    in
+    if parts == null then platform
+    else os + "/" + arch + (if variant == null then "" else "/" + variant);
+
+  # The image platform each Nix system runs (darwin runs linux images in a VM).
+  systemPlatforms = {
+    x86_64-linux = "linux/amd64";
+    aarch64-linux = "linux/arm64/v8";
+    armv7l-linux = "linux/arm/v7";
+    armv6l-linux = "linux/arm/v6";
+    i686-linux = "linux/386";
+    powerpc64le-linux = "linux/ppc64le";
+    s390x-linux = "linux/s390x";
+    riscv64-linux = "linux/riscv64";
+    x86_64-darwin = "linux/amd64";
+    aarch64-darwin = "linux/arm64/v8";
+  };
+
+  platformOf = image: if image.platform or null == null then "unknown" else image.platform;
+
+  # The entry of `images` for `platform`, else for `system`. A pin of a
+  # single image needs no choice.
+  selectImage = { images, platform, system, what }:
+    let
+      wanted =
+        if platform != null then normalisePlatform platform
+        else systemPlatforms.${system} or (throw "hocker: ${what}: no image platform is known for system ${system}; pass platform = \"os/arch\"");
+      matching = filter (image: image.platform or null != null && normalisePlatform image.platform == wanted) images;
+      single = head images;
+    in
+    if images == [ ] then throw "hocker: ${what}: the pin lists no images"
+    else if length images == 1 && (platform == null || single.platform or null == null) then single
+    else if matching != [ ] then head matching
+    else throw "hocker: ${what}: no image for ${wanted}${if platform == null then " (system ${system})" else ""}; the pin has ${concatStringsSep ", " (map platformOf images)}; pass platform = \"os/arch\" to pick one";
+
+  blobHex = digest: removePrefix "sha256:" digest;
+
+  layerExtension = mediaType:
+    if match ".*gzip" mediaType != null then ".tar.gz"
+    else if match ".*zstd" mediaType != null then ".tar.zst"
+    else ".tar";
+
+  self = rec {
+    inherit defaultRegistry normalisePlatform systemPlatforms;
+
+    # One blob by digest, as a fixed-output derivation. Blobs with the same
+    # name and hash are one store path, whichever image or registry they
+    # came from.
+    fetchBlob =
+      { registry ? defaultRegistry
+      , repository            # the full repository path, "library/debian"
+      , digest                # "sha256:<hex>"
+      , hash                  # SRI, base-32 or base-16 SHA-256
+      , name ? "docker-blob-${blobHex digest}"
+      , insecure ? false
+      }:
+      fetchDerivation {
+        inherit name registry repository digest hash insecure;
+        action = "fetch-blob";
+      };
+
+    # nixpkgs' fetchDockerLayer: `hocker-layer --layer <layerDigest> <repository>/<imageName>`.
+    fetchDockerLayer =
+      { registry ? defaultRegistry
+      , repository ? "library"
+      , imageName
+      , layerDigest           # hex, with or without "sha256:"
+      , sha256 ? null
+      , hash ? null
+      , tag ? "unused"        # accepted, as nixpkgs passes it; not used
+      , name ? "docker-layer-${blobHex layerDigest}.tar.gz"
+      , insecure ? false
+      , ...
+      }:
+      fetchBlob {
+        inherit registry name insecure;
+        repository = joinRepository repository imageName;
+        digest = "sha256:${blobHex layerDigest}";
+        hash = outputHashOf "fetchDockerLayer ${layerDigest}" sha256 hash;
+      };
+
+    # nixpkgs' fetchDockerConfig: `hocker-config <repository>/<imageName> <tag>`,
+    # which resolves the tag at build time (for `platform`, else the build
+    # machine's platform). With `configDigest` it fetches that blob instead.
+    fetchDockerConfig =
+      { registry ? defaultRegistry
+      , repository ? "library"
+      , imageName
+      , tag
+      , sha256 ? null
+      , hash ? null
+      , name ? storeName "${repository}_${imageName}_${tag}-config.json"
+      , platform ? null
+      , configDigest ? null
+      , insecure ? false
+      , ...
+      }:
+      let
+        outputHash = outputHashOf "fetchDockerConfig ${imageName}:${tag}" sha256 hash;
+        path = joinRepository repository imageName;
+      in
+      if configDigest != null then
+        fetchBlob { inherit registry name insecure; repository = path; digest = configDigest; hash = outputHash; }
+      else
+        fetchDerivation ({
+          inherit name registry tag insecure;
+          repository = path;
+          hash = outputHash;
+          action = "fetch-config";
+        } // (if platform == null then { } else { inherit platform; }));
+
+    # nixpkgs' fetchdocker: a directory with the image as a docker-archive
+    # (image.tar, for `docker load -i` / `podman load -i`) and
+    # compositeImage.sh, which writes it to stdout (`compositeImage.sh | docker load`).
+    fetchdocker =
+      { name
+      , registry ? defaultRegistry
+      , repository ? "library"
+      , imageName
+      , tag
+      , imageConfig
+      , imageLayers
+      , image ? "${replaceStrings [ "https://" "http://" ] [ "" "" ] registry}/${repository}/${imageName}:${tag}"
+      , finalImageName ? null   # the name the loaded image gets (default: the registry's name for it)
+      , finalImageTag ? null
+      , insecure ? false
+      , ...
+      }:
+      hockerDerivation ({
+        name = storeName name;
+        hockerAction = "fetchdocker";
+        inherit registry tag;
+        repository = joinRepository repository imageName;
+        insecure = if insecure then "1" else "";
+        configPath = imageConfig;
+        layerPaths = imageLayers;
+        layerDigests = if builtins.all (layer: layer ? digest) imageLayers then map (layer: layer.digest) imageLayers else [ ];
+      }
+      // (if finalImageName == null then { } else { inherit finalImageName; })
+      // (if finalImageTag == null then { } else { inherit finalImageTag; }))
+      // { inherit image imageConfig imageLayers; };
+
+    # An image from a pin (`docker2nix --format hocker`, or `--json` read with
+    # builtins.fromJSON): the platform's config and layers, one fixed-output
+    # derivation each, assembled by hocker into a docker-archive file for
+    # `docker load -i` / `podman load -i`. The platform is `platform` if
+    # given, else the one `system` runs.
+    fetchImage =
+      { registry ? defaultRegistry
+      , repository              # the full repository path, "library/debian"
+      , tag ? null
+      , name ? null
+      , images                  # [ { platform; manifestDigest; config; layers; ... } ]
+      , platform ? null         # "os/arch[/variant]" to pick
+      , system ? librarySystem  # else the platform of this Nix system
+      , finalImageName ? null   # the name the loaded image gets (default: the registry's name for it)
+      , finalImageTag ? null    # its tag (default: tag)
+      , insecure ? false
+      , ...                     # formatVersion, indexDigest, indexMediaType
+      }:
+      let
+        what = "${repository}${if tag == null then "" else ":${tag}"}";
+        chosen = selectImage { inherit images platform system what; };
+        blob = fileName: entry: fetchBlob {
+          inherit registry repository insecure;
+          inherit (entry) digest hash;
+          name = fileName;
+        };
+        config = blob "docker-config-${blobHex chosen.config.digest}.json" chosen.config;
+        layers = map (layer: blob "docker-layer-${blobHex layer.digest}${layerExtension layer.mediaType}" layer) chosen.layers;
+        shortName = if name != null then name else baseNameOf repository;
+        label = if tag != null then tag else substring 0 12 (blobHex chosen.manifestDigest);
+      in
+      hockerDerivation ({
+        name = storeName "docker-image-${shortName}-${label}.tar";
+        hockerAction = "docker-archive";
+        inherit registry repository;
+        tag = if tag == null then "" else tag;
+        insecure = if insecure then "1" else "";
+        configPath = config;
+        configDigest = chosen.config.digest;
+        configMediaType = chosen.config.mediaType;
+        layerPaths = layers;
+        layerDigests = map (layer: layer.digest) chosen.layers;
+        layerMediaTypes = map (layer: layer.mediaType) chosen.layers;
+      }
+      // (if finalImageName == null then { } else { inherit finalImageName; })
+      // (if finalImageTag == null then { } else { inherit finalImageTag; }))
+      // {
+        inherit config layers;
+        platform = chosen.platform or null;
+        manifestDigest = chosen.manifestDigest;
+      };
+
+    # fetchImage of a `docker2nix --json` document.
+    fetchImageFromJSON = path: fetchImage (builtins.fromJSON (builtins.readFile path));
+
+    # Calls a generated expression (a file or a function) with the functions
+    # it asks for, as nixpkgs' callPackage does.
+    callImage = fn:
+      let f = if builtins.isFunction fn then fn else import fn;
+      in f (builtins.intersectAttrs (builtins.functionArgs f) self);
+  };
+in
+self
