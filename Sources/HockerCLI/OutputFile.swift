@@ -43,7 +43,7 @@ final class OutputFile {
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw .output(path: target, detail: "the directory \(directory) does not exist")
         }
-        temporary = "\(directory)/.\(url.lastPathComponent).hocker-\(UInt32.random(in: .min ... .max))"
+        temporary = temporaryPath(beside: target)
         do {
             descriptor = try FileDescriptor.open(
                 temporary, .readWrite, options: [.create, .exclusiveCreate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
@@ -102,12 +102,10 @@ final class OutputDirectory {
     init(target: String, registry: TemporaryPaths) throws(CommandError) {
         self.target = target
         self.registry = registry
-        let url = URL(fileURLWithPath: target)
-        let directory = url.deletingLastPathComponent().path
         if FileManager.default.fileExists(atPath: target) {
             throw .output(path: target, detail: "it already exists; an OCI layout is written to a new directory")
         }
-        temporary = "\(directory)/.\(url.lastPathComponent).hocker-\(UInt32.random(in: .min ... .max))"
+        temporary = temporaryPath(beside: target)
         do {
             try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
         } catch {
@@ -134,6 +132,13 @@ final class OutputDirectory {
             registry.remove(temporary)
         }
     }
+}
+
+/// A hidden, unique name in the target's directory: the rename onto the
+/// target stays within one file system, so it is atomic.
+private func temporaryPath(beside target: String) -> String {
+    let url = URL(fileURLWithPath: target)
+    return "\(url.deletingLastPathComponent().path)/.\(url.lastPathComponent).hocker-\(UInt32.random(in: .min ... .max))"
 }
 
 /// Writes bytes to standard output, all of them.
