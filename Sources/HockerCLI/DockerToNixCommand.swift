@@ -34,10 +34,10 @@ struct DockerToNixCommand: HockerCommand {
             (or --json) prints the same pin as a JSON document.
 
             Examples:
-              hocker-manifest library/debian jessie | docker2nix library/debian jessie > debian.nix
-              docker2nix --manifest manifest.json --altName mydebian library/debian jessie
-              docker2nix --format hocker --platform linux/amd64 --platform linux/arm64 debian:bookworm
-              docker2nix --json --platform all ghcr.io/org/app:v1
+              hocker-manifest library/debian jessie | docker2nix library/debian jessie
+              docker2nix --manifest m.json --altName mydebian library/debian jessie
+              docker2nix --format hocker --platform all debian:bookworm
+              docker2nix --json --platform linux/arm64 ghcr.io/org/app:v1
             """)
 
     @OptionGroup var registryOptions: RegistryOptions
