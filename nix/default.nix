@@ -46,8 +46,11 @@ let
     then substring (stringLength prefix) (stringLength s) s
     else s;
 
-  # A store path name from image names and tags ('/', ':' and '@' are not allowed).
-  storeName = s: replaceStrings [ "/" ":" "@" ] [ "-" "-" "-" ] s;
+  # A store path name from image names and tags: '/', ':', '@' and ' ' become
+  # '-'; a name still not allowed in the store (quotes, '$', ...) gives "docker-image".
+  storeName = s:
+    let replaced = replaceStrings [ "/" ":" "@" " " ] [ "-" "-" "-" "-" ] s;
+    in if match "[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]*" replaced != null then replaced else "docker-image";
 
   # nixpkgs' repository + imageName as one repository path.
   joinRepository = repository: imageName:
