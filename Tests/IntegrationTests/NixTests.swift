@@ -298,7 +298,7 @@ extension Trait where Self == NixRegistriesTrait {
     }
 }
 
-/// docker2nix output built with nix-build against the local registries.
+/// docker2nix against the local registries, its output built with nix-build.
 @Suite(.serialized, .enabled(if: NixBed.enabled, NixBed.skipComment), .nixRegistries)
 struct NixBuildTests {
     /// An image and how docker2nix is asked for it in the fetchdocker format.
@@ -527,11 +527,9 @@ struct NixBuildTests {
           fetchdocker = args: [ args.imageConfig ] ++ args.imageLayers;
         }
         """#
-}
 
-/// docker2nix's own failures against a registry.
-@Suite(.serialized, .enabled(if: NixBed.enabled, NixBed.skipComment), .nixRegistries)
-struct Docker2NixErrorTests {
+    // MARK: docker2nix against the registry, without Nix
+
     /// An index piped in is refused with its platforms and how to pick one.
     @Test func pipedIndexFails() async throws {
         let fixture = try NixFixture.shared
