@@ -152,8 +152,11 @@ public enum HockerMain {
         emit(["hocker: error: \(message)"] + (hint.map { ["  hint: \($0)"] } ?? []))
     }
 
+    /// Writes lines to stderr, any known secret masked (messages never hold
+    /// one by design; text quoted from a server or a library might).
     private static func emit(_ lines: [String]) {
-        FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        let text = SecretRedactor.shared.redact(lines.joined(separator: "\n"))
+        FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
     /// On SIGINT or SIGTERM: remove temporary outputs, exit 128 + signal.

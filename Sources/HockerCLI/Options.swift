@@ -50,6 +50,9 @@ struct RegistryOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Seconds to wait for data before a transfer counts as stalled.", valueName: "SECONDS"))
     var timeout = 60
 
+    @Option(name: .customLong("max-time"), help: ArgumentHelp("Seconds the whole run may take, retries included (default: no limit).", valueName: "SECONDS"))
+    var maxTime: Int?
+
     @Flag(name: [.short, .long], help: "Print nothing but the result and errors.")
     var quiet = false
 
@@ -59,6 +62,7 @@ struct RegistryOptions: ParsableArguments {
     func validate() throws {
         guard retries >= 0, retries <= 100 else { throw ValidationError("--retries takes a number from 0 to 100") }
         guard timeout > 0 else { throw ValidationError("--timeout takes a positive number of seconds") }
+        guard maxTime.map({ $0 > 0 }) ?? true else { throw ValidationError("--max-time takes a positive number of seconds") }
     }
 
     /// The platform asked for, or the host's.
@@ -83,11 +87,12 @@ struct RegistryOptions: ParsableArguments {
         configuration.insecure = insecure
         configuration.retries = retries
         configuration.readTimeout = .seconds(Int64(timeout))
+        configuration.maxTime = maxTime.map { .seconds($0) }
         return configuration
     }
 
     func makeLogger() -> Logger {
-        var logger = Logger(label: "hocker") { label in StreamLogHandler.standardError(label: label) }
+        var logger = Logger(label: "hocker") { label in RedactingLogHandler(StreamLogHandler.standardError(label: label)) }
         logger.logLevel = verbose ? .debug : .warning
         return logger
     }

@@ -20,6 +20,7 @@ actor AuthSession {
     private let resolver: CredentialResolver?
     private let http: HTTPClient
     private let configuration: RegistryClientConfiguration
+    private let deadline: ContinuousClock.Instant?
     private let logger: Logger
 
     /// Tokens by `realm|service|scope`.
@@ -33,11 +34,15 @@ actor AuthSession {
     /// Credentials resolved per repository (helpers run once).
     private var resolved: [String: ResolvedCredential?] = [:]
 
-    init(endpoint: RegistryEndpoint, resolver: CredentialResolver?, http: HTTPClient, configuration: RegistryClientConfiguration, logger: Logger) {
+    init(
+        endpoint: RegistryEndpoint, resolver: CredentialResolver?, http: HTTPClient, configuration: RegistryClientConfiguration,
+        deadline: ContinuousClock.Instant? = nil, logger: Logger
+    ) {
         self.endpoint = endpoint
         self.resolver = resolver
         self.http = http
         self.configuration = configuration
+        self.deadline = deadline
         self.logger = logger
     }
 
@@ -88,9 +93,9 @@ actor AuthSession {
             } else {
                 let request = TokenRequest(realm: realmURL, service: bearer.service, scope: scope, credential: source, repository: repository, registry: endpoint.host)
                 let http = http
-                let configuration = configuration
+                let retry = RetryBudget(configuration: configuration, deadline: deadline)
                 let logger = logger
-                task = Task { try await request.perform(http: http, configuration: configuration, logger: logger) }
+                task = Task { try await request.perform(http: http, retry: retry, logger: logger) }
                 pending[key] = task
             }
             defer { pending[key] = nil }
@@ -118,6 +123,7 @@ actor AuthSession {
     private func credential(for repository: String) throws -> ResolvedCredential? {
         if let known = resolved[repository] { return known }
         let found = try resolver?.credential(registry: endpoint.name, repository: repository)
+        if let found { SecretRedactor.shared.register(found.credential) }
         resolved[repository] = .some(found)
         return found
     }
@@ -131,7 +137,8 @@ actor AuthSession {
         var repository: String
         var registry: String
 
-        func perform(http: HTTPClient, configuration: RegistryClientConfiguration, logger: Logger) async throws -> CachedToken {
+        func perform(http: HTTPClient, retry: RetryBudget, logger: Logger) async throws -> CachedToken {
+            let configuration = retry.configuration
             let realmText = realm.absoluteString
             let realmIsLoopback = RegistryEndpoint(scheme: "http", host: realm.host ?? "", name: "").isLoopback
             if credential != nil, realm.scheme?.lowercased() == "http", !realmIsLoopback, !configuration.insecure {
@@ -168,13 +175,38 @@ actor AuthSession {
             }
             request.headers.add(name: "User-Agent", value: configuration.userAgent)
             logger.debug("token request", metadata: ["realm": "\(realmText)", "scope": "\(scope)"])
-            let response: HTTPClientResponse
-            let body: ByteBuffer
-            do {
-                response = try await http.execute(request, timeout: configuration.connectTimeout + configuration.readTimeout)
-                body = try await response.body.collect(upTo: 1024 * 1024)
-            } catch {
-                throw RegistryError.tokenRequestFailed(realm: realmText, status: nil, detail: "\(error)")
+            // A token server that fails to answer, or answers 429/5xx, is retried as
+            // registry requests are; its final failure is reported as a token failure.
+            var retry = retry
+            var response: HTTPClientResponse
+            var body: ByteBuffer
+            while true {
+                retry.attempt()
+                let failure: String
+                var retryAfter: Duration?
+                var status: Int?
+                var retryable = true
+                do {
+                    response = try await http.execute(request, timeout: min(configuration.connectTimeout + configuration.readTimeout, retry.requestTimeout))
+                    body = try await response.body.collect(upTo: 1024 * 1024)
+                    guard RetryBudget.isRetryable(status: response.status.code) else { break }
+                    status = Int(response.status.code)
+                    failure = RegistryClient.errorSummary(body)
+                    retryAfter = response.headers.first(name: "Retry-After").flatMap(RegistryClient.parseRetryAfter)
+                } catch {
+                    failure = RegistryClient.describe(error)
+                    retryable = RegistryClient.isRetryable(error)
+                }
+                let delay: Duration
+                do {
+                    delay = try retry.failed(url: realmText, last: failure, retryable: retryable, retryAfter: retryAfter)
+                } catch {
+                    let attempts = retry.attempts > 1 ? "after \(retry.attempts) attempts" : ""
+                    throw RegistryError.tokenRequestFailed(
+                        realm: realmText, status: status, detail: [failure, attempts].filter { !$0.isEmpty }.joined(separator: ", "))
+                }
+                logger.debug("token request failed, retrying", metadata: ["realm": "\(realmText)", "error": "\(failure)", "delay": "\(delay)"])
+                try await Task.sleep(for: delay)
             }
             guard response.status == .ok else {
                 if response.status == .unauthorized || response.status == .forbidden {
@@ -197,6 +229,7 @@ actor AuthSession {
             }
             // The spec's floor is 60 s; renew a little before the registry would refuse it.
             let lifetime = max(decoded.expires_in ?? 60, 60)
+            SecretRedactor.shared.register(token)
             return CachedToken(header: "Bearer \(token)", expires: .now + .seconds(lifetime - 5))
         }
     }

@@ -179,6 +179,7 @@ public struct CredentialResolver: Sendable {
             explicit = nil
         }
 
+        if let explicit { SecretRedactor.shared.register(explicit.credential) }
         var files: [AuthFile] = []
         for (path, required) in Self.authFilePaths(options) {
             guard FileManager.default.fileExists(atPath: path) else {
@@ -220,6 +221,7 @@ public struct CredentialResolver: Sendable {
         if let explicit { return explicit }
         for file in authFiles {
             if let found = try file.credential(registry: registry, repository: repository, environment: options.environment) {
+                SecretRedactor.shared.register(found.credential)
                 return found
             }
         }

@@ -16,6 +16,9 @@ public struct RegistryClientConfiguration: Sendable {
     public var readTimeout: TimeAmount = .seconds(60)
     /// Longest a single request may take, body included (default 6 h).
     public var requestDeadline: TimeAmount = .hours(6)
+    /// Longest the client may spend on requests, retries and waits in all,
+    /// counted from its creation (`--max-time`); nil for no limit.
+    public var maxTime: Duration?
     /// Largest manifest accepted, in bytes (default 4 MiB).
     public var maxManifestBytes = 4 * 1024 * 1024
     /// First retry delay; doubled each time, with jitter (default 0.5 s).

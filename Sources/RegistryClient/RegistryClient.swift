@@ -20,6 +20,8 @@ public final class RegistryClient: Sendable {
     let http: HTTPClient
     let auth: AuthSession
     let logger: Logger
+    /// When `configuration.maxTime` runs out: no request or retry goes past it.
+    let deadline: ContinuousClock.Instant?
 
     /// - Parameters:
     ///   - endpoint: where the registry's API is.
@@ -29,8 +31,9 @@ public final class RegistryClient: Sendable {
         self.endpoint = endpoint
         self.configuration = configuration
         self.logger = logger
+        deadline = configuration.maxTime.map { ContinuousClock.now + $0 }
         http = HTTPClientFactory.make(for: endpoint, configuration: configuration)
-        auth = AuthSession(endpoint: endpoint, resolver: credentials, http: http, configuration: configuration, logger: logger)
+        auth = AuthSession(endpoint: endpoint, resolver: credentials, http: http, configuration: configuration, deadline: deadline, logger: logger)
     }
 
     /// Closes the connections. Must be called before the client goes away.
@@ -48,29 +51,37 @@ public final class RegistryClient: Sendable {
         let url = endpoint.v2URL + repository + "/manifests/" + reference
         var headers = HTTPHeaders()
         headers.add(name: "Accept", value: accept.joined(separator: ", "))
-        let response = try await send(.GET, url: url, headers: headers, repository: repository)
-        guard response.status == .ok else {
-            let error = await failure(response, url: url, repository: repository, notFound: { code in
-                code == "NAME_UNKNOWN"
-                    ? .repositoryUnknown(repository: repository, registry: self.endpoint.host)
-                    : .manifestUnknown(repository: repository, reference: reference, registry: self.endpoint.host)
-            })
-            if case .manifestUnknown = error, await !repositoryExists(repository) {
-                throw RegistryError.repositoryUnknown(repository: repository, registry: endpoint.host)
+        var retry = makeRetryBudget()
+        var response: HTTPClientResponse
+        var body: ByteBuffer
+        // A connection that breaks while the body is read is retried like one that fails to connect.
+        while true {
+            response = try await send(.GET, url: url, headers: headers, repository: repository, retry: &retry)
+            guard response.status == .ok else {
+                let error = await failure(response, url: url, repository: repository, notFound: { code in
+                    code == "NAME_UNKNOWN"
+                        ? .repositoryUnknown(repository: repository, registry: self.endpoint.host)
+                        : .manifestUnknown(repository: repository, reference: reference, registry: self.endpoint.host)
+                })
+                if case .manifestUnknown = error, await !repositoryExists(repository) {
+                    throw RegistryError.repositoryUnknown(repository: repository, registry: endpoint.host)
+                }
+                throw error
             }
-            throw error
-        }
-        let limit = configuration.maxManifestBytes
-        if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > limit {
-            throw RegistryError.manifestTooLarge(limit: limit)
-        }
-        let body: ByteBuffer
-        do {
-            body = try await response.body.collect(upTo: limit)
-        } catch is NIOTooManyBytesError {
-            throw RegistryError.manifestTooLarge(limit: limit)
-        } catch {
-            throw RegistryError.transport(url: url, detail: Self.describe(error))
+            let limit = configuration.maxManifestBytes
+            if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > limit {
+                throw RegistryError.manifestTooLarge(limit: limit)
+            }
+            do {
+                body = try await response.body.collect(upTo: limit)
+                break
+            } catch is NIOTooManyBytesError {
+                throw RegistryError.manifestTooLarge(limit: limit)
+            } catch {
+                let delay = try retry.failed(url: url, last: Self.describe(error), retryable: Self.isRetryable(error))
+                logger.debug("manifest transfer interrupted, retrying", metadata: ["url": "\(url)", "error": "\(Self.describe(error))"])
+                try await Task.sleep(for: delay)
+            }
         }
         let bytes = Data(buffer: body)
         let actual = Digest.sha256(bytes: SHA256.hash(data: bytes))
@@ -137,48 +148,65 @@ public final class RegistryClient: Sendable {
         repository: String, digest: Digest, size expectedSize: Int64?, into file: FileDescriptor, at offset: Int64 = 0,
         progress: (@Sendable (Int64) -> Void)? = nil
     ) async throws -> Int64 {
-        guard digest.algorithm == .sha256 else {
-            throw RegistryError.unsupportedManifest(digest.algorithm.rawValue, reason: "only sha256 blobs can be verified")
-        }
         let url = endpoint.v2URL + repository + "/blobs/" + digest.description
         let what = "blob \(digest)"
-        var hasher = SHA256()
+        var hasher = BlobHasher(digest.algorithm)
         var received: Int64 = 0
-        var failures = 0
+        // The blob's length: the manifest's, else learnt from the registry, so that
+        // a resume never asks for a range past the end (distribution answers that
+        // with a 416 whose announced body never comes).
+        var knownSize = expectedSize
+        // One retry budget for every request of this blob, resumes included.
+        var retry = makeRetryBudget()
         var writer = ChunkWriter(file: file, offset: offset)
-        while true {
+        transfer: while true {
             var headers = HTTPHeaders()
             let resuming = received > 0
-            if resuming { headers.add(name: "Range", value: "bytes=\(received)-") }
-            let response = try await send(.GET, url: url, headers: headers, repository: repository)
+            if resuming {
+                if knownSize == nil { knownSize = try await blobSize(url: url, repository: repository, retry: &retry) }
+                // Every byte arrived before the connection broke: nothing left to ask for.
+                if let knownSize, received >= knownSize { break transfer }
+                headers.add(name: "Range", value: "bytes=\(received)-")
+            }
+            let response = try await send(.GET, url: url, headers: headers, repository: repository, retry: &retry)
+            let contentLength = response.headers.first(name: "Content-Length").flatMap(Int64.init)
             switch response.status {
             case .ok:
                 if resuming {
                     // The registry ignored the range: start over.
                     progress?(-received)
-                    hasher = SHA256()
+                    hasher = BlobHasher(digest.algorithm)
                     received = 0
                     writer = ChunkWriter(file: file, offset: offset)
                 }
+                if knownSize == nil { knownSize = contentLength }
             case .partialContent where resuming:
                 guard let range = response.headers.first(name: "Content-Range"), range.hasPrefix("bytes \(received)-") else {
                     throw RegistryError.unexpectedStatus(206, url: url, detail: "Content-Range does not start at byte \(received)")
                 }
+                if knownSize == nil { knownSize = range.split(separator: "/").last.flatMap { Int64($0) } }
+            case .rangeNotSatisfiable where resuming:
+                // Only when the length could not be learnt: `Content-Range: bytes */LENGTH`
+                // says whether everything had arrived. Its body is not read (it may never come).
+                let total = response.headers.first(name: "Content-Range").flatMap { $0.split(separator: "/").last }.flatMap { Int64($0) }
+                if total == received { break transfer }
+                throw RegistryError.unexpectedStatus(416, url: url, detail: "the registry has no byte \(received) of the blob")
             default:
                 throw await failure(response, url: url, repository: repository, notFound: { _ in
                     .blobUnknown(digest: digest, repository: repository, registry: self.endpoint.host)
                 })
             }
-            if let expectedSize, let length = response.headers.first(name: "Content-Length").flatMap(Int64.init),
-               received + length != expectedSize
-            {
-                throw RegistryError.sizeMismatch(what: what, expected: expectedSize, actual: received + length)
+            if let expectedSize, let contentLength, received + contentLength != expectedSize {
+                throw RegistryError.sizeMismatch(what: what, expected: expectedSize, actual: received + contentLength)
             }
             do {
                 for try await chunk in response.body {
                     received += Int64(chunk.readableBytes)
                     if let expectedSize, received > expectedSize {
                         throw RegistryError.sizeMismatch(what: what, expected: expectedSize, actual: received)
+                    }
+                    if let deadline, ContinuousClock.now >= deadline {
+                        try retry.checkDeadline(url: url, last: "\(received) bytes of \(what) received")
                     }
                     chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                     try writer.append(chunk)
@@ -192,54 +220,68 @@ public final class RegistryClient: Sendable {
                 throw RegistryError.io(path: "output", detail: "\(error)")
             } catch {
                 try writer.flush()
-                failures += 1
-                guard failures <= configuration.retries, Self.isRetryable(error) else {
-                    throw RegistryError.transport(url: url, detail: Self.describe(error))
-                }
-                logger.debug("blob transfer interrupted, resuming", metadata: ["digest": "\(digest.short)", "received": "\(received)"])
-                if let expectedSize, received == expectedSize { break }
-                try await Task.sleep(for: backoff(attempt: failures))
+                let delay = try retry.failed(url: url, last: Self.describe(error), retryable: Self.isRetryable(error))
+                logger.debug("blob transfer interrupted, resuming", metadata: ["digest": "\(digest.short)", "received": "\(received)", "error": "\(Self.describe(error))"])
+                try await Task.sleep(for: delay)
             }
         }
         if let expectedSize, received != expectedSize {
             throw RegistryError.sizeMismatch(what: what, expected: expectedSize, actual: received)
         }
-        let actual = Digest.sha256(bytes: hasher.finalize())
+        let actual = hasher.finalize()
         guard actual == digest else {
             throw RegistryError.digestMismatch(what: what, expected: digest, actual: actual)
         }
         return received
     }
 
+    /// The length of a blob, asked with `HEAD`; nil when the registry does not say.
+    private func blobSize(url: String, repository: String, retry: inout RetryBudget) async throws -> Int64? {
+        let response = try await send(.HEAD, url: url, headers: [:], repository: repository, retry: &retry)
+        guard response.status == .ok else { return nil }
+        return response.headers.first(name: "Content-Length").flatMap(Int64.init)
+    }
+
     // MARK: Requests
 
-    /// Sends a request, answering authentication challenges once and
-    /// retrying connection errors, 429 and 5xx with backoff.
+    /// A fresh retry budget for one operation, bounded by `--retries` and the deadline.
+    func makeRetryBudget() -> RetryBudget {
+        RetryBudget(configuration: configuration, deadline: deadline)
+    }
+
+    /// Sends a request with a retry budget of its own; see `send(_:url:headers:repository:retry:)`.
     func send(_ method: HTTPMethod, url: String, headers: HTTPHeaders, repository: String) async throws -> HTTPClientResponse {
-        var attempt = 0
+        var retry = makeRetryBudget()
+        return try await send(method, url: url, headers: headers, repository: repository, retry: &retry)
+    }
+
+    /// Sends a request, answering an authentication challenge once and
+    /// retrying connection errors, 429 and 500/502/503/504 with backoff while
+    /// `retry` allows (`Retry-After` honoured, capped). Any other answer —
+    /// 400, a second 401, 403, 404 — is returned or thrown at once.
+    func send(_ method: HTTPMethod, url: String, headers: HTTPHeaders, repository: String, retry: inout RetryBudget) async throws -> HTTPClientResponse {
         var reauthenticated = false
         while true {
+            try retry.checkDeadline(url: url, last: "no attempt left in time")
             var request = HTTPClientRequest(url: url)
             request.method = method
             request.headers = headers
             request.headers.replaceOrAdd(name: "User-Agent", value: configuration.userAgent)
             let authorization = try await auth.authorization(for: repository)
             if let authorization { request.headers.replaceOrAdd(name: "Authorization", value: authorization) }
+            retry.attempt()
             let response: HTTPClientResponse
             do {
-                response = try await http.execute(request, timeout: configuration.requestDeadline)
+                response = try await http.execute(request, timeout: retry.requestTimeout)
             } catch {
-                attempt += 1
-                guard attempt <= configuration.retries, Self.isRetryable(error) else {
-                    throw attempt > 1
-                        ? RegistryError.gaveUp(url: url, attempts: attempt, last: Self.describe(error))
-                        : RegistryError.transport(url: url, detail: Self.describe(error))
-                }
-                logger.debug("request failed, retrying", metadata: ["url": "\(url)", "error": "\(Self.describe(error))"])
-                try await Task.sleep(for: backoff(attempt: attempt))
+                if case .deadlineExceeded? = error as? HTTPClientError { try retry.checkDeadline(url: url, last: "no answer in time") }
+                let delay = try retry.failed(url: url, last: Self.describe(error), retryable: Self.isRetryable(error))
+                logger.debug("request failed, retrying", metadata: ["url": "\(url)", "error": "\(Self.describe(error))", "delay": "\(delay)"])
+                try await Task.sleep(for: delay)
                 continue
             }
-            logger.debug("\(method) \(url) → \(response.status.code)")
+            // The credential itself is never logged, only its scheme.
+            logger.debug("\(method) \(url) → \(response.status.code)", metadata: authorization.map { ["authorization": "\($0.prefix { $0 != " " }) \(SecretRedactor.mask)"] } ?? [:])
             switch response.status.code {
             case 401:
                 _ = try? await response.body.collect(upTo: 64 * 1024)
@@ -251,17 +293,11 @@ public final class RegistryClient: Sendable {
                 reauthenticated = true
                 let challenges = response.headers["WWW-Authenticate"].flatMap(AuthChallenge.parse)
                 try await auth.authenticate(challenges: challenges, repository: repository, rejected: authorization)
-            case 429, 500, 502, 503, 504:
-                attempt += 1
+            case let code where RetryBudget.isRetryable(status: code):
                 let detail = Self.errorSummary((try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer())
-                guard attempt <= configuration.retries else {
-                    throw RegistryError.gaveUp(url: url, attempts: attempt, last: "HTTP \(response.status.code)\(detail.isEmpty ? "" : " \(detail)")")
-                }
-                var delay = backoff(attempt: attempt)
-                if let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.parseRetryAfter) {
-                    delay = min(max(retryAfter, .zero), configuration.maxRetryDelay)
-                }
-                logger.debug("HTTP \(response.status.code), retrying", metadata: ["url": "\(url)", "delay": "\(delay)"])
+                let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.parseRetryAfter)
+                let delay = try retry.failed(url: url, last: "HTTP \(code)\(detail.isEmpty ? "" : " \(detail)")", retryAfter: retryAfter)
+                logger.debug("HTTP \(code), retrying", metadata: ["url": "\(url)", "delay": "\(delay)"])
                 try await Task.sleep(for: delay)
             default:
                 return response
@@ -329,13 +365,6 @@ public final class RegistryClient: Sendable {
         return .milliseconds(Int64(date.timeIntervalSinceNow * 1000))
     }
 
-    /// Exponential backoff with full jitter, capped.
-    func backoff(attempt: Int) -> Duration {
-        let base = configuration.retryBaseDelay * (1 << min(attempt - 1, 10))
-        let capped = min(base, configuration.maxRetryDelay)
-        return capped * Double.random(in: 0.5...1.0)
-    }
-
     static func isRetryable(_ error: any Error) -> Bool {
         if error is CancellationError { return false }
         if let clientError = error as? HTTPClientError {
@@ -353,8 +382,8 @@ public final class RegistryClient: Sendable {
                 (.readTimeout, "no data for too long (read timeout)"),
                 (.connectTimeout, "connection timed out"),
                 (.remoteConnectionClosed, "the server closed the connection"),
-                (.redirectCycleDetected, "redirect loop"),
-                (.redirectLimitReached, "too many redirects"),
+                (.redirectCycleDetected, "the registry redirected in a loop"),
+                (.redirectLimitReached, "more than 10 redirects"),
             ]
             return known.first { $0.0 == clientError }?.1 ?? "\(clientError)"
         }
@@ -362,6 +391,9 @@ public final class RegistryClient: Sendable {
             return describe(first.error)
         }
         if let ioError = error as? IOError { return String(cString: strerror(ioError.errnoCode)).lowercased() }
+        if let parserError = error as? HTTPParserError, parserError == .invalidEOFState {
+            return "the connection closed before the whole body arrived"
+        }
         return String(describing: error)
     }
 }

@@ -20,6 +20,8 @@ public enum RegistryError: Error, Sendable, CustomStringConvertible {
     case gaveUp(url: String, attempts: Int, last: String)
     /// Connecting or reading failed.
     case transport(url: String, detail: String)
+    /// The run's time limit (`--max-time`) passed before the request succeeded.
+    case timeLimitReached(url: String, limit: Duration, last: String)
     /// Bytes whose SHA-256 is not the digest they were asked for by.
     case digestMismatch(what: String, expected: Digest, actual: Digest)
     /// More or fewer bytes than the descriptor says.
@@ -59,6 +61,8 @@ public enum RegistryError: Error, Sendable, CustomStringConvertible {
             "gave up on \(url) after \(attempts) attempts: \(last)"
         case .transport(let url, let detail):
             "cannot reach \(url): \(detail)"
+        case .timeLimitReached(let url, let limit, let last):
+            "gave up on \(url) within the time limit of \(limit.wholeSeconds) s\(last.isEmpty ? "" : " (last: \(last))")"
         case .digestMismatch(let what, let expected, let actual):
             "digest mismatch for \(what): expected \(expected), got \(actual)"
         case .sizeMismatch(let what, let expected, let actual):
@@ -101,6 +105,8 @@ public enum RegistryError: Error, Sendable, CustomStringConvertible {
             ["use https, or pass --insecure if the network between you and the registry is trusted"]
         case .transport, .gaveUp:
             ["check the registry URI and the network (HTTPS_PROXY/NO_PROXY are honoured)"]
+        case .timeLimitReached:
+            ["allow more time with --max-time SECONDS, or try again later"]
         case .unsupportedManifest(let type, _) where MediaType.isSchema1(type):
             ["schema 1 images cannot be fetched; ask for a newer tag"]
         default:

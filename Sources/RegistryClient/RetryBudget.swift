@@ -1,0 +1,93 @@
+import NIOCore
+
+/// The retries one operation — a manifest, a blob, a token — may still make.
+///
+/// Two bounds apply: `--retries` failed attempts (a blob's resumes included:
+/// they share one budget), and the run's deadline (`--max-time`), which no
+/// retry, and no wait before one, may pass.
+///
+/// Only failures that another attempt may cure are retried: connection
+/// errors, 429 and 500/502/503/504. A 400, 401, 403 or 404 is an answer, not
+/// a failure (401 gets its single re-authentication in `send`).
+struct RetryBudget: Sendable {
+    let configuration: RegistryClientConfiguration
+    let deadline: ContinuousClock.Instant?
+    /// Failed attempts so far.
+    private(set) var failures = 0
+    /// Attempts made in all, for messages.
+    private(set) var attempts = 0
+    /// What went wrong last, for messages.
+    private(set) var lastFailure: String?
+
+    init(configuration: RegistryClientConfiguration, deadline: ContinuousClock.Instant?) {
+        self.configuration = configuration
+        self.deadline = deadline
+    }
+
+    /// HTTP statuses that say "try again later".
+    static func isRetryable(status: UInt) -> Bool {
+        [429, 500, 502, 503, 504].contains(status)
+    }
+
+    /// Counts an attempt about to be made.
+    mutating func attempt() { attempts += 1 }
+
+    /// Records a failure of `url` and returns how long to wait before the next
+    /// attempt, or throws when no attempt is left.
+    ///
+    /// - Parameters:
+    ///   - last: what went wrong, for the error message.
+    ///   - retryable: whether another attempt could help at all.
+    ///   - retryAfter: the server's `Retry-After`, honoured up to `maxRetryDelay`.
+    mutating func failed(url: String, last: String, retryable: Bool = true, retryAfter: Duration? = nil) throws(RegistryError) -> Duration {
+        failures += 1
+        lastFailure = last
+        guard retryable else {
+            throw attempts > 1 ? .gaveUp(url: url, attempts: attempts, last: last) : .transport(url: url, detail: last)
+        }
+        guard failures <= configuration.retries else {
+            throw attempts > 1 ? .gaveUp(url: url, attempts: attempts, last: last) : .transport(url: url, detail: last)
+        }
+        var delay = backoff(failure: failures)
+        if let retryAfter {
+            if let deadline, ContinuousClock.now + min(retryAfter, configuration.maxRetryDelay) >= deadline {
+                throw .timeLimitReached(url: url, limit: configuration.maxTime ?? .zero, last: "\(last); the registry asked to wait \(retryAfter.wholeSeconds) s")
+            }
+            delay = min(max(retryAfter, .zero), configuration.maxRetryDelay)
+        }
+        if let deadline, ContinuousClock.now + delay >= deadline {
+            throw .timeLimitReached(url: url, limit: configuration.maxTime ?? .zero, last: last)
+        }
+        return delay
+    }
+
+    /// Throws once the deadline has passed, naming the last failure when there was one.
+    func checkDeadline(url: String, last: @autoclosure () -> String) throws(RegistryError) {
+        if let deadline, ContinuousClock.now >= deadline {
+            throw .timeLimitReached(url: url, limit: configuration.maxTime ?? .zero, last: lastFailure ?? last())
+        }
+    }
+
+    /// How long a single request may take: its own limit, or less when the deadline is nearer.
+    var requestTimeout: TimeAmount {
+        guard let deadline else { return configuration.requestDeadline }
+        let remaining = deadline - ContinuousClock.now
+        let nanoseconds = remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000
+        return .nanoseconds(max(1, min(configuration.requestDeadline.nanoseconds, nanoseconds)))
+    }
+
+    /// Exponential backoff with jitter (50–100 % of the step), capped.
+    func backoff(failure: Int) -> Duration {
+        let base = configuration.retryBaseDelay * (1 << min(failure - 1, 10))
+        let capped = min(base, configuration.maxRetryDelay)
+        return capped * Double.random(in: 0.5...1.0)
+    }
+}
+
+extension Duration {
+    /// Whole seconds, rounded up, for messages.
+    var wholeSeconds: Int64 {
+        let (seconds, attoseconds) = components
+        return attoseconds > 0 ? seconds + 1 : seconds
+    }
+}
