@@ -84,9 +84,14 @@ public enum CredentialsFile {
             }
             let known = ["USERNAME", "PASSWORD", "BEARER_TOKEN", "DOCKER_USER", "DOCKER_PASS", "DOCKER_TOKEN"]
             guard known.contains(key) else {
+                // A key is named only when it looks like one: a malformed line may
+                // hold a secret left of its `=`, and that must not be echoed.
+                let looksLikeKey = key.utf8.count <= 40 && key.utf8.allSatisfy { c in
+                    (0x41...0x5a).contains(c) || (0x30...0x39).contains(c) || c == UInt8(ascii: "_")
+                }
                 throw .malformedCredentialsFile(
                     path: path, line: number + 1,
-                    reason: "unknown key '\(key.prefix(40))' (expected USERNAME/PASSWORD, BEARER_TOKEN, DOCKER_USER/DOCKER_PASS or DOCKER_TOKEN)"
+                    reason: "\(looksLikeKey ? "unknown key '\(key)'" : "an unknown key") (expected USERNAME/PASSWORD, BEARER_TOKEN, DOCKER_USER/DOCKER_PASS or DOCKER_TOKEN)"
                 )
             }
             values[key] = String(value)
