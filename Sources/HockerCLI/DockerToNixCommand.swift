@@ -215,7 +215,14 @@ struct DockerToNixCommand: HockerCommand {
 
     private func imageManifest(parsing bytes: Data, origin: String, target: ImageTarget) throws -> (FetchedManifest, ImageManifest) {
         let digest = Digest.sha256(bytes: SHA256.hash(data: bytes))
-        let fetched = try FetchedManifest(bytes: bytes, contentType: nil, digest: digest)
+        let fetched: FetchedManifest
+        do {
+            fetched = try FetchedManifest(bytes: bytes, contentType: nil, digest: digest)
+        } catch {
+            // A --manifest file is the user's input: a usage error (exit 2) naming the file.
+            guard origin != "stdin" else { throw error }
+            throw CommandError.usage("the manifest in \(origin) is not usable: \(error.description)")
+        }
         switch fetched.content {
         case .image(let manifest):
             return (fetched, manifest)

@@ -91,6 +91,17 @@ extension FaultTests {
                 environment: { ["REGISTRY_AUTH_FILE": "\($0)/auth.json"] },
                 mentions: { ["auth file \($0)/auth.json does not parse: unexpected type at auths"] }),
             Case(
+                name: "docker2nix --manifest that is not JSON",
+                arguments: { ["docker2nix", "--registry", $0, "--manifest", try file($1, "m.json", "<html>not a manifest</html>"), "fault/small", "v1"] },
+                mentions: { ["the manifest in \($0)/m.json is not usable: invalid manifest"] }),
+            Case(
+                name: "docker2nix --manifest with a digest that is a path",
+                arguments: {
+                    let manifest = #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"x","digest":"sha256:../../x","size":1},"layers":[]}"#
+                    return ["docker2nix", "--registry", $0, "--manifest", try file($1, "m.json", manifest), "fault/small", "v1"]
+                },
+                mentions: { ["the manifest in \($0)/m.json is not usable", "invalid digest 'sha256:../../x'"] }),
+            Case(
                 name: "an ftp:// registry", arguments: { _, _ in ["hocker-image", "--registry", "ftp://127.0.0.1/v2/", "fault/small", "v1"] },
                 mentions: { _ in ["invalid registry 'ftp://127.0.0.1/v2/'"] }),
             Case(
