@@ -136,8 +136,15 @@ extension FaultTests {
                     environment: environment, directory: work)
                 #expect(layer.status == 0, "\(layer.stderrText)")
                 #expect(sha256(layer.stdout) == fixture.bigLayer.digest)
+                // An OCI layout is built in a temporary directory beside the target and renamed.
+                let oci = try await HockerBinary.run(
+                    "hocker-image", ["--registry", proxy.v2URL, "--format", "oci", "--out", "\(work)/layout", "fault/small", "v1"],
+                    environment: environment, directory: work)
+                #expect(oci.status == 0, "\(oci.stderrText)")
+                let blobs = Scratch.contents("\(work)/layout/blobs/sha256")
+                #expect(blobs.count == 5 && blobs.allSatisfy { $0.count == 64 })  // manifest, config, three layers
                 #expect(Scratch.contents(temporary).isEmpty, "left in TMPDIR: \(Scratch.contents(temporary))")
-                #expect(Scratch.contents(work) == ["small-v1.tar"])
+                #expect(Scratch.contents(work) == ["layout", "small-v1.tar"])
             }
         }
     }
