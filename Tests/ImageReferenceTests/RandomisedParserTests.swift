@@ -124,7 +124,8 @@ struct FuzzTally {
 @Suite("Randomised parsers: references, digests, platforms, registries", .timeLimit(.minutes(1)))
 struct RandomisedReferenceParserTests {
     static let count = 10_000
-    static let perInputLimit: Duration = .milliseconds(200)
+    /// A hang detector, not a benchmark: generous for a debug build on a busy machine.
+    static let perInputLimit: Duration = .seconds(2)
 
     /// Runs `body` on `count` inputs and checks the time each one took.
     static func fuzz(

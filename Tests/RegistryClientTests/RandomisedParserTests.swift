@@ -150,9 +150,9 @@ struct UntrustedInput {
             challenges.append(text)
         }
         let header = challenges.joined(separator: pick([", ", ",", " "]))
-        switch int(0...9) {
+        switch int(0...39) {
         case 0: return String(repeating: pick(["\"", "\\", ",", "=", " ", "a="]), count: int(1...20_000))
-        case 1...5: return header
+        case 1...20: return header
         default: return String(decoding: damage(Data(header.utf8)), as: UTF8.self)
         }
     }
@@ -219,7 +219,8 @@ struct Tally {
 /// no error message quotes a secret, and what is accepted is valid.
 @Suite("Randomised parsers: manifests, WWW-Authenticate, credentials", .timeLimit(.minutes(1)))
 struct RandomisedRegistryParserTests {
-    static let perInputLimit: Duration = .milliseconds(500)
+    /// A hang detector, not a benchmark: generous for a debug build on a busy machine.
+    static let perInputLimit: Duration = .seconds(2)
 
     static func run<Input>(
         _ name: String, count: Int, seed: UInt64, refusedAs: String = "refused with a typed error", generate: (inout UntrustedInput) -> Input,
