@@ -117,6 +117,10 @@ public enum FaultAction: Sendable {
     case redirectLoop
     /// Answers 200 with this body (no `Docker-Content-Digest`), not asking the registry.
     case serve(body: Data, contentType: String, chunked: Bool = false)
+    /// Forwards without the `Range` header: the registry answers 200 with the whole body.
+    case ignoreRange
+    /// Forwards `Range: bytes=N-` as `bytes=N+offset-`: a 206 for another range than asked.
+    case shiftRange(by: Int64)
 }
 
 /// One fault: which requests, what happens, how many times.
@@ -531,6 +535,17 @@ public final class FaultProxy: Sendable {
             upstreamPort = self.upstreamPort
         }
         var headers = head.headers
+        switch action {
+        case .ignoreRange?:
+            headers.remove(name: "Range")
+        case .shiftRange(let offset)?:
+            if let range = headers.first(name: "Range"), range.hasPrefix("bytes="), range.hasSuffix("-"),
+               let start = Int64(range.dropFirst("bytes=".count).dropLast()) {
+                headers.replaceOrAdd(name: "Range", value: "bytes=\(start + offset)-")
+            }
+        default:
+            break
+        }
         headers.remove(name: "Connection")
         headers.remove(name: "Proxy-Connection")
         headers.remove(name: "Proxy-Authorization")
