@@ -17,6 +17,7 @@ struct FetchCommandTests {
         Target(name: "Docker schema 2", image: { $0.docker }),
         Target(name: "index", image: { $0.multi }, platform: .linuxAMD64),
         Target(name: "index", image: { $0.multi }, platform: .linuxARM64),
+        Target(name: "Docker manifest list", image: { $0.multiDocker }, platform: .linuxARM64),
     ]
 
     static func platformArguments(_ target: Target) -> [String] {

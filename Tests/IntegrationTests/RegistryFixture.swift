@@ -18,6 +18,8 @@ final class RegistryFixture: Sendable {
     let docker: PushedImage
     /// amd64 + arm64/v8 behind an OCI index.
     let multi: PushedImage
+    /// The same behind a Docker manifest list.
+    let multiDocker: PushedImage
     /// In the htpasswd registry.
     let basicImage: PushedImage
     /// In the token registry: pullable by anyone.
@@ -28,7 +30,7 @@ final class RegistryFixture: Sendable {
 
     private init(
         open: TestRegistry, basic: TestRegistry, token: TestRegistry, single: PushedImage, docker: PushedImage, multi: PushedImage,
-        basicImage: PushedImage, publicImage: PushedImage, privateImage: PushedImage, images: [TestImage]
+        multiDocker: PushedImage, basicImage: PushedImage, publicImage: PushedImage, privateImage: PushedImage, images: [TestImage]
     ) {
         self.open = open
         self.basic = basic
@@ -36,6 +38,7 @@ final class RegistryFixture: Sendable {
         self.single = single
         self.docker = docker
         self.multi = multi
+        self.multiDocker = multiDocker
         self.basicImage = basicImage
         self.publicImage = publicImage
         self.privateImage = privateImage
@@ -62,12 +65,13 @@ final class RegistryFixture: Sendable {
         async let pushedSingle = openRegistry.push(single, repository: "test/single", tag: "v1")
         async let pushedDocker = openRegistry.push(single, repository: "test/docker", tag: "v1", format: .dockerSchema2)
         async let pushedMulti = openRegistry.push(multi, repository: "test/multi", tag: "v1")
+        async let pushedMultiDocker = openRegistry.push(multi, repository: "test/multidocker", tag: "v1", format: .dockerSchema2)
         async let pushedBasic = basicRegistry.push(single, repository: "private/app", tag: "v1")
         async let pushedPublic = tokenRegistry.push(single, repository: "public/app", tag: "v1")
         async let pushedPrivate = tokenRegistry.push(multi, repository: "private/app", tag: "v1")
         return try await RegistryFixture(
             open: openRegistry, basic: basicRegistry, token: tokenRegistry, single: pushedSingle, docker: pushedDocker, multi: pushedMulti,
-            basicImage: pushedBasic, publicImage: pushedPublic, privateImage: pushedPrivate, images: [single, multi])
+            multiDocker: pushedMultiDocker, basicImage: pushedBasic, publicImage: pushedPublic, privateImage: pushedPrivate, images: [single, multi])
     }
 
     func stop() {
