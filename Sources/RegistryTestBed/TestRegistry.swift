@@ -83,7 +83,7 @@ public final class TestRegistry: Sendable {
         }
     }
 
-    /// Starts a registry and waits (at most ~15 s) until `GET /v2/` answers 200 or 401.
+    /// Starts a registry and waits (at most ~60 s, for loaded CI machines) until `GET /v2/` answers 200 or 401.
     ///
     /// - Parameter auth: the authentication mode; `.token` also starts a ``TokenServer``.
     /// - Throws: ``TestBedError`` with the registry log tail when it does not come up.
@@ -208,7 +208,7 @@ public final class TestRegistry: Sendable {
         try? logHandle.close()
         let locked = LockedProcess(process)
 
-        let deadline = started.advanced(by: .seconds(15))
+        let deadline = started.advanced(by: .seconds(60))
         var lastProblem = "no answer yet"
         var ready = false
         while !ready && clock.now < deadline {
@@ -244,7 +244,7 @@ public final class TestRegistry: Sendable {
         await locked.terminate()
         let log = (try? Data(contentsOf: URL(fileURLWithPath: logPath))) ?? Data()
         throw TestBedError.registryStartFailed(
-            reason: "GET http://127.0.0.1:\(port)/v2/ did not answer 200/401 within 15 s (\(lastProblem)); config \(configPath)",
+            reason: "GET http://127.0.0.1:\(port)/v2/ did not answer 200/401 within 60 s (\(lastProblem)); config \(configPath)",
             logTail: textTail(log))
     }
 

@@ -2,67 +2,69 @@ import Foundation
 import RegistryTestBed
 import Testing
 
-/// What a user gets wrong: clear messages, the right exit status, no output file.
-@Suite("Bad input", .registries, .enabled(if: Integration.enabled, Integration.skipReason))
-struct BadInputTests {
-    struct Case: Sendable, CustomTestStringConvertible {
-        var name: String
-        var arguments: @Sendable (RegistryFixture, _ out: String) -> [String]
-        var status: Int32
-        var mentions: @Sendable (RegistryFixture) -> [String]
-        var testDescription: String { name }
-    }
-
-    static let cases: [Case] = [
-        Case(
-            name: "unknown tag", arguments: { ["hocker-image", "--out=\($1)", "--registry", $0.open.v2URL, "test/single", "nope"] }, status: 1,
-            mentions: { ["manifest unknown", "test/single:nope", $0.open.hostPort] }),
-        Case(
-            name: "unknown repository", arguments: { ["hocker-manifest", "--out=\($1)", "--registry", $0.open.v2URL, "test/absent", "v1"] },
-            status: 1, mentions: { ["repository unknown", "test/absent", $0.open.hostPort] }),
-        Case(
-            name: "unknown platform", arguments: { ["hocker-image", "--out=\($1)", "--platform", "linux/s390x", "\($0.open.hostPort)/test/multi:v1"] },
-            status: 1, mentions: { _ in ["linux/s390x", "linux/amd64, linux/arm64/v8", "--platform"] }),
-        Case(
-            name: "malformed reference", arguments: { ["hocker-manifest", "--out=\($1)", "--registry", $0.open.v2URL, "Test/UPPER", "v1"] },
-            status: 2, mentions: { _ in ["invalid image reference", "Test/UPPER"] }),
-        Case(
-            name: "malformed digest", arguments: { ["hocker-layer", "--out=\($1)", "--registry", $0.open.v2URL, "--layer", "sha256:../../etc/passwd", "x/y", "unused"] },
-            status: 2, mentions: { _ in ["invalid digest"] }),
-        Case(
-            name: "malformed tag digest", arguments: { ["hocker-manifest", "--out=\($1)", "--registry", $0.open.v2URL, "test/single", "sha256:1234"] },
-            status: 2, mentions: { _ in ["invalid digest"] }),
-        Case(
-            name: "malformed platform", arguments: { ["hocker-manifest", "--out=\($1)", "--platform", "linux", "\($0.open.hostPort)/test/multi:v1"] },
-            status: 2, mentions: { _ in ["invalid platform"] }),
-        Case(
-            name: "unknown flag", arguments: { ["hocker-config", "--out=\($1)", "--bogus", "x", "y"] }, status: 2,
-            mentions: { _ in ["--bogus", "--help"] }),
-        Case(
-            name: "missing argument", arguments: { ["hocker-layer", "--out=\($1)", "x/y", "unused"] }, status: 2, mentions: { _ in ["--layer"] }),
-        Case(
-            name: "username without password", arguments: { ["hocker-manifest", "--out=\($1)", "-u", "alice", "\($0.open.hostPort)/test/single:v1"] },
-            status: 2, mentions: { _ in ["--password"] }),
-        Case(
-            name: "registry that does not answer", arguments: { ["hocker-manifest", "--out=\($1)", "--retries", "1", "--registry", "http://127.0.0.1:9/v2/", "a/b", "c"] },
-            status: 1, mentions: { _ in ["127.0.0.1:9"] }),
-    ]
-
-    @Test(arguments: cases)
-    func refused(_ testCase: Case) async throws {
-        let fixture = try RegistryFixture.shared
-        let directory = try Scratch.directory("bad")
-        defer { Scratch.remove(directory) }
-        let argv = testCase.arguments(fixture, "\(directory)/output")
-        let result = try await HockerBinary.run(argv[0], Array(argv.dropFirst()))
-        #expect(result.status == testCase.status, "\(result.stderrText)")
-        let firstLine = result.stderrText.split(separator: "\n").first.map(String.init) ?? ""
-        #expect(firstLine.hasPrefix("hocker: error: "), "\(result.stderrText)")
-        for mention in testCase.mentions(fixture) {
-            #expect(result.stderrText.contains(mention), "expected '\(mention)' in: \(result.stderrText)")
+extension RegistrySuites {
+    /// What a user gets wrong: clear messages, the right exit status, no output file.
+    @Suite("Bad input")
+    struct BadInputTests {
+        struct Case: Sendable, CustomTestStringConvertible {
+            var name: String
+            var arguments: @Sendable (RegistryFixture, _ out: String) -> [String]
+            var status: Int32
+            var mentions: @Sendable (RegistryFixture) -> [String]
+            var testDescription: String { name }
         }
-        #expect(result.stdout.isEmpty)
-        #expect(Scratch.contents(directory).isEmpty, "left behind: \(Scratch.contents(directory))")
+
+        static let cases: [Case] = [
+            Case(
+                name: "unknown tag", arguments: { ["hocker-image", "--out=\($1)", "--registry", $0.open.v2URL, "test/single", "nope"] }, status: 1,
+                mentions: { ["manifest unknown", "test/single:nope", $0.open.hostPort] }),
+            Case(
+                name: "unknown repository", arguments: { ["hocker-manifest", "--out=\($1)", "--registry", $0.open.v2URL, "test/absent", "v1"] },
+                status: 1, mentions: { ["repository unknown", "test/absent", $0.open.hostPort] }),
+            Case(
+                name: "unknown platform", arguments: { ["hocker-image", "--out=\($1)", "--platform", "linux/s390x", "\($0.open.hostPort)/test/multi:v1"] },
+                status: 1, mentions: { _ in ["linux/s390x", "linux/amd64, linux/arm64/v8", "--platform"] }),
+            Case(
+                name: "malformed reference", arguments: { ["hocker-manifest", "--out=\($1)", "--registry", $0.open.v2URL, "Test/UPPER", "v1"] },
+                status: 2, mentions: { _ in ["invalid image reference", "Test/UPPER"] }),
+            Case(
+                name: "malformed digest", arguments: { ["hocker-layer", "--out=\($1)", "--registry", $0.open.v2URL, "--layer", "sha256:../../etc/passwd", "x/y", "unused"] },
+                status: 2, mentions: { _ in ["invalid digest"] }),
+            Case(
+                name: "malformed tag digest", arguments: { ["hocker-manifest", "--out=\($1)", "--registry", $0.open.v2URL, "test/single", "sha256:1234"] },
+                status: 2, mentions: { _ in ["invalid digest"] }),
+            Case(
+                name: "malformed platform", arguments: { ["hocker-manifest", "--out=\($1)", "--platform", "linux", "\($0.open.hostPort)/test/multi:v1"] },
+                status: 2, mentions: { _ in ["invalid platform"] }),
+            Case(
+                name: "unknown flag", arguments: { ["hocker-config", "--out=\($1)", "--bogus", "x", "y"] }, status: 2,
+                mentions: { _ in ["--bogus", "--help"] }),
+            Case(
+                name: "missing argument", arguments: { ["hocker-layer", "--out=\($1)", "x/y", "unused"] }, status: 2, mentions: { _ in ["--layer"] }),
+            Case(
+                name: "username without password", arguments: { ["hocker-manifest", "--out=\($1)", "-u", "alice", "\($0.open.hostPort)/test/single:v1"] },
+                status: 2, mentions: { _ in ["--password"] }),
+            Case(
+                name: "registry that does not answer", arguments: { ["hocker-manifest", "--out=\($1)", "--retries", "1", "--registry", "http://127.0.0.1:9/v2/", "a/b", "c"] },
+                status: 1, mentions: { _ in ["127.0.0.1:9"] }),
+        ]
+
+        @Test(arguments: cases)
+        func refused(_ testCase: Case) async throws {
+            let fixture = try RegistryFixture.shared
+            let directory = try Scratch.directory("bad")
+            defer { Scratch.remove(directory) }
+            let argv = testCase.arguments(fixture, "\(directory)/output")
+            let result = try await HockerBinary.run(argv[0], Array(argv.dropFirst()))
+            #expect(result.status == testCase.status, "\(result.stderrText)")
+            let firstLine = result.stderrText.split(separator: "\n").first.map(String.init) ?? ""
+            #expect(firstLine.hasPrefix("hocker: error: "), "\(result.stderrText)")
+            for mention in testCase.mentions(fixture) {
+                #expect(result.stderrText.contains(mention), "expected '\(mention)' in: \(result.stderrText)")
+            }
+            #expect(result.stdout.isEmpty)
+            #expect(Scratch.contents(directory).isEmpty, "left behind: \(Scratch.contents(directory))")
+        }
     }
 }
 

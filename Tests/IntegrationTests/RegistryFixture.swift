@@ -110,3 +110,7 @@ extension Trait where Self == RegistriesTrait {
     /// Real registries with pushed images, shared by the suite's tests.
     static var registries: RegistriesTrait { RegistriesTrait() }
 }
+
+/// The suites that share one set of registries (started once for all of them).
+@Suite("Registries", .registries, .enabled(if: Integration.enabled, Integration.skipReason))
+struct RegistrySuites {}
