@@ -20,6 +20,19 @@ public struct BlobCache: Sendable {
         } catch {
             throw .io(path: directory, detail: "cannot create the blob cache: \(error.localizedDescription)")
         }
+        removeAbandonedTemporaries()
+    }
+
+    /// Deletes temporary files left by runs that are gone (killed, or
+    /// interrupted mid-download): their name carries the writer's process id.
+    private func removeAbandonedTemporaries() {
+        let blobs = "\(directory)/blobs/sha256"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: blobs)) ?? [] {
+            guard let marker = name.range(of: ".tmp-") else { continue }
+            let pidText = name[marker.upperBound...].prefix { $0.isNumber }
+            guard let pid = pid_t(pidText), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink("\(blobs)/\(name)") }
+        }
     }
 
     /// Where the blob with `digest` is kept.
