@@ -17,7 +17,7 @@ struct Hocker: AsyncParsableCommand {
             credential helpers); else the registry is asked anonymously.
 
             Each subcommand is also installed under its old name: hocker-manifest, \
-            hocker-config, hocker-layer, hocker-image.
+            hocker-config, hocker-layer, hocker-image, docker2nix.
             """,
         subcommands: [ManifestCommand.self, ConfigCommand.self, LayerCommand.self, ImageCommand.self, DockerToNixCommand.self, NixBuilderCommand.self])
 }
