@@ -74,8 +74,8 @@ let package = Package(
         .executableTarget(name: "hocker-layer", dependencies: ["HockerCLI"]),
         .executableTarget(name: "hocker-image", dependencies: ["HockerCLI"]),
         .executableTarget(name: "docker2nix", dependencies: ["HockerCLI"]),
-        .testTarget(name: "ImageReferenceTests", dependencies: ["ImageReference"]),
-        .testTarget(name: "RegistryClientTests", dependencies: ["RegistryClient"], exclude: ["Fixtures"]),
+        .testTarget(name: "ImageReferenceTests", dependencies: ["ImageReference", "RegistryTestBed"]),
+        .testTarget(name: "RegistryClientTests", dependencies: ["RegistryClient", "RegistryTestBed"], exclude: ["Fixtures"]),
         .testTarget(name: "NixExpressionTests", dependencies: ["NixExpression", "ImageReference"], exclude: ["Fixtures"]),
         .testTarget(
             name: "ImageArchiveTests",

@@ -1,37 +1,15 @@
 import Foundation
 import ImageReference
 @testable import RegistryClient
+import RegistryTestBed
 import Testing
-
-/// SplitMix64: the whole state is one seed, so any failing input can be
-/// regenerated from the seed and index printed with it.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Generates what a registry, a token server or a credentials file might
 /// hand us: grammar-shaped documents, then damaged.
-struct UntrustedInput {
+struct UntrustedInput: SeededInput {
     var random: SeededGenerator
 
     init(seed: UInt64) { random = SeededGenerator(seed: seed) }
-
-    mutating func chance(_ percent: Int) -> Bool { Int.random(in: 0..<100, using: &random) < percent }
-    mutating func int(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &random) }
-    mutating func pick<T>(_ items: [T]) -> T { items[Int.random(in: 0..<items.count, using: &random)] }
-    mutating func string(_ alphabet: [Character], length: ClosedRange<Int>) -> String {
-        String((0..<int(length)).map { _ in pick(alphabet) })
-    }
 
     static let hex = Array("0123456789abcdef")
     static let word = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
