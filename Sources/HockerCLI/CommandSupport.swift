@@ -24,6 +24,8 @@ enum CommandError: Error, CustomStringConvertible {
 struct CommandContext: Sendable {
     /// Temporary outputs to remove if the process is interrupted.
     var temporaryPaths = TemporaryPaths()
+    /// The secrets this run has seen, masked in everything it prints.
+    var redactor = SecretRedactor()
     var environment = ProcessInfo.processInfo.environment
 }
 
@@ -40,10 +42,12 @@ extension HockerCommand {
 
 /// Runs `body` with a registry client for `target`, shutting it down after.
 func withRegistryClient<Result: Sendable>(
-    _ options: RegistryOptions, endpoint: RegistryEndpoint, _ body: (RegistryClient) async throws -> Result
+    _ options: RegistryOptions, endpoint: RegistryEndpoint, context: CommandContext, _ body: (RegistryClient) async throws -> Result
 ) async throws -> Result {
-    let resolver = try options.credentialResolver()
-    let client = RegistryClient(endpoint: endpoint, credentials: resolver, configuration: options.clientConfiguration, logger: options.makeLogger())
+    let resolver = try options.credentialResolver(redactor: context.redactor)
+    let client = RegistryClient(
+        endpoint: endpoint, credentials: resolver, configuration: options.clientConfiguration(redactor: context.redactor),
+        logger: options.makeLogger(redactor: context.redactor))
     do {
         let result = try await body(client)
         try? await client.shutdown()

@@ -85,25 +85,25 @@ struct DockerToNixCommand: HockerCommand {
         let text: String
         switch effectiveFormat {
         case .fetchdocker:
-            let manifest = try await fetchDockerManifest(target: target, source: source)
+            let manifest = try await fetchDockerManifest(target: target, source: source, context: context)
             text = try FetchDockerExpression.render(fetchDockerImage(target: target, manifest: manifest))
         case .hocker:
-            text = try HockerImageExpression.render(try await pin(target: target, source: source))
+            text = try HockerImageExpression.render(try await pin(target: target, source: source, context: context))
         case .json:
-            text = String(decoding: try await pin(target: target, source: source).jsonBytes(), as: UTF8.self)
+            text = String(decoding: try await pin(target: target, source: source, context: context).jsonBytes(), as: UTF8.self)
         }
         try writeOutput(Data(text.utf8), out: out, context: context)
     }
 
     // MARK: The hocker-compatible expression
 
-    private func fetchDockerManifest(target: ImageTarget, source: ManifestSource) async throws -> ImageManifest {
+    private func fetchDockerManifest(target: ImageTarget, source: ManifestSource, context: CommandContext) async throws -> ImageManifest {
         switch source {
         case .given(let bytes, let origin):
             return try imageManifest(parsing: bytes, origin: origin, target: target).1
         case .registry:
             let platform = try registryOptions.resolvedPlatform()
-            let resolved = try await withRegistryClient(registryOptions, endpoint: target.endpoint) { client in
+            let resolved = try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
                 try await client.resolveImage(repository: target.reference.repository, reference: target.reference.reference, platform: platform)
             }
             if resolved.index != nil, !platform.matches(.host), !registryOptions.quiet {
@@ -128,7 +128,7 @@ struct DockerToNixCommand: HockerCommand {
 
     // MARK: The pin (--format hocker, --json)
 
-    private func pin(target: ImageTarget, source: ManifestSource) async throws -> ImagePin {
+    private func pin(target: ImageTarget, source: ManifestSource, context: CommandContext) async throws -> ImagePin {
         let repository = target.reference.repository
         let imageName = FetchDockerImage.split(repositoryPath: repository).imageName
         var pin = ImagePin(name: altName ?? imageName, registry: target.registryURI, repository: repository, tag: target.reference.tag, images: [])
@@ -139,7 +139,7 @@ struct DockerToNixCommand: HockerCommand {
             let platform = registryOptions.platforms.count == 1 ? registryOptions.platform : nil
             pin.images = [try platformImage(fetched, manifest, platform: platform)]
         case .registry:
-            try await withRegistryClient(registryOptions, endpoint: target.endpoint) { client in
+            try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
                 let top = try await client.fetchManifest(repository: repository, reference: target.reference.reference)
                 switch top.content {
                 case .image(let manifest):

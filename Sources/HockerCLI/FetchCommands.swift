@@ -31,7 +31,7 @@ struct ManifestCommand: HockerCommand {
     func run(in context: CommandContext) async throws {
         let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
         let platform = try registryOptions.resolvedPlatform()
-        let bytes = try await withRegistryClient(registryOptions, endpoint: target.endpoint) { client in
+        let bytes = try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
             if index {
                 return try await client.fetchManifest(repository: target.reference.repository, reference: target.reference.reference).bytes
             }
@@ -61,7 +61,7 @@ struct ConfigCommand: HockerCommand {
     func run(in context: CommandContext) async throws {
         let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
         let platform = try registryOptions.resolvedPlatform()
-        try await withRegistryClient(registryOptions, endpoint: target.endpoint) { client in
+        try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
             let resolved = try await client.resolveImage(repository: target.reference.repository, reference: target.reference.reference, platform: platform)
             let config = resolved.image.config
             try await fetchBlobToOutput(
@@ -101,7 +101,7 @@ struct LayerCommand: HockerCommand {
         var arguments = image
         arguments.imageTag = nil
         let target = try ImageTarget(arguments: arguments, registry: registryOptions.registry, insecure: registryOptions.insecure)
-        try await withRegistryClient(registryOptions, endpoint: target.endpoint) { client in
+        try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
             try await fetchBlobToOutput(
                 client, repository: target.reference.repository, digest: digest, size: nil, out: out,
                 cache: registryOptions.blobCache(environment: context.environment), context: context)

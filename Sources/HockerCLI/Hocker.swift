@@ -67,7 +67,7 @@ public enum HockerMain {
                 print(Hocker.fullMessage(for: error))
                 exit(0)
             }
-            reportUsageError(Hocker.message(for: error), hint: "see '\(["hocker", argv.first].compactMap { $0 }.joined(separator: " ")) --help'")
+            reportUsageError(Hocker.message(for: error), redactor: context.redactor, hint: "see '\(["hocker", argv.first].compactMap { $0 }.joined(separator: " ")) --help'")
             exit(2)
         }
         do {
@@ -81,7 +81,7 @@ public enum HockerMain {
             }
             exit(0)
         } catch {
-            exit(report(error))
+            exit(report(error, redactor: context.redactor))
         }
     }
 
@@ -115,47 +115,47 @@ public enum HockerMain {
     }
 
     /// Prints an error and its hints; returns the exit status for it.
-    static func report(_ error: any Error) -> Int32 {
+    static func report(_ error: any Error, redactor: SecretRedactor) -> Int32 {
         switch error {
         case let error as ReferenceError:
-            reportUsageError(error.description, hint: nil)
+            reportUsageError(error.description, redactor: redactor, hint: nil)
             return 2
         case let error as CredentialError:
-            reportUsageError(error.description, hint: nil)
+            reportUsageError(error.description, redactor: redactor, hint: nil)
             return 2
         case CommandError.usage(let message):
-            reportUsageError(message, hint: nil)
+            reportUsageError(message, redactor: redactor, hint: nil)
             return 2
         case let error as RegistryError:
-            emit(["hocker: error: \(error.description)"] + error.hints.map { "  hint: \($0)" })
+            emit(["hocker: error: \(error.description)"] + error.hints.map { "  hint: \($0)" }, redactor: redactor)
             return 1
         case let error as ArchiveError:
-            emit(["hocker: error: \(error.description)"])
+            emit(["hocker: error: \(error.description)"], redactor: redactor)
             return 1
         case _ where isArgumentParserError(error):
             if Hocker.exitCode(for: error) == .success {
                 print(Hocker.fullMessage(for: error))
                 return 0
             }
-            reportUsageError(Hocker.message(for: error), hint: nil)
+            reportUsageError(Hocker.message(for: error), redactor: redactor, hint: nil)
             return 2
         case is CancellationError:
-            emit(["hocker: error: cancelled"])
+            emit(["hocker: error: cancelled"], redactor: redactor)
             return 1
         default:
-            emit(["hocker: error: \(String(describing: error))"])
+            emit(["hocker: error: \(String(describing: error))"], redactor: redactor)
             return 1
         }
     }
 
-    private static func reportUsageError(_ message: String, hint: String?) {
-        emit(["hocker: error: \(message)"] + (hint.map { ["  hint: \($0)"] } ?? []))
+    private static func reportUsageError(_ message: String, redactor: SecretRedactor, hint: String?) {
+        emit(["hocker: error: \(message)"] + (hint.map { ["  hint: \($0)"] } ?? []), redactor: redactor)
     }
 
     /// Writes lines to stderr, any known secret masked (messages never hold
     /// one by design; text quoted from a server or a library might).
-    private static func emit(_ lines: [String]) {
-        let text = SecretRedactor.shared.redact(lines.joined(separator: "\n"))
+    private static func emit(_ lines: [String], redactor: SecretRedactor) {
+        let text = redactor.redact(lines.joined(separator: "\n"))
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 

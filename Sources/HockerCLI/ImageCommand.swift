@@ -53,7 +53,7 @@ struct ImageCommand: HockerCommand {
         let platform = try registryOptions.resolvedPlatform()
         let reference = target.reference
         let path = out ?? defaultPath(reference)
-        try await withRegistryClient(registryOptions, endpoint: target.endpoint) { client in
+        try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
             let resolved = try await client.resolveImage(repository: reference.repository, reference: reference.reference, platform: platform)
             let config = ArchiveBlob(descriptor: resolved.image.config)
             let layers = resolved.image.layers.map(ArchiveBlob.init(descriptor:))

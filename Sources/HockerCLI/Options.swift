@@ -71,9 +71,10 @@ struct RegistryOptions: ParsableArguments {
     }
 
     /// Reads and checks credentials before any network traffic.
-    func credentialResolver() throws(CredentialError) -> CredentialResolver {
+    func credentialResolver(redactor: SecretRedactor) throws(CredentialError) -> CredentialResolver {
         try CredentialResolver(options: CredentialOptions(
-            username: username, password: password, token: token, credentialsFile: credentialsFile, authFile: authfile))
+            username: username, password: password, token: token, credentialsFile: credentialsFile, authFile: authfile,
+            redactor: redactor))
     }
 
     /// The blob cache from `--cache` or `HOCKER_CACHE`, if any.
@@ -82,8 +83,9 @@ struct RegistryOptions: ParsableArguments {
         return try BlobCache(directory: directory)
     }
 
-    var clientConfiguration: RegistryClientConfiguration {
+    func clientConfiguration(redactor: SecretRedactor) -> RegistryClientConfiguration {
         var configuration = RegistryClientConfiguration()
+        configuration.redactor = redactor
         configuration.insecure = insecure
         configuration.retries = retries
         configuration.readTimeout = .seconds(Int64(timeout))
@@ -91,8 +93,10 @@ struct RegistryOptions: ParsableArguments {
         return configuration
     }
 
-    func makeLogger() -> Logger {
-        var logger = Logger(label: "hocker") { label in RedactingLogHandler(StreamLogHandler.standardError(label: label)) }
+    func makeLogger(redactor: SecretRedactor) -> Logger {
+        var logger = Logger(label: "hocker") { label in
+            RedactingLogHandler(StreamLogHandler.standardError(label: label), redactor: redactor)
+        }
         logger.logLevel = verbose ? .debug : .warning
         return logger
     }

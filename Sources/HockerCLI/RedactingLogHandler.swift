@@ -8,7 +8,7 @@ struct RedactingLogHandler: LogHandler {
     private var wrapped: any LogHandler
     private let redactor: SecretRedactor
 
-    init(_ wrapped: any LogHandler, redactor: SecretRedactor = .shared) {
+    init(_ wrapped: any LogHandler, redactor: SecretRedactor) {
         self.wrapped = wrapped
         self.redactor = redactor
     }

@@ -123,7 +123,6 @@ actor AuthSession {
     private func credential(for repository: String) throws -> ResolvedCredential? {
         if let known = resolved[repository] { return known }
         let found = try resolver?.credential(registry: endpoint.name, repository: repository)
-        if let found { SecretRedactor.shared.register(found.credential) }
         resolved[repository] = .some(found)
         return found
     }
@@ -229,7 +228,7 @@ actor AuthSession {
             }
             // The spec's floor is 60 s; renew a little before the registry would refuse it.
             let lifetime = max(decoded.expires_in ?? 60, 60)
-            SecretRedactor.shared.register(token)
+            configuration.redactor?.register(token)
             return CachedToken(header: "Bearer \(token)", expires: .now + .seconds(lifetime - 5))
         }
     }

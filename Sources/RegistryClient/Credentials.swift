@@ -123,12 +123,16 @@ public struct CredentialOptions: Sendable {
     public var authFile: String?
     /// The process environment (`DOCKER_USER`, `REGISTRY_AUTH_FILE`, `HOME`, ...).
     public var environment: [String: String]
+    /// Where resolved secrets are registered so output can mask them; nil for none.
+    public var redactor: SecretRedactor?
 
     public init(
         username: String? = nil, password: String? = nil, token: String? = nil,
         credentialsFile: String? = nil, authFile: String? = nil,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        redactor: SecretRedactor? = nil
     ) {
+        self.redactor = redactor
         self.username = username
         self.password = password
         self.token = token
@@ -184,7 +188,7 @@ public struct CredentialResolver: Sendable {
             explicit = nil
         }
 
-        if let explicit { SecretRedactor.shared.register(explicit.credential) }
+        if let explicit { options.redactor?.register(explicit.credential) }
         var files: [AuthFile] = []
         for (path, required) in Self.authFilePaths(options) {
             guard FileManager.default.fileExists(atPath: path) else {
@@ -226,7 +230,7 @@ public struct CredentialResolver: Sendable {
         if let explicit { return explicit }
         for file in authFiles {
             if let found = try file.credential(registry: registry, repository: repository, environment: options.environment) {
-                SecretRedactor.shared.register(found.credential)
+                options.redactor?.register(found.credential)
                 return found
             }
         }

@@ -27,6 +27,8 @@ public struct RegistryClientConfiguration: Sendable {
     public var maxRetryDelay: Duration = .seconds(30)
     /// The environment, for the proxy variables.
     public var environment: [String: String] = ProcessInfo.processInfo.environment
+    /// Where issued tokens are registered so output can mask them; nil for none.
+    public var redactor: SecretRedactor?
     /// Sent as `User-Agent`.
     public var userAgent = "hocker/1.0"
 

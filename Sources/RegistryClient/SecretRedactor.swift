@@ -8,10 +8,8 @@ import Synchronization
 ///
 /// Credential sources register what they resolve, the token flow registers
 /// the tokens it receives; the command line redacts its log and error output.
+/// One instance per run, handed to the resolver and the client.
 public final class SecretRedactor: Sendable {
-    /// The process-wide instance the client registers into.
-    public static let shared = SecretRedactor()
-
     /// What a secret is replaced with.
     public static let mask = "***"
 
