@@ -28,10 +28,17 @@ enum HockerBinary {
     static func run(
         _ tool: String, _ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil, directory: String? = nil
     ) async throws -> ProcessResult {
-        var env = ["HOME": Scratch.emptyHome, "DOCKER_CONFIG": Scratch.emptyHome + "/.docker", "XDG_RUNTIME_DIR": Scratch.emptyHome]
-        for key in ["DOCKER_USER", "DOCKER_PASS", "DOCKER_TOKEN", "REGISTRY_AUTH_FILE"] { env[key] = "" }
-        env.merge(environment) { $1 }
-        return try await runProcess(path(tool), arguments, environment: env, stdin: stdin, timeout: .seconds(300), currentDirectory: directory)
+        try await runProcess(
+            path(tool), arguments, environment: isolatedEnvironment.merging(environment) { $1 }, stdin: stdin, timeout: .seconds(300),
+            currentDirectory: directory)
+    }
+
+    /// No credentials, no cache, and a HOME with nothing in it.
+    static var isolatedEnvironment: [String: String] {
+        let home = Scratch.emptyHome
+        var environment = ["HOME": home, "DOCKER_CONFIG": home + "/.docker", "XDG_RUNTIME_DIR": home, "XDG_CONFIG_HOME": home + "/.config"]
+        for key in ["DOCKER_USER", "DOCKER_PASS", "DOCKER_TOKEN", "REGISTRY_AUTH_FILE", "HOCKER_CACHE"] { environment[key] = "" }
+        return environment
     }
 }
 

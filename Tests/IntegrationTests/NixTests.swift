@@ -26,33 +26,17 @@ enum NixBed {
     /// The `nix/` library.
     static let library = packageRoot + "/nix"
 
-    /// The built executables: beside the test bundle, else `.build/debug`.
-    static let binaries: String = {
-        if let override = ProcessInfo.processInfo.environment["HOCKER_BIN_DIR"] { return override }
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.deletingLastPathComponent()
-        while directory.path != "/" && directory.pathComponents.contains(where: { $0.hasSuffix(".xctest") }) {
-            directory = directory.deletingLastPathComponent()
-        }
-        if FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("docker2nix").path) { return directory.path }
-        return packageRoot + "/.build/debug"
-    }()
+    /// The built executables.
+    static var binaries: String { HockerBinary.directory }
 
-    /// An empty HOME, so the machine's auth files stay out of the tests.
-    static let home: String = {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hocker-nix-home-\(UUID().uuidString.prefix(8))").path
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }()
-
+    /// An environment with no credentials and an empty HOME, plus `extra`.
     static func environment(_ extra: [String: String] = [:]) -> [String: String] {
-        var environment = ["HOME": home, "DOCKER_CONFIG": home + "/.docker", "XDG_RUNTIME_DIR": home, "XDG_CONFIG_HOME": home + "/.config"]
-        for key in ["DOCKER_USER", "DOCKER_PASS", "DOCKER_TOKEN", "REGISTRY_AUTH_FILE", "HOCKER_CACHE"] { environment[key] = "" }
-        return environment.merging(extra) { $1 }
+        HockerBinary.isolatedEnvironment.merging(extra) { $1 }
     }
 
     /// Runs one of the built executables.
     static func run(_ tool: String, _ arguments: [String], stdin: Data? = nil, environment extra: [String: String] = [:]) async throws -> ProcessResult {
-        try await runProcess("\(binaries)/\(tool)", arguments, environment: environment(extra), stdin: stdin, timeout: .seconds(120))
+        try await HockerBinary.run(tool, arguments, environment: extra, stdin: stdin)
     }
 
     /// `docker2nix ARGS` that must succeed: its output.
