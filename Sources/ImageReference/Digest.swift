@@ -50,21 +50,22 @@ public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible {
         self.hex = hex
     }
 
-    /// Makes a SHA-256 digest from raw digest bytes.
-    public static func sha256(bytes: some Sequence<UInt8>) -> Digest {
+    /// Makes a digest from the raw bytes of a hash computed with `algorithm`
+    /// (32 bytes for SHA-256, 64 for SHA-512).
+    public init(algorithm: Algorithm, hashBytes bytes: some Sequence<UInt8>) {
         var hex = ""
-        hex.reserveCapacity(64)
+        hex.reserveCapacity(algorithm.hexLength)
         for byte in bytes {
             hex.append(Self.hexDigits[Int(byte >> 4)])
             hex.append(Self.hexDigits[Int(byte & 0x0f)])
         }
-        // Only called with the 32 bytes of a SHA-256 digest.
-        return Digest(uncheckedAlgorithm: .sha256, hex: hex)
+        self.algorithm = algorithm
+        self.hex = hex
     }
 
-    private init(uncheckedAlgorithm: Algorithm, hex: String) {
-        self.algorithm = uncheckedAlgorithm
-        self.hex = hex
+    /// Makes a SHA-256 digest from raw digest bytes.
+    public static func sha256(bytes: some Sequence<UInt8>) -> Digest {
+        Digest(algorithm: .sha256, hashBytes: bytes)
     }
 
     /// The raw digest bytes.

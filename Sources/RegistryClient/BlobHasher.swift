@@ -1,3 +1,4 @@
+import Foundation
 import struct Crypto.SHA256
 import struct Crypto.SHA512
 import ImageReference
@@ -26,10 +27,14 @@ struct BlobHasher {
 
     /// The digest of everything hashed.
     func finalize() -> Digest {
-        if let sha256 { return Digest.sha256(bytes: sha256.finalize()) }
-        // `Digest.sha256(bytes:)` only hex-encodes; 64 bytes give the 128 hex digits of a sha512 digest.
-        let hex = Digest.sha256(bytes: sha512?.finalize() ?? SHA512().finalize()).hex
-        guard let digest = try? Digest(algorithm: .sha512, hex: hex) else { preconditionFailure("a SHA-512 hash is 128 hex digits") }
-        return digest
+        if let sha256 { return Digest(algorithm: .sha256, hashBytes: sha256.finalize()) }
+        return Digest(algorithm: .sha512, hashBytes: sha512?.finalize() ?? SHA512().finalize())
+    }
+
+    /// The digest of `bytes` with `algorithm`.
+    static func digest(of bytes: Data, algorithm: Digest.Algorithm) -> Digest {
+        var hasher = BlobHasher(algorithm)
+        bytes.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        return hasher.finalize()
     }
 }

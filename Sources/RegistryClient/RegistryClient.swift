@@ -1,6 +1,5 @@
 import AsyncHTTPClient
 import struct Crypto.SHA256
-import struct Crypto.SHA512
 import Foundation
 import ImageReference
 import Logging
@@ -86,9 +85,9 @@ public final class RegistryClient: Sendable {
         let bytes = Data(buffer: body)
         let actual = Digest.sha256(bytes: SHA256.hash(data: bytes))
         if let pinned = try? Digest(parsing: reference) {
-            try Self.verify(bytes, against: pinned, actual: actual, what: "manifest \(repository)@\(pinned)")
+            try Self.verify(bytes, against: pinned, what: "manifest \(repository)@\(pinned)")
         } else if let header = response.headers.first(name: "Docker-Content-Digest"), let served = try? Digest(parsing: header) {
-            try Self.verify(bytes, against: served, actual: actual, what: "manifest \(repository):\(reference)")
+            try Self.verify(bytes, against: served, what: "manifest \(repository):\(reference)")
         }
         return try FetchedManifest(bytes: bytes, contentType: response.headers.first(name: "Content-Type"), digest: actual)
     }
@@ -343,14 +342,9 @@ public final class RegistryClient: Sendable {
         return text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f }.map(String.init).joined()
     }
 
-    static func verify(_ bytes: Data, against expected: Digest, actual: Digest, what: String) throws {
-        switch expected.algorithm {
-        case .sha256:
-            guard actual == expected else { throw RegistryError.digestMismatch(what: what, expected: expected, actual: actual) }
-        case .sha512:
-            let actual512 = try Digest(algorithm: .sha512, hex: Digest.sha256(bytes: SHA512.hash(data: bytes)).hex)
-            guard actual512 == expected else { throw RegistryError.digestMismatch(what: what, expected: expected, actual: actual512) }
-        }
+    static func verify(_ bytes: Data, against expected: Digest, what: String) throws(RegistryError) {
+        let actual = BlobHasher.digest(of: bytes, algorithm: expected.algorithm)
+        guard actual == expected else { throw .digestMismatch(what: what, expected: expected, actual: actual) }
     }
 
     /// `Retry-After` as seconds or an HTTP date.
