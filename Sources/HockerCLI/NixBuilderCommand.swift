@@ -3,6 +3,7 @@ import struct Crypto.SHA256
 import Foundation
 import ImageArchive
 import ImageReference
+import RegistryClient
 import SystemPackage
 
 /// `hocker nix-builder`: the builder of every derivation in `nix/`. Nix runs
@@ -135,15 +136,10 @@ struct NixBuilderCommand: HockerCommand {
         }
         defer { try? file.close() }
         var hasher = SHA256()
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var size: Int64 = 0
         var magic: [UInt8] = []
-        while true {
-            let count = try buffer.withUnsafeMutableBytes { try file.read(into: $0) }
-            if count == 0 { break }
-            if magic.count < 4 { magic += buffer[0..<min(count, 4 - magic.count)] }
-            buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
-            size += Int64(count)
+        let size = try FileChunks.forEach(in: file) { piece, _ in
+            if magic.count < 4 { magic += piece.prefix(4 - magic.count) }
+            hasher.update(bufferPointer: piece)
         }
         return (Digest.sha256(bytes: hasher.finalize()), size, magic)
     }
@@ -157,15 +153,12 @@ struct NixBuilderCommand: HockerCommand {
 
     /// Copies `size` bytes of the file at `path` into `target` at `offset`.
     static func copy(_ path: String, into target: FileDescriptor, at offset: Int64, size: Int64) throws {
-        let source = try FileDescriptor.open(path, .readOnly, options: [.closeOnExec])
-        defer { try? source.close() }
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var copied: Int64 = 0
-        while copied < size {
-            let count = try buffer.withUnsafeMutableBytes { try source.read(into: $0) }
-            guard count > 0 else { throw CommandError.output(path: path, detail: "it shrank while being copied") }
-            _ = try buffer[0..<count].withUnsafeBytes { try target.writeAll(toAbsoluteOffset: offset + copied, $0) }
-            copied += Int64(count)
+        do {
+            let source = try FileDescriptor.open(path, .readOnly, options: [.closeOnExec])
+            defer { try? source.close() }
+            try FileChunks.copy(from: source, count: size, into: target, at: offset)
+        } catch {
+            throw CommandError.output(path: path, detail: "cannot copy it into the archive: \(error)")
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import RegistryClient
 import Synchronization
 import SystemPackage
 
@@ -150,13 +151,8 @@ enum StandardOutput {
 
     /// Copies a file to standard output in 1 MiB pieces.
     static func copy(from file: FileDescriptor) throws {
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var offset: Int64 = 0
-        while true {
-            let count = try buffer.withUnsafeMutableBytes { try file.read(fromAbsoluteOffset: offset, into: $0) }
-            if count == 0 { break }
-            _ = try buffer[0..<count].withUnsafeBytes { try FileDescriptor.standardOutput.writeAll($0) }
-            offset += Int64(count)
+        try FileChunks.forEach(in: file) { piece, _ in
+            _ = try FileDescriptor.standardOutput.writeAll(piece)
         }
     }
 }

@@ -1,6 +1,5 @@
 import Foundation
 import ImageReference
-import struct Crypto.SHA256
 import struct SystemPackage.Errno
 import struct SystemPackage.FileDescriptor
 
@@ -47,25 +46,17 @@ public struct BlobCache: Sendable {
         let source = path(for: digest)
         guard let input = try? FileDescriptor.open(source, .readOnly, options: [.closeOnExec]) else { return false }
         defer { try? input.close() }
-        var hasher = SHA256()
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var copied: Int64 = 0
+        var hasher = BlobHasher(digest.algorithm)
+        let copied: Int64
         do {
-            while true {
-                let count = try buffer.withUnsafeMutableBytes { try input.read(fromAbsoluteOffset: copied, into: $0) }
-                if count == 0 { break }
-                try buffer.withUnsafeBytes { raw in
-                    let chunk = UnsafeRawBufferPointer(rebasing: raw[0..<count])
-                    hasher.update(bufferPointer: chunk)
-                    _ = try file.writeAll(toAbsoluteOffset: offset + copied, chunk)
-                }
-                copied += Int64(count)
-                if let size, copied > size { break }
+            copied = try FileChunks.forEach(in: input) { piece, position in
+                hasher.update(bufferPointer: piece)
+                _ = try file.writeAll(toAbsoluteOffset: offset + position, piece)
             }
         } catch {
             return false
         }
-        guard size.map({ $0 == copied }) ?? true, Digest.sha256(bytes: hasher.finalize()) == digest else {
+        guard size.map({ $0 == copied }) ?? true, hasher.finalize() == digest else {
             // A damaged entry: drop it so the next run downloads the blob again.
             unlink(source)
             return false
@@ -114,25 +105,12 @@ extension RegistryClient {
         defer { try? cacheFile.close() }
         do {
             let count = try await fetchBlob(repository: repository, digest: digest, size: size, into: cacheFile, at: 0, progress: progress)
-            try Self.copy(from: cacheFile, count: count, into: file, at: offset)
+            try FileChunks.copy(from: cacheFile, count: count, into: file, at: offset)
         } catch {
             unlink(temporary)
             throw error
         }
         cache.commit(temporary: temporary, digest: digest)
         return .registry
-    }
-
-    /// Copies `count` bytes from the start of `source` to `destination` at
-    /// `offset`, in 1 MiB pieces.
-    static func copy(from source: FileDescriptor, count: Int64, into destination: FileDescriptor, at offset: Int64) throws {
-        var copied: Int64 = 0
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while copied < count {
-            let read = try buffer.withUnsafeMutableBytes { try source.read(fromAbsoluteOffset: copied, into: $0) }
-            if read == 0 { throw Errno.ioError }
-            _ = try buffer.withUnsafeBytes { try destination.writeAll(toAbsoluteOffset: offset + copied, UnsafeRawBufferPointer(rebasing: $0[0..<read])) }
-            copied += Int64(read)
-        }
     }
 }
