@@ -140,46 +140,30 @@ struct DockerToNixCommand: HockerCommand {
             pin.images = [try platformImage(fetched, manifest, platform: platform)]
         case .registry:
             try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
-                let top = try await client.fetchManifest(repository: repository, reference: target.reference.reference)
-                switch top.content {
-                case .image(let manifest):
-                    let platform = try? await configPlatform(client, repository: repository, config: manifest.config)
-                    pin.images = [try platformImage(top, manifest, platform: platform?.description)]
-                case .index(let index):
-                    pin.indexDigest = top.digest
-                    pin.indexMediaType = top.mediaType
-                    for entry in try entries(of: index, reference: "\(target.endpoint.host)/\(repository):\(target.reference.reference)") {
-                        let child = try await client.fetchManifest(repository: repository, reference: entry.digest.description)
-                        guard let manifest = child.imageManifest else {
-                            throw RegistryError.invalidManifest("the index entry for \(entry.platform?.platform.description ?? entry.digest.description) is itself an index")
-                        }
-                        pin.images.append(try platformImage(child, manifest, platform: entry.platform?.platform.description))
+                let resolved = try await client.resolveImages(
+                    repository: repository, reference: target.reference.reference, selection: try platformSelection())
+                if let index = resolved.index {
+                    pin.indexDigest = index.digest
+                    pin.indexMediaType = index.mediaType
+                    for image in resolved.images {
+                        pin.images.append(try platformImage(image.manifest, image.image, platform: image.platform?.description))
                     }
+                } else if let image = resolved.images.first {
+                    // A single-platform image: its config says which platform it is.
+                    let platform = try? await configPlatform(client, repository: repository, config: image.image.config, context: context)
+                    pin.images = [try platformImage(image.manifest, image.image, platform: platform?.description)]
                 }
             }
         }
         return pin
     }
 
-    /// The index entries asked for: the host's platform by default, each
-    /// `--platform`, or every image entry for `--platform all`.
-    private func entries(of index: ImageIndex, reference: String) throws -> [Descriptor] {
-        if allPlatforms {
-            let images = index.manifests.filter { entry in entry.platform.map { $0.os != "unknown" } ?? false }
-            guard !images.isEmpty else { throw RegistryError.invalidManifest("the index lists no image with a platform") }
-            return images
-        }
-        var wanted: [Platform] = []
-        for text in registryOptions.platforms { wanted.append(try Platform(parsing: text)) }
-        if wanted.isEmpty { wanted = [.host] }
-        var chosen: [Descriptor] = []
-        for platform in wanted {
-            guard let entry = index.entry(for: platform) else {
-                throw RegistryError.noMatchingPlatform(requested: platform, available: index.platforms, reference: reference)
-            }
-            if !chosen.contains(entry) { chosen.append(entry) }
-        }
-        return chosen
+    /// The platforms asked for: the host's by default, each `--platform`, or
+    /// every image of the index for `--platform all`.
+    private func platformSelection() throws -> PlatformSelection {
+        if allPlatforms { return .all }
+        let wanted = try registryOptions.platforms.map { text in try Platform(parsing: text) }
+        return .platforms(wanted.isEmpty ? [.host] : wanted)
     }
 
     private func platformImage(_ fetched: FetchedManifest, _ manifest: ImageManifest, platform: String?) throws -> ImagePin.PlatformImage {
@@ -192,21 +176,21 @@ struct DockerToNixCommand: HockerCommand {
     }
 
     /// The platform an image's config names (`os`, `architecture`, `variant`).
-    private func configPlatform(_ client: RegistryClient, repository: String, config: Descriptor) async throws -> Platform? {
+    /// The config goes through a temporary file (registered for removal if the
+    /// run is interrupted), as every blob does.
+    private func configPlatform(
+        _ client: RegistryClient, repository: String, config: Descriptor, context: CommandContext
+    ) async throws -> Platform? {
         guard config.size <= 1 << 22 else { return nil }
-        let path = FileManager.default.temporaryDirectory.path + "/hocker-config-\(UInt32.random(in: .min ... .max))"
-        let file = try FileDescriptor.open(path, .readWrite, options: [.create, .exclusiveCreate, .closeOnExec], permissions: [.ownerReadWrite])
-        defer {
-            try? file.close()
-            unlink(path)
-        }
-        try await client.fetchBlob(repository: repository, digest: config.digest, size: config.size, into: file)
+        let file = try OutputFile(target: FileManager.default.temporaryDirectory.path + "/hocker-config-\(config.digest.short)", registry: context.temporaryPaths)
+        defer { file.discard() }
+        try await client.fetchBlob(repository: repository, digest: config.digest, size: config.size, into: file.descriptor)
         struct ConfigPlatform: Decodable {
             var os: String?
             var architecture: String?
             var variant: String?
         }
-        let decoded = try JSONDecoder().decode(ConfigPlatform.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        let decoded = try JSONDecoder().decode(ConfigPlatform.self, from: Data(contentsOf: URL(fileURLWithPath: file.temporary)))
         guard let os = decoded.os, let architecture = decoded.architecture, !os.isEmpty, !architecture.isEmpty else { return nil }
         return Platform(os: os, architecture: architecture, variant: decoded.variant.flatMap { $0.isEmpty ? nil : $0 })
     }

@@ -73,6 +73,38 @@ public struct ImageIndex: Codable, Hashable, Sendable {
             return platform.matches(candidate)
         }
     }
+
+    /// The entries `selection` picks, in the order asked (an entry matched
+    /// twice is listed once); for `.all`, every image entry in the index's order.
+    ///
+    /// - Parameter reference: names the image in the error for a missing platform.
+    /// - Throws: `RegistryError.noMatchingPlatform` listing the platforms the
+    ///   index has, or `.invalidManifest` when `.all` finds no image entry.
+    public func entries(for selection: PlatformSelection, reference: String) throws(RegistryError) -> [Descriptor] {
+        switch selection {
+        case .all:
+            let images = manifests.filter { entry in entry.platform.map { $0.os != "unknown" } ?? false }
+            guard !images.isEmpty else { throw .invalidManifest("the index lists no image with a platform") }
+            return images
+        case .platforms(let wanted):
+            var chosen: [Descriptor] = []
+            for platform in wanted {
+                guard let entry = entry(for: platform) else {
+                    throw .noMatchingPlatform(requested: platform, available: platforms, reference: reference)
+                }
+                if !chosen.contains(entry) { chosen.append(entry) }
+            }
+            return chosen
+        }
+    }
+}
+
+/// Which images of an index to take.
+public enum PlatformSelection: Hashable, Sendable {
+    /// These platforms, in this order.
+    case platforms([Platform])
+    /// Every image entry (attestations, `unknown/unknown`, left out).
+    case all
 }
 
 /// A manifest as the registry served it: the exact bytes, their digest and

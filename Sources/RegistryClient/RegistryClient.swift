@@ -116,20 +116,43 @@ public final class RegistryClient: Sendable {
     /// Fetches `reference` and, when it is an index, the manifest in it for
     /// `platform`. The error for a platform the index lacks lists the ones it has.
     public func resolveImage(repository: String, reference: String, platform: Platform) async throws -> ResolvedImage {
+        let resolved = try await resolveImages(repository: repository, reference: reference, selection: .platforms([platform]))
+        guard let first = resolved.images.first else {
+            throw RegistryError.invalidManifest("the index lists no image for \(platform)")
+        }
+        return first
+    }
+
+    /// Images resolved from one reference: the index, if it named one, and
+    /// an image manifest for each platform picked from it.
+    public struct ResolvedImages: Sendable {
+        /// The index the reference named, when it named one.
+        public var index: FetchedManifest?
+        /// One per platform picked, in the order of the selection; the single
+        /// image when the reference named an image manifest.
+        public var images: [ResolvedImage]
+    }
+
+    /// Fetches `reference` and, when it is an index, the image manifest of
+    /// every entry `selection` picks. An image manifest is returned as it
+    /// is, whatever the selection: it says nothing of its platform.
+    public func resolveImages(repository: String, reference: String, selection: PlatformSelection) async throws -> ResolvedImages {
         let top = try await fetchManifest(repository: repository, reference: reference)
         switch top.content {
         case .image(let image):
-            return ResolvedImage(index: nil, manifest: top, image: image, platform: nil)
+            return ResolvedImages(index: nil, images: [ResolvedImage(index: nil, manifest: top, image: image, platform: nil)])
         case .index(let index):
-            guard let entry = index.entry(for: platform) else {
-                throw RegistryError.noMatchingPlatform(
-                    requested: platform, available: index.platforms, reference: "\(endpoint.host)/\(repository)\(reference.hasPrefix("sha") ? "@" : ":")\(reference)")
+            let name = "\(endpoint.host)/\(repository)\(reference.hasPrefix("sha") ? "@" : ":")\(reference)"
+            var images: [ResolvedImage] = []
+            for entry in try index.entries(for: selection, reference: name) {
+                let child = try await fetchManifest(repository: repository, reference: entry.digest.description)
+                guard let image = child.imageManifest else {
+                    let which = entry.platform?.platform.description ?? entry.digest.description
+                    throw RegistryError.invalidManifest("the index entry for \(which) is itself an index")
+                }
+                images.append(ResolvedImage(index: top, manifest: child, image: image, platform: entry.platform?.platform))
             }
-            let child = try await fetchManifest(repository: repository, reference: entry.digest.description)
-            guard let image = child.imageManifest else {
-                throw RegistryError.invalidManifest("the index entry for \(platform) is itself an index")
-            }
-            return ResolvedImage(index: top, manifest: child, image: image, platform: entry.platform?.platform)
+            return ResolvedImages(index: top, images: images)
         }
     }
 

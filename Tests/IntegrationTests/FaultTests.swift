@@ -14,11 +14,13 @@ struct FaultTests {
     // MARK: Running commands through the proxy
 
     /// The command a scenario runs.
-    enum Command: Sendable, CustomStringConvertible {
+    enum Command: Sendable, Equatable, CustomStringConvertible {
         case image(jobs: Int)
         case layer
         case config
         case manifest
+        /// `docker2nix --format hocker`: reads the config for the platform.
+        case pin
 
         var tool: String {
             switch self {
@@ -26,6 +28,7 @@ struct FaultTests {
             case .layer: "hocker-layer"
             case .config: "hocker-config"
             case .manifest: "hocker-manifest"
+            case .pin: "docker2nix"
             }
         }
 
@@ -35,6 +38,7 @@ struct FaultTests {
             case .layer: "layer.tar.gz"
             case .config: "config.json"
             case .manifest: "manifest.json"
+            case .pin: "image.nix"
             }
         }
 
@@ -68,6 +72,7 @@ struct FaultTests {
         case .image(let jobs): argv += ["--jobs", "\(jobs)", "--progress", "none", image.repository, image.tag]
         case .layer: argv += ["--layer", layer ?? image.single.layerDigests[0], image.repository, "unused"]
         case .config, .manifest: argv += [image.repository, image.tag]
+        case .pin: argv += ["--format", "hocker", image.repository, image.tag]
         }
         let clock = ContinuousClock()
         let started = clock.now
@@ -87,6 +92,10 @@ struct FaultTests {
             #expect(try sha256(file: outcome.output) == image.single.configDigest)
         case .manifest:
             #expect(try sha256(file: outcome.output) == image.single.digest)
+        case .pin:
+            let text = try String(contentsOfFile: outcome.output, encoding: .utf8)
+            #expect(text.contains("manifestDigest = \"\(image.single.digest)\""))
+            #expect(text.contains("digest = \"\(image.single.configDigest)\""))
         }
     }
 
@@ -159,6 +168,10 @@ struct FaultTests {
             name: "429 with Retry-After as an HTTP-date 3 s ahead", command: .config,
             setUp: { proxy, _ in proxy.add(.blobGETs, .tooManyRequests(.httpDate(secondsFromNow: 3)), times: 1) },
             check: { _, _, outcome in #expect(outcome.elapsed >= .milliseconds(1500)) }),
+        Survival(
+            name: "config body dropped after 10 bytes, once (docker2nix --format hocker)", command: .pin,
+            setUp: { proxy, fixture in proxy.add(.blobGET(fixture.small.single.configDigest), .resetAfter(bytes: 10), times: 1) },
+            check: { proxy, fixture, _ in #expect(blobGETs(proxy, fixture.small.single.configDigest).count == 2) }),
         Survival(
             name: "500 for the first 2 blob requests",
             setUp: { proxy, _ in proxy.add(.blobGETs, .respond(status: 500), times: 2) },
@@ -479,6 +492,8 @@ extension FaultTests {
         Interruption(command: .layer, signal: SIGINT),
         Interruption(command: .layer, signal: SIGTERM),
         Interruption(command: .layer, signal: SIGTERM, toStdout: true),
+        // The config it reads for the image's platform goes through TMPDIR.
+        Interruption(command: .pin, signal: SIGINT),
     ]
 
     @Test("a signal mid-transfer: temporary file removed, target untouched, exit 128+signal", arguments: interruptions)
@@ -495,11 +510,14 @@ extension FaultTests {
         if !case_.toStdout { try previous.write(to: URL(fileURLWithPath: target)) }
         try await withFaultProxy(in: fixture.open) { proxy in
             let layer = fixture.bigLayer
-            proxy.add(.blobGET(layer.digest), .stallAfter(bytes: 100_000, .seconds(60)))
+            // The blob held mid-transfer: the config for docker2nix, which reads nothing else.
+            let (held, heldAfter) = case_.command == .pin ? (fixture.small.single.configDigest, Int64(10)) : (layer.digest, Int64(100_000))
+            proxy.add(.blobGET(held), .stallAfter(bytes: heldAfter, .seconds(60)))
             var argv = ["--registry", proxy.v2URL]
             if !case_.toStdout { argv.append("--out=\(target)") }
             switch case_.command {
             case .image: argv += ["--progress", "none", fixture.small.repository, fixture.small.tag]
+            case .pin: argv += ["--format", "hocker", fixture.small.repository, fixture.small.tag]
             default: argv += ["--layer", layer.digest, fixture.small.repository, "unused"]
             }
             let process = Process()
@@ -510,16 +528,18 @@ extension FaultTests {
             process.environment = environment
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
+            // docker2nix reads a piped manifest; with /dev/null it fetches its own.
+            process.standardInput = FileHandle.nullDevice
             try process.run()
             defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
             // Wait until the blob is mid-transfer and the temporary file exists.
-            let watched = case_.toStdout ? temporaryDirectory : directory
+            let watched = case_.toStdout || case_.command == .pin ? temporaryDirectory : directory
             let clock = ContinuousClock()
             let deadline = clock.now + .seconds(30)
             while clock.now < deadline {
                 let temporaryExists = Scratch.contents(watched).contains { $0.hasPrefix(".") && $0.contains(".hocker-") }
-                if temporaryExists && proxy.bytesServed(blob: layer.digest) >= 100_000 { break }
+                if temporaryExists && proxy.bytesServed(blob: held) >= heldAfter { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
             #expect(Scratch.contents(watched).contains { $0.contains(".hocker-") }, "no temporary file appeared: \(Scratch.contents(watched))")

@@ -37,6 +37,54 @@ struct ManifestTests {
         #expect(index.entry(for: try Platform(parsing: "linux/s390x")) == nil)
     }
 
+    static let hexC = String(repeating: "c", count: 64)
+
+    /// An index with amd64, arm64/v8, an attestation, and arm/v7.
+    static func multiPlatformIndex() throws -> ImageIndex {
+        try #require(try parse("""
+            {"schemaVersion":2,"manifests":[
+              {"mediaType":"\(MediaType.ociManifest)","digest":"sha256:\(hexA)","size":10,"platform":{"os":"linux","architecture":"amd64"}},
+              {"mediaType":"\(MediaType.ociManifest)","digest":"sha256:\(hexB)","size":11,"platform":{"os":"linux","architecture":"arm64","variant":"v8"}},
+              {"mediaType":"\(MediaType.ociManifest)","digest":"sha256:\(hexB)","size":11,"platform":{"os":"unknown","architecture":"unknown"}},
+              {"mediaType":"\(MediaType.ociManifest)","digest":"sha256:\(hexC)","size":12,"platform":{"os":"linux","architecture":"arm","variant":"v7"}}]}
+            """).index)
+    }
+
+    /// Selections and the entries (by digest letter) they pick, in order.
+    @Test(arguments: [
+        (["linux/amd64"], "a"),
+        (["linux/arm64"], "b"),
+        (["linux/arm/v7", "linux/amd64"], "ca"),
+        (["linux/arm64", "linux/arm64/v8", "linux/amd64"], "ba"),
+        ([], ""),
+    ])
+    func selectsPlatforms(_ wanted: [String], picks: String) throws {
+        let selection = PlatformSelection.platforms(try wanted.map { try Platform(parsing: $0) })
+        let entries = try Self.multiPlatformIndex().entries(for: selection, reference: "r/x:1")
+        #expect(String(entries.map { $0.digest.hex.first! }) == picks)
+    }
+
+    @Test func selectsEveryImageButAttestations() throws {
+        let entries = try Self.multiPlatformIndex().entries(for: .all, reference: "r/x:1")
+        #expect(entries.map { $0.platform?.platform.description } == ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"])
+    }
+
+    @Test func missingPlatformNamesTheOnesThere() throws {
+        let error = #expect(throws: RegistryError.self) {
+            try Self.multiPlatformIndex().entries(for: .platforms([.host, try Platform(parsing: "linux/s390x")]), reference: "r/x:1")
+        }
+        let text = error?.description ?? ""
+        #expect(text.contains("linux/s390x") && text.contains("r/x:1") && text.contains("linux/amd64, linux/arm64/v8, linux/arm/v7"), "\(text)")
+    }
+
+    @Test func indexOfAttestationsOnlyHasNothingForAll() throws {
+        let index = try #require(try Self.parse("""
+            {"schemaVersion":2,"manifests":[
+              {"mediaType":"\(MediaType.ociManifest)","digest":"sha256:\(Self.hexB)","size":11,"platform":{"os":"unknown","architecture":"unknown"}}]}
+            """).index)
+        #expect(throws: RegistryError.self) { try index.entries(for: .all, reference: "r/x:1") }
+    }
+
     @Test(arguments: [
         ("not json", "not a JSON manifest"),
         (#"{"schemaVersion":1,"name":"x"}"#, "schema 1"),
