@@ -7,7 +7,7 @@ import Testing
 /// once for the suite: an open registry, one behind htpasswd and one with
 /// token auth, each holding a small three-layer image. Every test starts a
 /// proxy of its own, so rules and byte counts never mix between tests.
-final class FaultFixture: Sendable {
+final class FaultFixture: SuiteFixture {
     static let alice = (user: "alice", password: "alice-Fault-Pa55word")
     static let bob = TokenUser(name: "bob", password: "bob-Fault-Pa55word", pullPushPrefixes: ["private/"])
 
@@ -68,33 +68,12 @@ final class FaultFixture: Sendable {
     var bigLayer: TestLayer { small.single.layers[0] }
 
     @TaskLocal static var current: FaultFixture?
-
-    /// The fixture of the running suite.
-    static var shared: FaultFixture {
-        get throws { try #require(current, "the suite needs the .faultRegistries trait") }
-    }
+    static var scope: TaskLocal<FaultFixture?> { $current }
 }
 
-/// Starts the fault fixture's registries once for a suite and stops them after it.
-struct FaultRegistriesTrait: SuiteTrait, TestScoping {
-    var isRecursive: Bool { false }
-
-    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
-        guard FaultFixture.current == nil else {
-            try await function()
-            return
-        }
-        let fixture = try await FaultFixture.start()
-        defer { fixture.stop() }
-        try await FaultFixture.$current.withValue(fixture) {
-            try await function()
-        }
-    }
-}
-
-extension Trait where Self == FaultRegistriesTrait {
+extension Trait where Self == SuiteFixtureTrait<FaultFixture> {
     /// Real registries with a small image each, for fault injection.
-    static var faultRegistries: FaultRegistriesTrait { FaultRegistriesTrait() }
+    static var faultRegistries: Self { Self() }
 }
 
 /// Runs `body` with a fresh proxy in front of `registry`, stopped afterwards.

@@ -86,3 +86,37 @@ enum Integration {
         "integration tools missing: \(TestTools.missing(tools).joined(separator: ", ")) (install them, or set HOCKER_REQUIRE_INTEGRATION=1 to fail instead of skipping)"
     }
 }
+
+/// Servers a suite starts once, shares among its tests, and stops after
+/// them: the registries with pushed images, the fault proxies' registries,
+/// the Nix tests' registries.
+protocol SuiteFixture: AnyObject, Sendable {
+    /// Starts the servers and prepares the images.
+    static func start() async throws -> Self
+    /// Stops the servers and removes what `start` made.
+    func stop()
+    /// The fixture of the running suite, bound by `SuiteFixtureTrait`.
+    static var scope: TaskLocal<Self?> { get }
+}
+
+extension SuiteFixture {
+    /// The fixture of the running suite.
+    static var shared: Self {
+        get throws { try #require(scope.get(), "the suite needs the trait that starts \(Self.self)") }
+    }
+}
+
+/// Starts a fixture once for a suite (nested suites reuse it) and stops it after.
+struct SuiteFixtureTrait<Fixture: SuiteFixture>: SuiteTrait, TestScoping {
+    var isRecursive: Bool { false }
+
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        guard Fixture.scope.get() == nil else {
+            try await function()
+            return
+        }
+        let fixture = try await Fixture.start()
+        defer { fixture.stop() }
+        try await Fixture.scope.withValue(fixture) { try await function() }
+    }
+}

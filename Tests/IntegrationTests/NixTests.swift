@@ -109,7 +109,7 @@ enum NixBed {
 /// Registries and images for the Nix tests, pushed once per run. Layer
 /// seeds carry a run id so every run fetches new blobs into the store
 /// instead of finding the last run's.
-final class NixFixture: Sendable {
+final class NixFixture: SuiteFixture {
     static let alice = (user: "alice", password: "nix-Secret-pa55")
 
     let open: TestRegistry
@@ -188,29 +188,12 @@ final class NixFixture: Sendable {
     }
 
     @TaskLocal static var current: NixFixture?
-
-    static var shared: NixFixture {
-        get throws { try #require(current, "the suite needs the .nixRegistries trait") }
-    }
+    static var scope: TaskLocal<NixFixture?> { $current }
 }
 
-struct NixRegistriesTrait: SuiteTrait, TestScoping {
-    var isRecursive: Bool { false }
-
-    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
-        guard NixFixture.current == nil else {
-            try await function()
-            return
-        }
-        let fixture = try await NixFixture.start()
-        defer { fixture.stop() }
-        try await NixFixture.$current.withValue(fixture) { try await function() }
-    }
-}
-
-extension Trait where Self == NixRegistriesTrait {
+extension Trait where Self == SuiteFixtureTrait<NixFixture> {
     /// Registries with the Nix tests' images, shared by the suite.
-    static var nixRegistries: NixRegistriesTrait { NixRegistriesTrait() }
+    static var nixRegistries: Self { Self() }
 }
 
 /// The seed manifest through the built executables: no registry needed.

@@ -5,7 +5,7 @@ import Testing
 /// The registries and images the fetch tests run against, started once per
 /// suite: an open registry, one behind htpasswd basic auth, and one with
 /// token auth, each holding images pushed with skopeo.
-final class RegistryFixture: Sendable {
+final class RegistryFixture: SuiteFixture {
     static let alice = (user: "alice", password: "alice-Pa55word")
     static let bob = TokenUser(name: "bob", password: "bob-Pa55word", pullPushPrefixes: ["private/"])
 
@@ -80,35 +80,12 @@ final class RegistryFixture: Sendable {
     }
 
     @TaskLocal static var current: RegistryFixture?
-
-    /// The fixture of the running suite.
-    static var shared: RegistryFixture {
-        get throws {
-            try #require(current, "the suite needs the .registries trait")
-        }
-    }
+    static var scope: TaskLocal<RegistryFixture?> { $current }
 }
 
-/// Starts the fixture's registries once for a suite and stops them after it.
-struct RegistriesTrait: SuiteTrait, TestScoping {
-    var isRecursive: Bool { false }
-
-    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
-        guard RegistryFixture.current == nil else {
-            try await function()
-            return
-        }
-        let fixture = try await RegistryFixture.start()
-        defer { fixture.stop() }
-        try await RegistryFixture.$current.withValue(fixture) {
-            try await function()
-        }
-    }
-}
-
-extension Trait where Self == RegistriesTrait {
+extension Trait where Self == SuiteFixtureTrait<RegistryFixture> {
     /// Real registries with pushed images, shared by the suite's tests.
-    static var registries: RegistriesTrait { RegistriesTrait() }
+    static var registries: Self { Self() }
 }
 
 /// The suites that share one set of registries (started once for all of them).
