@@ -38,14 +38,16 @@ struct ImageCommand: HockerCommand {
     @Option(help: "docker (a docker-archive tar) or oci (an OCI layout directory).")
     var format: ImageFormat = .docker
 
-    @Option(help: ArgumentHelp("Blobs downloaded at once.", valueName: "N"))
-    var jobs = 4
+    @Option(help: ArgumentHelp(
+        "Blobs downloaded at once, largest first (default: 4 of 1 MiB or more, and up to 8 with small ones beside them).",
+        valueName: "N"))
+    var jobs: Int?
 
     @Option(help: "Progress on stderr: auto (live on a terminal), plain (a line per blob) or none.")
     var progress: ProgressMode = .auto
 
     func validate() throws {
-        guard (1...64).contains(jobs) else { throw ValidationError("--jobs takes a number from 1 to 64") }
+        if let jobs, !(1...64).contains(jobs) { throw ValidationError("--jobs takes a number from 1 to 64") }
     }
 
     func run(in context: CommandContext) async throws {
@@ -106,26 +108,37 @@ struct ImageCommand: HockerCommand {
         var offset: Int64
     }
 
-    /// Downloads blobs, `jobs` at a time, into their slots (through the cache when there is one).
+    /// Downloads blobs into their slots (through the cache when there is one)
+    /// in the order and number at once that `DownloadSchedule` gives.
     private func fetch(_ slots: [BlobSlot], client: RegistryClient, repository: String, context: CommandContext) async throws {
         let cache = try registryOptions.blobCache(environment: context.environment)
         let reporter = ProgressReporter(
             mode: progress, quiet: registryOptions.quiet, totalBytes: slots.reduce(0) { $0 + $1.blob.size }, blobCount: slots.count)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var pending = slots[...]
-            func startNext() {
-                guard let slot = pending.popFirst() else { return }
-                group.addTask {
-                    let name = slot.blob.digest.short
-                    reporter.start(name, size: slot.blob.size)
-                    let source = try await client.fetchBlob(
-                        repository: repository, digest: slot.blob.digest, size: slot.blob.size, into: slot.file, at: slot.offset,
-                        cache: cache, progress: { reporter.advance(name, by: $0) })
-                    reporter.finish(name, size: slot.blob.size, fromCache: source == .cache)
+        let sizes = slots.map(\.blob.size)
+        // Measured on 2 cores: 4 large blobs at once move as much as 6 or 8;
+        // 40 small layers finish ~10% sooner with 8 requests in flight than with 4.
+        var schedule = jobs.map { DownloadSchedule(sizes: sizes, largeAtOnce: $0, atOnce: $0) }
+            ?? DownloadSchedule(sizes: sizes, largeAtOnce: 4, atOnce: 8)
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            func startAvailable() {
+                while let index = schedule.next() {
+                    let slot = slots[index]
+                    group.addTask {
+                        let name = slot.blob.digest.short
+                        reporter.start(name, size: slot.blob.size)
+                        let source = try await client.fetchBlob(
+                            repository: repository, digest: slot.blob.digest, size: slot.blob.size, into: slot.file, at: slot.offset,
+                            cache: cache, progress: { reporter.advance(name, by: $0) })
+                        reporter.finish(name, size: slot.blob.size, fromCache: source == .cache)
+                        return index
+                    }
                 }
             }
-            for _ in 0..<jobs { startNext() }
-            while try await group.next() != nil { startNext() }
+            startAvailable()
+            while let finished = try await group.next() {
+                schedule.finished(finished)
+                startAvailable()
+            }
         }
         reporter.complete()
     }
