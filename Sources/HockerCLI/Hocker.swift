@@ -19,6 +19,7 @@ struct Hocker: AsyncParsableCommand {
             Each subcommand is also installed under its old name: hocker-manifest, \
             hocker-config, hocker-layer, hocker-image, docker2nix.
             """,
+        version: HockerVersion.current,
         subcommands: [ManifestCommand.self, ConfigCommand.self, LayerCommand.self, ImageCommand.self, DockerToNixCommand.self, NixBuilderCommand.self])
 }
 

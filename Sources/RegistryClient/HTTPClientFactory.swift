@@ -4,6 +4,12 @@ import ImageReference
 import NIOCore
 import NIOSSL
 
+/// The release of hocker, for `--version` and the `User-Agent`.
+public enum HockerVersion {
+    /// Semantic version; 2 because it succeeds the Haskell hocker 1.x.
+    public static let current = "2.0.0"
+}
+
 /// How the HTTP client behaves: timeouts, retries, TLS and proxies.
 public struct RegistryClientConfiguration: Sendable {
     /// Plain http to any host, and TLS without certificate verification.
@@ -30,7 +36,7 @@ public struct RegistryClientConfiguration: Sendable {
     /// Where issued tokens are registered so output can mask them; nil for none.
     public var redactor: SecretRedactor?
     /// Sent as `User-Agent`.
-    public var userAgent = "hocker/1.0"
+    public var userAgent = "hocker/" + HockerVersion.current
 
     public init() {}
 }

@@ -1,4 +1,5 @@
 import Foundation
+import RegistryClient
 import RegistryTestBed
 import Testing
 
@@ -77,6 +78,14 @@ struct CommandLineTests {
         #expect(result.status == 0)
         #expect(result.stdoutText.contains("USAGE"))
         if tool != "hocker" { #expect(result.stdoutText.contains("Examples:")) }
+    }
+
+    @Test(arguments: ["hocker", "hocker-manifest", "hocker-config", "hocker-layer", "hocker-image", "docker2nix"])
+    func versionIsPrinted(_ tool: String) async throws {
+        let result = try await HockerBinary.run(tool, ["--version"])
+        #expect(result.status == 0, "\(result.stderrText)")
+        #expect(result.stdoutText == HockerVersion.current + "\n")
+        #expect(HockerVersion.current.split(separator: ".").count == 3)
     }
 
     @Test(arguments: ["bash", "zsh", "fish"])
