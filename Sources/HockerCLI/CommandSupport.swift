@@ -63,22 +63,32 @@ func withRegistryClient<Result: Sendable>(
 func fetchBlobToOutput(
     _ client: RegistryClient, repository: String, digest: Digest, size: Int64?, out: String?, cache: BlobCache?, context: CommandContext
 ) async throws {
-    let target = out ?? (FileManager.default.temporaryDirectory.path + "/hocker-blob-\(digest.short)")
-    let file = try OutputFile(target: target, registry: context.temporaryPaths)
-    do {
-        _ = try await client.fetchBlob(repository: repository, digest: digest, size: size, into: file.descriptor, cache: cache)
-        if out == nil {
+    guard let out else {
+        try await withVerifiedBlob(client, repository: repository, digest: digest, size: size, cache: cache, context: context) { file in
             try StandardOutput.copy(from: file.descriptor)
         }
+        return
+    }
+    let file = try OutputFile(target: out, registry: context.temporaryPaths)
+    do {
+        _ = try await client.fetchBlob(repository: repository, digest: digest, size: size, into: file.descriptor, cache: cache)
     } catch {
         file.discard()
         throw error
     }
-    if out == nil {
-        file.discard()
-    } else {
-        try file.commit()
-    }
+    try file.commit()
+}
+
+/// Fetches one blob into a temporary file in TMPDIR and hands it to `body`
+/// once verified. The file is removed afterwards, and on SIGINT/SIGTERM.
+func withVerifiedBlob<Result>(
+    _ client: RegistryClient, repository: String, digest: Digest, size: Int64?, cache: BlobCache?, context: CommandContext,
+    _ body: (OutputFile) throws -> Result
+) async throws -> Result {
+    let file = try OutputFile(target: FileManager.default.temporaryDirectory.path + "/hocker-blob-\(digest.short)", registry: context.temporaryPaths)
+    defer { file.discard() }
+    _ = try await client.fetchBlob(repository: repository, digest: digest, size: size, into: file.descriptor, cache: cache)
+    return try body(file)
 }
 
 /// Writes bytes to `--out` (atomically) or to standard output.

@@ -176,21 +176,20 @@ struct DockerToNixCommand: HockerCommand {
     }
 
     /// The platform an image's config names (`os`, `architecture`, `variant`).
-    /// The config goes through a temporary file (registered for removal if the
-    /// run is interrupted), as every blob does.
     private func configPlatform(
         _ client: RegistryClient, repository: String, config: Descriptor, context: CommandContext
     ) async throws -> Platform? {
         guard config.size <= 1 << 22 else { return nil }
-        let file = try OutputFile(target: FileManager.default.temporaryDirectory.path + "/hocker-config-\(config.digest.short)", registry: context.temporaryPaths)
-        defer { file.discard() }
-        try await client.fetchBlob(repository: repository, digest: config.digest, size: config.size, into: file.descriptor)
         struct ConfigPlatform: Decodable {
             var os: String?
             var architecture: String?
             var variant: String?
         }
-        let decoded = try JSONDecoder().decode(ConfigPlatform.self, from: Data(contentsOf: URL(fileURLWithPath: file.temporary)))
+        let decoded = try await withVerifiedBlob(
+            client, repository: repository, digest: config.digest, size: config.size, cache: nil, context: context
+        ) { file in
+            try JSONDecoder().decode(ConfigPlatform.self, from: Data(contentsOf: URL(fileURLWithPath: file.temporary)))
+        }
         guard let os = decoded.os, let architecture = decoded.architecture, !os.isEmpty, !architecture.isEmpty else { return nil }
         return Platform(os: os, architecture: architecture, variant: decoded.variant.flatMap { $0.isEmpty ? nil : $0 })
     }

@@ -86,8 +86,7 @@ final class OutputFile {
     deinit {
         if !done {
             try? descriptor.close()
-            unlink(temporary)
-            registry.remove(temporary)
+            discardFiles()
         }
     }
 }
