@@ -1,5 +1,4 @@
 import ArgumentParser
-import struct Crypto.SHA256
 import Foundation
 import ImageReference
 import NixExpression
@@ -197,10 +196,9 @@ struct DockerToNixCommand: HockerCommand {
     // MARK: Manifests given on stdin or in a file
 
     private func imageManifest(parsing bytes: Data, origin: String, target: ImageTarget) throws -> (FetchedManifest, ImageManifest) {
-        let digest = Digest.sha256(bytes: SHA256.hash(data: bytes))
         let fetched: FetchedManifest
         do {
-            fetched = try FetchedManifest(bytes: bytes, contentType: nil, digest: digest)
+            fetched = try FetchedManifest(bytes: bytes, contentType: nil)
         } catch {
             // A --manifest file is the user's input: a usage error (exit 2) naming the file.
             guard origin != "stdin" else { throw error }

@@ -100,7 +100,7 @@ struct NixBuilderCommand: HockerCommand {
                 }
             }
             files[digest] = file
-            return ArchiveBlob(digest: digest, size: size, mediaType: mediaType ?? (isConfig ? "application/vnd.docker.container.image.v1+json" : Self.layerMediaType(magic)))
+            return ArchiveBlob(digest: digest, size: size, mediaType: mediaType ?? (isConfig ? MediaType.dockerConfig : Self.layerMediaType(magic)))
         }
         let config = try blob(configPath, expected: attributes["configDigest"], mediaType: attributes["configMediaType"], isConfig: true)
         var layers: [ArchiveBlob] = []
@@ -146,9 +146,9 @@ struct NixBuilderCommand: HockerCommand {
 
     /// The layer media type its first bytes show: gzip, zstd, else a plain tar.
     static func layerMediaType(_ magic: [UInt8]) -> String {
-        if magic.starts(with: [0x1f, 0x8b]) { return "application/vnd.docker.image.rootfs.diff.tar.gzip" }
-        if magic.starts(with: [0x28, 0xb5, 0x2f, 0xfd]) { return "application/vnd.oci.image.layer.v1.tar+zstd" }
-        return "application/vnd.oci.image.layer.v1.tar"
+        if magic.starts(with: [0x1f, 0x8b]) { return MediaType.dockerLayerGzip }
+        if magic.starts(with: [0x28, 0xb5, 0x2f, 0xfd]) { return MediaType.ociLayerZstd }
+        return MediaType.ociLayer
     }
 
     /// Copies `size` bytes of the file at `path` into `target` at `offset`.

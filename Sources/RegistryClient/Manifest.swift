@@ -124,10 +124,11 @@ public struct FetchedManifest: Sendable {
     public let content: Content
 
     /// Parses and validates manifest bytes. `contentType` is the response's
-    /// `Content-Type`, used when the document has no `mediaType` of its own.
-    public init(bytes: Data, contentType: String?, digest: Digest) throws(RegistryError) {
+    /// `Content-Type`, used when the document has no `mediaType` of its own;
+    /// `digest`, the SHA-256 of `bytes` when the caller has it already.
+    public init(bytes: Data, contentType: String?, digest: Digest? = nil) throws(RegistryError) {
         self.bytes = bytes
-        self.digest = digest
+        self.digest = digest ?? BlobHasher.digest(of: bytes, algorithm: .sha256)
         let probe: ManifestProbe
         do {
             probe = try JSONDecoder().decode(ManifestProbe.self, from: bytes)

@@ -1,5 +1,4 @@
 import AsyncHTTPClient
-import struct Crypto.SHA256
 import Foundation
 import ImageReference
 import Logging
@@ -46,10 +45,10 @@ public final class RegistryClient: Sendable {
     /// keeping the exact bytes. They are verified against the digest when
     /// `reference` is one, else against `Docker-Content-Digest` when the
     /// registry sends it.
-    public func fetchManifest(repository: String, reference: String, accept: [String] = MediaType.imageManifests + MediaType.indexes) async throws -> FetchedManifest {
+    public func fetchManifest(repository: String, reference: String) async throws -> FetchedManifest {
         let url = endpoint.v2URL + repository + "/manifests/" + reference
         var headers = HTTPHeaders()
-        headers.add(name: "Accept", value: accept.joined(separator: ", "))
+        headers.add(name: "Accept", value: MediaType.acceptAnyManifest)
         var retry = makeRetryBudget()
         var response: HTTPClientResponse
         var body: ByteBuffer
@@ -83,11 +82,11 @@ public final class RegistryClient: Sendable {
             }
         }
         let bytes = Data(buffer: body)
-        let actual = Digest.sha256(bytes: SHA256.hash(data: bytes))
+        let actual = BlobHasher.digest(of: bytes, algorithm: .sha256)
         if let pinned = try? Digest(parsing: reference) {
-            try Self.verify(bytes, against: pinned, what: "manifest \(repository)@\(pinned)")
+            try Self.verify(bytes, sha256: actual, against: pinned, what: "manifest \(repository)@\(pinned)")
         } else if let header = response.headers.first(name: "Docker-Content-Digest"), let served = try? Digest(parsing: header) {
-            try Self.verify(bytes, against: served, what: "manifest \(repository):\(reference)")
+            try Self.verify(bytes, sha256: actual, against: served, what: "manifest \(repository):\(reference)")
         }
         return try FetchedManifest(bytes: bytes, contentType: response.headers.first(name: "Content-Type"), digest: actual)
     }
@@ -365,8 +364,9 @@ public final class RegistryClient: Sendable {
         return text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f }.map(String.init).joined()
     }
 
-    static func verify(_ bytes: Data, against expected: Digest, what: String) throws(RegistryError) {
-        let actual = BlobHasher.digest(of: bytes, algorithm: expected.algorithm)
+    /// Checks `bytes` against `expected`; their SHA-256, already computed, is not computed again.
+    static func verify(_ bytes: Data, sha256: Digest, against expected: Digest, what: String) throws(RegistryError) {
+        let actual = expected.algorithm == sha256.algorithm ? sha256 : BlobHasher.digest(of: bytes, algorithm: expected.algorithm)
         guard actual == expected else { throw .digestMismatch(what: what, expected: expected, actual: actual) }
     }
 
