@@ -115,11 +115,8 @@ public final class RegistryClient: Sendable {
     /// Fetches `reference` and, when it is an index, the manifest in it for
     /// `platform`. The error for a platform the index lacks lists the ones it has.
     public func resolveImage(repository: String, reference: String, platform: Platform) async throws -> ResolvedImage {
-        let resolved = try await resolveImages(repository: repository, reference: reference, selection: .platforms([platform]))
-        guard let first = resolved.images.first else {
-            throw RegistryError.invalidManifest("the index lists no image for \(platform)")
-        }
-        return first
+        // One platform asked: exactly one image, or `entries(for:)` has thrown.
+        try await resolveImages(repository: repository, reference: reference, selection: .platforms([platform])).images[0]
     }
 
     /// Images resolved from one reference: the index, if it named one, and
@@ -226,9 +223,7 @@ public final class RegistryClient: Sendable {
                     if let expectedSize, received > expectedSize {
                         throw RegistryError.sizeMismatch(what: what, expected: expectedSize, actual: received)
                     }
-                    if let deadline, ContinuousClock.now >= deadline {
-                        try retry.checkDeadline(url: url, last: "\(received) bytes of \(what) received")
-                    }
+                    try retry.checkDeadline(url: url, last: "\(received) bytes of \(what) received")
                     chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                     try writer.append(chunk)
                     progress?(Int64(chunk.readableBytes))

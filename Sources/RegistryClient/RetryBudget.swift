@@ -42,10 +42,7 @@ struct RetryBudget: Sendable {
     mutating func failed(url: String, last: String, retryable: Bool = true, retryAfter: Duration? = nil) throws(RegistryError) -> Duration {
         failures += 1
         lastFailure = last
-        guard retryable else {
-            throw attempts > 1 ? .gaveUp(url: url, attempts: attempts, last: last) : .transport(url: url, detail: last)
-        }
-        guard failures <= configuration.retries else {
+        guard retryable, failures <= configuration.retries else {
             throw attempts > 1 ? .gaveUp(url: url, attempts: attempts, last: last) : .transport(url: url, detail: last)
         }
         var delay = backoff(failure: failures)

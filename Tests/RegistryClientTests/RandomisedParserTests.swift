@@ -272,9 +272,12 @@ struct RandomisedRegistryParserTests {
             }
         }) { text in
             guard let delay = RegistryClient.parseRetryAfter(text) else { return false }
-            // Whatever it says, the wait used is bounded.
+            // Whatever it says, the wait the retry budget uses is bounded.
             let configuration = RegistryClientConfiguration()
-            #expect(min(max(delay, .zero), configuration.maxRetryDelay) <= configuration.maxRetryDelay)
+            var budget = RetryBudget(configuration: configuration, deadline: nil)
+            budget.attempt()
+            let wait = try? budget.failed(url: "https://registry.example/v2/", last: "HTTP 429", retryAfter: delay)
+            #expect(wait.map { $0 >= .zero && $0 <= configuration.maxRetryDelay } == true, "\(text) gave \(String(describing: wait))")
             return true
         }
         #expect(tally.accepted > 100)
