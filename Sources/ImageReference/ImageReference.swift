@@ -101,14 +101,12 @@ public struct ImageReference: Hashable, Sendable, CustomStringConvertible {
         return repository.hasPrefix("library/") ? String(repository.dropFirst("library/".count)) : repository
     }
 
+    /// The names Docker Hub goes by, `docker.io` among them.
+    public static let dockerHubAliases: Set<String> = ["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]
+
     /// Maps the names Docker Hub goes by to `docker.io`.
     public static func canonicalRegistry(_ host: String) -> String {
-        switch host.lowercased() {
-        case "docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com":
-            dockerHub
-        default:
-            host
-        }
+        dockerHubAliases.contains(host.lowercased()) ? dockerHub : host
     }
 
     /// Checks a tag against docker's grammar: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.

@@ -1,4 +1,5 @@
 import Foundation
+import ImageReference
 
 /// A docker `config.json` or containers `auth.json`: `auths` (base64
 /// `user:password` in `auth`, or `identitytoken`), `credHelpers` per
@@ -150,10 +151,7 @@ struct AuthFile: Sendable {
     /// The names an auth file may use for a registry.
     static func hostAliases(_ registry: String) -> Set<String> {
         let name = registry.lowercased()
-        if name == "docker.io" {
-            return ["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]
-        }
-        return [name]
+        return name == ImageReference.dockerHub ? ImageReference.dockerHubAliases : [name]
     }
 
     private static func isValidHelperName(_ name: String) -> Bool {

@@ -103,10 +103,9 @@ actor AuthSession {
             return
         }
         if challenges.contains(where: { $0.scheme == "basic" }) {
-            guard let source, case .basic(let username, let password) = source.credential else {
+            guard let source, let header = source.credential.basicAuthorization else {
                 throw RegistryError.unauthorized(repository: repository, registry: endpoint.host, detail: "the registry asks for a username and password", hadCredentials: source != nil)
             }
-            let header = "Basic " + Data("\(username):\(password)".utf8).base64EncodedString()
             if rejected == header {
                 throw RegistryError.unauthorized(
                     repository: repository, registry: endpoint.host, detail: "the registry rejected \(source.credential) from \(source.origin)", hadCredentials: true)
@@ -162,11 +161,11 @@ actor AuthSession {
                 let body = (query.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B")
                 request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
                 request.body = .bytes(ByteBuffer(string: body))
-            case .basic(let username, let password)?:
+            case .basic?:
                 var components = URLComponents(url: realm, resolvingAgainstBaseURL: false) ?? URLComponents()
                 components.queryItems = (components.queryItems ?? []) + items
                 request = HTTPClientRequest(url: components.string ?? realmText)
-                request.headers.add(name: "Authorization", value: "Basic " + Data("\(username):\(password)".utf8).base64EncodedString())
+                if let header = credential?.credential.basicAuthorization { request.headers.add(name: "Authorization", value: header) }
             case .bearer?, nil:
                 var components = URLComponents(url: realm, resolvingAgainstBaseURL: false) ?? URLComponents()
                 components.queryItems = (components.queryItems ?? []) + items

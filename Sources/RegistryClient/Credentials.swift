@@ -17,11 +17,22 @@ public enum Credential: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// `Basic base64(username:password)` for a basic credential; nil otherwise.
+    public var basicAuthorization: String? {
+        guard case .basic(let username, let password) = self else { return nil }
+        return "Basic " + Self.encodedPair(username, password)
+    }
+
+    /// base64 of `username:password`: what a Basic header carries.
+    private static func encodedPair(_ username: String, _ password: String) -> String {
+        Data("\(username):\(password)".utf8).base64EncodedString()
+    }
+
     /// The secret strings, for redaction.
     public var secrets: [String] {
         switch self {
         case .basic(let username, let password):
-            [password, Data("\(username):\(password)".utf8).base64EncodedString()]
+            [password, Self.encodedPair(username, password)]
         case .bearer(let token): [token]
         case .identityToken(let token): [token]
         }
