@@ -135,7 +135,9 @@ struct DockerToNixCommand: HockerCommand {
         case .given(let bytes, let origin):
             let (fetched, manifest) = try imageManifest(parsing: bytes, origin: origin, target: target)
             // Only a platform the user named can be recorded: nothing is fetched.
-            let platform = registryOptions.platforms.count == 1 ? registryOptions.platform : nil
+            // It is recorded as parsed (lowercase), and `all` names none.
+            var platform: String?
+            if case .platforms(let named) = try platformSelection(), registryOptions.platforms.count == 1 { platform = named[0].description }
             pin.images = [try platformImage(fetched, manifest, platform: platform)]
         case .registry:
             try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in

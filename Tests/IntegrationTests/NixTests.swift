@@ -534,6 +534,21 @@ struct NixBuildTests {
         #expect(single.images.first?.manifestMediaType == "application/vnd.docker.distribution.manifest.v2+json")
     }
 
+    /// A manifest given on stdin records the platform named, as parsed; `all` names none.
+    @Test(arguments: [
+        (["--platform", "Linux/ARM64"], "linux/arm64" as String?),
+        (["--platform", "all"], nil),
+        ([], nil),
+    ])
+    func givenManifestRecordsTheNamedPlatform(_ flags: [String], _ recorded: String?) async throws {
+        let fixture = try NixFixture.shared
+        let result = try await NixBed.run(
+            "docker2nix", ["--json"] + flags + fixture.arguments(fixture.one), stdin: fixture.one.manifestBytes)
+        #expect(result.status == 0, "\(result.stderrText)")
+        let pin = try JSONDecoder().decode(ImagePin.self, from: result.stdout)
+        #expect(pin.images.map(\.platform) == [recorded])
+    }
+
     @Test(arguments: [
         (["--platform", "all"], "the fetchdocker format pins one platform"),
         (["--platform", "linux/amd64", "--platform", "linux/arm64"], "the fetchdocker format pins one platform"),
