@@ -138,7 +138,7 @@ public final class RegistryClient: Sendable {
         case .image(let image):
             return ResolvedImages(index: nil, images: [ResolvedImage(index: nil, manifest: top, image: image, platform: nil)])
         case .index(let index):
-            let name = "\(endpoint.host)/\(repository)\(reference.hasPrefix("sha") ? "@" : ":")\(reference)"
+            let name = endpoint.host + "/" + RegistryError.imageName(repository, reference)
             var images: [ResolvedImage] = []
             for entry in try index.entries(for: selection, reference: name) {
                 let child = try await fetchManifest(repository: repository, reference: entry.digest.description)

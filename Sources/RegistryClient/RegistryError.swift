@@ -41,10 +41,16 @@ public enum RegistryError: Error, Sendable, CustomStringConvertible {
     /// Writing a downloaded blob failed.
     case io(path: String, detail: String)
 
+    /// `repository:tag` or `repository@digest`. A digest always has a colon and
+    /// a tag never can (a tag may well start with "sha", as `sha-860c190`).
+    static func imageName(_ repository: String, _ reference: String) -> String {
+        repository + (reference.contains(":") ? "@" : ":") + reference
+    }
+
     public var description: String {
         switch self {
         case .manifestUnknown(let repository, let reference, let registry):
-            "manifest unknown: \(repository)\(reference.hasPrefix("sha") ? "@" : ":")\(reference) at \(registry)"
+            "manifest unknown: \(Self.imageName(repository, reference)) at \(registry)"
         case .repositoryUnknown(let repository, let registry):
             "repository unknown: \(repository) at \(registry)"
         case .blobUnknown(let digest, let repository, let registry):

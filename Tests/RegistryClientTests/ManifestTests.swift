@@ -107,6 +107,16 @@ struct ManifestTests {
 @Suite("HTTP details")
 struct HTTPDetailTests {
     @Test(arguments: [
+        ("nope", "team/app:nope"),
+        ("sha-860c190", "team/app:sha-860c190"),
+        ("sha256:" + String(repeating: "a", count: 64), "team/app@sha256:" + String(repeating: "a", count: 64)),
+    ])
+    func manifestUnknownNamesTagOrDigest(_ reference: String, _ shown: String) {
+        let error = RegistryError.manifestUnknown(repository: "team/app", reference: reference, registry: "r.example")
+        #expect(error.description == "manifest unknown: \(shown) at r.example")
+    }
+
+    @Test(arguments: [
         ("registry.example.com", "example.com", true),
         ("registry.example.com", ".example.com", true),
         ("example.com", ".example.com", true),
