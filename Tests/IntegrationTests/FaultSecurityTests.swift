@@ -31,7 +31,7 @@ extension FaultTests {
                 #expect(allowed.status == 0, "\(allowed.stderrText)")
                 #expect(sha256(allowed.stdout) == fixture.basicImage.digest)
                 #expect(proxy.requests.contains { $0.authorization?.hasPrefix("Basic ") == true })
-                print("fault scenario | basic credentials, plain http, host not loopback | refused without --insecure: \(refused.stderrText.split(separator: "\n")[0]) | 0 requests with credentials")
+                print("fault scenario | basic credentials, plain http, host not loopback | refused without --insecure: \(refused.stderrText.split(separator: "\n").first ?? "") | 0 requests with credentials")
             }
         }
 
@@ -46,7 +46,7 @@ extension FaultTests {
                 #expect(result.status == 1, "\(result.stderrText)")
                 #expect(result.stderrText.contains("refusing to send credentials over plain http to tokens.example"), "\(result.stderrText)")
                 #expect(!proxy.requests.contains { $0.kind == .token })
-                print("fault scenario | token realm on plain http, host not loopback | \(result.stderrText.split(separator: "\n")[0]) | no token request")
+                print("fault scenario | token realm on plain http, host not loopback | \(result.stderrText.split(separator: "\n").first ?? "") | no token request")
             }
         }
 

@@ -523,9 +523,9 @@ extension FaultTests {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: HockerBinary.path(case_.command.tool))
             process.arguments = argv
-            var environment = ProcessInfo.processInfo.environment
-            environment.merge(["HOME": Scratch.emptyHome, "DOCKER_CONFIG": Scratch.emptyHome, "TMPDIR": temporaryDirectory]) { $1 }
-            process.environment = environment
+            // The same isolated environment as every other run, with TMPDIR watched.
+            process.environment = ProcessInfo.processInfo.environment
+                .merging(HockerBinary.isolatedEnvironment) { $1 }.merging(["TMPDIR": temporaryDirectory]) { $1 }
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             // docker2nix reads a piped manifest; with /dev/null it fetches its own.

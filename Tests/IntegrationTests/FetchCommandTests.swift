@@ -155,12 +155,12 @@ enum ArchiveChecks {
         let configName = try #require(entry["Config"] as? String)
         #expect(configName == "\(configDigest.dropFirst("sha256:".count)).json")
         let layers = try #require(entry["Layers"] as? [String])
-        #expect(layers.count == layerDigests.count)
+        try #require(layers.count == layerDigests.count)
         let configData = try await runChecked("/usr/bin/tar", ["-xOf", archive, configName]).stdout
         #expect(sha256(configData) == configDigest)
         let config = try #require(try JSONSerialization.jsonObject(with: configData) as? [String: Any])
         let diffIDs = try #require((config["rootfs"] as? [String: Any])?["diff_ids"] as? [String])
-        #expect(diffIDs.count == layers.count)
+        try #require(diffIDs.count == layers.count)
         for (index, layer) in layers.enumerated() {
             let compressed = try await runChecked("/usr/bin/tar", ["-xOf", archive, layer]).stdout
             #expect(sha256(compressed) == layerDigests[index])

@@ -3,10 +3,10 @@ import Testing
 
 @Suite("WWW-Authenticate challenges")
 struct AuthChallengeTests {
-    @Test func dockerHubBearer() {
+    @Test func dockerHubBearer() throws {
         let challenges = AuthChallenge.parse(
             #"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/debian:pull""#)
-        #expect(challenges.count == 1)
+        try #require(challenges.count == 1)
         #expect(challenges[0].scheme == "bearer")
         #expect(challenges[0].realm == "https://auth.docker.io/token")
         #expect(challenges[0].service == "registry.docker.io")
@@ -30,7 +30,7 @@ struct AuthChallengeTests {
     @Test func severalChallengesInOneHeader() {
         let challenges = AuthChallenge.parse(#"Basic realm="b", Bearer realm="https://t/token",service="s""#)
         #expect(challenges.map(\.scheme) == ["basic", "bearer"])
-        #expect(challenges[1].service == "s")
+        #expect(challenges.last?.service == "s")
     }
 
     @Test(arguments: ["", ",,,", "=", "\"", "Bearer ,", "Negotiate abc==", "\u{0}\u{1}", "Bearer realm=\"\\"])
