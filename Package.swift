@@ -86,7 +86,6 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "ImageReference", "RegistryClient", "ImageArchive", "RegistryTestBed", "NixExpression",
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -279,6 +279,11 @@ func hashFile(_ path: String) throws(TestBedError) -> (digest: String, size: Int
     return ("sha256:" + hexString(hasher.finalize()), size)
 }
 
+/// `sha256:<hex>` of the file at `path`, read in 1 MiB chunks.
+public func sha256Digest(file path: String) throws(TestBedError) -> String {
+    try hashFile(path).digest
+}
+
 /// `sha256:<hex>` of `data`.
 public func sha256Digest(_ data: Data) -> String {
     "sha256:" + hexString(SHA256.hash(data: data))

@@ -62,12 +62,12 @@ extension RegistrySuites {
             let registry = ["--registry", fixture.basic.v2URL]
             let manifest = try await HockerBinary.run("hocker-manifest", registry + arguments + ["private/app", "v1"], environment: environment)
             #expect(manifest.status == 0, "\(manifest.stderrText)")
-            #expect(sha256(manifest.stdout) == fixture.basicImage.digest)
+            #expect(sha256Digest(manifest.stdout) == fixture.basicImage.digest)
             let config = try await HockerBinary.run("hocker-config", registry + arguments + ["private/app", "v1"], environment: environment)
-            #expect(sha256(config.stdout) == fixture.basicImage.single.configDigest)
+            #expect(sha256Digest(config.stdout) == fixture.basicImage.single.configDigest)
             let layer = fixture.basicImage.single.layerDigests[0]
             let blob = try await HockerBinary.run("hocker-layer", registry + arguments + ["--layer", layer, "private/app", "unused"], environment: environment)
-            #expect(sha256(blob.stdout) == layer)
+            #expect(sha256Digest(blob.stdout) == layer)
             let out = "\(directory)/image.tar"
             let image = try await HockerBinary.run("hocker-image", registry + arguments + ["--out=\(out)", "private/app", "v1"], environment: environment)
             #expect(image.status == 0, "\(image.stderrText)")
@@ -133,11 +133,11 @@ extension RegistrySuites {
             let allowed = try await HockerBinary.run(
                 "hocker-manifest", registry + ["-u", bob.name, "-p", bob.password, "--platform", "linux/arm64", "private/app", "v1"])
             #expect(allowed.status == 0, "\(allowed.stderrText)")
-            #expect(sha256(allowed.stdout) == fixture.privateImage.manifest(for: .linuxARM64)?.digest)
+            #expect(sha256Digest(allowed.stdout) == fixture.privateImage.manifest(for: .linuxARM64)?.digest)
             let viaEnvironment = try await HockerBinary.run(
                 "hocker", ["manifest", "--index", "\(fixture.token.hostPort)/private/app:v1"],
                 environment: ["DOCKER_USER": bob.name, "DOCKER_PASS": bob.password])
-            #expect(sha256(viaEnvironment.stdout) == fixture.privateImage.digest)
+            #expect(sha256Digest(viaEnvironment.stdout) == fixture.privateImage.digest)
         }
     }
 }

@@ -48,7 +48,7 @@ extension RegistrySuites {
             // The same pull without the cache writes the same bytes.
             let plain = try await HockerBinary.run("hocker", ["image", "-q", "--out", "\(directory)/plain.tar", second.reference])
             #expect(plain.status == 0)
-            #expect(try sha256(file: "\(directory)/plain.tar") == (try sha256(file: "\(directory)/second.tar")))
+            #expect(try sha256Digest(file: "\(directory)/plain.tar") == (try sha256Digest(file: "\(directory)/second.tar")))
         }
 
         @Test("a damaged cache entry is dropped and downloaded again")
@@ -67,8 +67,8 @@ extension RegistrySuites {
             try bytes.write(to: URL(fileURLWithPath: entry))
             let second = try await HockerBinary.run("hocker", ["layer", "--cache", cache, "--out", "\(directory)/b", "-l", layer, fixture.single.reference])
             #expect(second.status == 0, "\(second.stderrText)")
-            #expect(try sha256(file: "\(directory)/b") == layer)
-            #expect(try sha256(file: entry) == layer)
+            #expect(try sha256Digest(file: "\(directory)/b") == layer)
+            #expect(try sha256Digest(file: entry) == layer)
             #expect(Scratch.contents("\(cache)/blobs/sha256").allSatisfy { !$0.contains(".tmp-") })
         }
 

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import RegistryTestBed
 import Testing
@@ -83,15 +82,4 @@ func withFaultProxy<Result>(
     let proxy = try await FaultProxy.start(upstream: registry)
     defer { proxy.stop() }
     return try await body(proxy)
-}
-
-/// The SHA-256 of a file, read in 1 MiB pieces (no 200 MB in memory).
-func streamingSHA256(file path: String) throws -> String {
-    guard let handle = FileHandle(forReadingAtPath: path) else { throw CocoaError(.fileReadNoSuchFile) }
-    defer { try? handle.close() }
-    var hasher = SHA256()
-    while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-        hasher.update(data: chunk)
-    }
-    return "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
 }

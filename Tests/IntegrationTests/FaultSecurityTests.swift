@@ -29,7 +29,7 @@ extension FaultTests {
 
                 let allowed = try await HockerBinary.run("hocker-manifest", ["--insecure"] + arguments, environment: Self.viaHTTPProxy(proxy))
                 #expect(allowed.status == 0, "\(allowed.stderrText)")
-                #expect(sha256(allowed.stdout) == fixture.basicImage.digest)
+                #expect(sha256Digest(allowed.stdout) == fixture.basicImage.digest)
                 #expect(proxy.requests.contains { $0.authorization?.hasPrefix("Basic ") == true })
                 print("fault scenario | basic credentials, plain http, host not loopback | refused without --insecure: \(refused.stderrText.split(separator: "\n").first ?? "") | 0 requests with credentials")
             }
@@ -135,7 +135,7 @@ extension FaultTests {
                     "hocker-layer", ["--registry", proxy.v2URL, "--layer", fixture.bigLayer.digest, "fault/small", "unused"],
                     environment: environment, directory: work)
                 #expect(layer.status == 0, "\(layer.stderrText)")
-                #expect(sha256(layer.stdout) == fixture.bigLayer.digest)
+                #expect(sha256Digest(layer.stdout) == fixture.bigLayer.digest)
                 // An OCI layout is built in a temporary directory beside the target and renamed.
                 let oci = try await HockerBinary.run(
                     "hocker-image", ["--registry", proxy.v2URL, "--format", "oci", "--out", "\(work)/layout", "fault/small", "v1"],

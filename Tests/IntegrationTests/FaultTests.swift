@@ -87,11 +87,11 @@ struct FaultTests {
             try await ArchiveChecks.layersMatchDiffIDs(
                 archive: outcome.output, configDigest: image.single.configDigest, layerDigests: image.single.layerDigests)
         case .layer:
-            #expect(try streamingSHA256(file: outcome.output) == layer ?? image.single.layerDigests[0])
+            #expect(try sha256Digest(file: outcome.output) == layer ?? image.single.layerDigests[0])
         case .config:
-            #expect(try sha256(file: outcome.output) == image.single.configDigest)
+            #expect(try sha256Digest(file: outcome.output) == image.single.configDigest)
         case .manifest:
-            #expect(try sha256(file: outcome.output) == image.single.digest)
+            #expect(try sha256Digest(file: outcome.output) == image.single.digest)
         case .pin:
             let text = try String(contentsOfFile: outcome.output, encoding: .utf8)
             #expect(text.contains("manifestDigest = \"\(image.single.digest)\""))
@@ -460,7 +460,7 @@ struct FaultTests {
             // hocker-layer knows no size from a manifest: it learns it from the registry.
             let outcome = try await Self.run(.layer, through: proxy, image: image, layer: layer.digest, in: directory)
             #expect(outcome.result.status == 0, "\(outcome.result.stderrText)")
-            #expect(try streamingSHA256(file: outcome.output) == layer.digest)
+            #expect(try sha256Digest(file: outcome.output) == layer.digest)
             Self.expectNoLeftovers(outcome, succeeded: true)
             let fetched = proxy.bytesServed(blob: layer.digest)
             let ranges = Self.blobGETs(proxy, layer.digest).map { $0.range ?? "(whole)" }

@@ -39,7 +39,7 @@ extension RegistrySuites {
                 "hocker-manifest", ["--registry", fixture.open.v2URL, image.repository, image.tag] + Self.platformArguments(target))
             #expect(result.status == 0, "\(result.stderrText)")
             let expected = try Self.expectedManifest(target, fixture)
-            #expect(sha256(result.stdout) == expected.digest)
+            #expect(sha256Digest(result.stdout) == expected.digest)
             #expect(result.stdout == expected.bytes)
         }
 
@@ -48,7 +48,7 @@ extension RegistrySuites {
             let fixture = try RegistryFixture.shared
             let result = try await HockerBinary.run("hocker", ["manifest", "--index", "\(fixture.open.hostPort)/test/multi:v1"])
             #expect(result.status == 0, "\(result.stderrText)")
-            #expect(sha256(result.stdout) == fixture.multi.digest)
+            #expect(sha256Digest(result.stdout) == fixture.multi.digest)
         }
 
         @Test("hocker-config prints the config of the config digest", arguments: targets)
@@ -59,7 +59,7 @@ extension RegistrySuites {
                 "hocker-config", ["--registry", fixture.open.v2URL, image.repository, image.tag] + Self.platformArguments(target))
             #expect(result.status == 0, "\(result.stderrText)")
             let expected = try Self.expectedManifest(target, fixture)
-            #expect(sha256(result.stdout) == expected.configDigest)
+            #expect(sha256Digest(result.stdout) == expected.configDigest)
             if let platform = target.platform {
                 let config = try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any]
                 #expect(config?["architecture"] as? String == platform.architecture)
@@ -78,7 +78,7 @@ extension RegistrySuites {
                     "hocker-layer", ["--out=\(out)", "--registry", fixture.open.v2URL, "--layer", hex, "test/single", "unused", "+RTS", "-N2", "-RTS"])
                 #expect(result.status == 0, "\(result.stderrText)")
                 #expect(result.stdout.isEmpty)
-                #expect(try sha256(file: out) == digest)
+                #expect(try sha256Digest(file: out) == digest)
             }
             #expect(Scratch.contents(directory).count == fixture.single.single.layerDigests.count)
         }
@@ -89,7 +89,7 @@ extension RegistrySuites {
             let digest = fixture.docker.single.layerDigests[1]
             let result = try await HockerBinary.run("hocker", ["layer", "-l", digest, "\(fixture.open.hostPort)/test/docker"])
             #expect(result.status == 0, "\(result.stderrText)")
-            #expect(sha256(result.stdout) == digest)
+            #expect(sha256Digest(result.stdout) == digest)
         }
 
         @Test("hocker-image writes an archive podman loads, layers matching diff_ids", arguments: targets)
@@ -130,7 +130,7 @@ extension RegistrySuites {
             #expect(json?["Digest"] as? String == manifest.digest)
             for blob in [manifest.configDigest] + manifest.layerDigests {
                 let hex = String(blob.dropFirst("sha256:".count))
-                #expect(try sha256(file: "\(out)/blobs/sha256/\(hex)") == blob)
+                #expect(try sha256Digest(file: "\(out)/blobs/sha256/\(hex)") == blob)
             }
         }
 
@@ -139,9 +139,9 @@ extension RegistrySuites {
             let fixture = try RegistryFixture.shared
             let result = try await HockerBinary.run("hocker", ["manifest", "\(fixture.open.hostPort)/test/single:v1"])
             #expect(result.status == 0, "\(result.stderrText)")
-            #expect(sha256(result.stdout) == fixture.single.digest)
+            #expect(sha256Digest(result.stdout) == fixture.single.digest)
             let byDigest = try await HockerBinary.run("hocker-manifest", ["--registry", fixture.open.hostPort, "test/single", fixture.single.digest])
-            #expect(sha256(byDigest.stdout) == fixture.single.digest)
+            #expect(sha256Digest(byDigest.stdout) == fixture.single.digest)
         }
     }
 }
@@ -157,15 +157,15 @@ enum ArchiveChecks {
         let layers = try #require(entry["Layers"] as? [String])
         try #require(layers.count == layerDigests.count)
         let configData = try await runChecked("/usr/bin/tar", ["-xOf", archive, configName]).stdout
-        #expect(sha256(configData) == configDigest)
+        #expect(sha256Digest(configData) == configDigest)
         let config = try #require(try JSONSerialization.jsonObject(with: configData) as? [String: Any])
         let diffIDs = try #require((config["rootfs"] as? [String: Any])?["diff_ids"] as? [String])
         try #require(diffIDs.count == layers.count)
         for (index, layer) in layers.enumerated() {
             let compressed = try await runChecked("/usr/bin/tar", ["-xOf", archive, layer]).stdout
-            #expect(sha256(compressed) == layerDigests[index])
+            #expect(sha256Digest(compressed) == layerDigests[index])
             let plain = try await runChecked("/bin/gzip", ["-dc"], stdin: compressed).stdout
-            #expect(sha256(plain) == diffIDs[index])
+            #expect(sha256Digest(plain) == diffIDs[index])
         }
     }
 }

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import RegistryTestBed
 import Testing
@@ -63,14 +62,6 @@ enum Scratch {
     static func contents(_ path: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
     }
-}
-
-func sha256(_ data: Data) -> String {
-    "sha256:" + SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
-}
-
-func sha256(file path: String) throws -> String {
-    sha256(try Data(contentsOf: URL(fileURLWithPath: path)))
 }
 
 /// Whether the integration tests can run: the tools are there, or

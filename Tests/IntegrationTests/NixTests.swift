@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import NixExpression
 import RegistryTestBed
@@ -94,16 +93,6 @@ enum NixBed {
         registry.log().split(separator: "\n").filter { $0.contains("\"hocker/") }.count
     }
 
-    /// `sha256:<hex>` of a file.
-    static func digest(file path: String) throws -> String {
-        "sha256:" + SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: path))).map { String(format: "%02x", $0) }.joined()
-    }
-
-    static func scratch(_ label: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hocker-nix-\(label)-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
 }
 
 /// Registries and images for the Nix tests, pushed once per run. Layer
@@ -247,7 +236,7 @@ extension Trait where Self == SuiteFixtureTrait<NixFixture> {
         let result = try await NixBed.run("docker2nix", ["--altName", name, "library/debian", "jessie"], stdin: manifest)
         try #require(result.succeeded, "\(result.stderrText)")
         #expect(result.stdoutText.contains(#"name = "my \"debian\" \\ \${builtins.abort \"no\"}";"#))
-        let directory = try NixBed.scratch("altname")
+        let directory = try Scratch.directory("nix-altname")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let file = try NixBed.write(result.stdoutText, "debian.nix", in: directory)
         let stub = NixExpr.lambda(.identifier("a"), .variable("a"))
@@ -290,7 +279,7 @@ struct NixBuildTests {
     func fetchdockerFormat(_ testCase: FetchDockerCase) async throws {
         let fixture = try NixFixture.shared
         let image = testCase.image(fixture)
-        let directory = try NixBed.scratch("fetchdocker")
+        let directory = try Scratch.directory("nix-fetchdocker")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let text = try await NixBed.docker2nix(testCase.extra + fixture.arguments(image))
         #expect(text.hasPrefix("{ fetchDockerConfig, fetchDockerLayer, fetchdocker }:\nfetchdocker rec {\n"))
@@ -322,7 +311,7 @@ struct NixBuildTests {
     /// very same derivation; the archive is deterministic (`--check`).
     @Test func hockerFormat() async throws {
         let fixture = try NixFixture.shared
-        let directory = try NixBed.scratch("hocker-format")
+        let directory = try Scratch.directory("nix-hocker-format")
         defer { try? FileManager.default.removeItem(atPath: directory) }
 
         let single = try NixBed.write(try await NixBed.docker2nix(["--format", "hocker"] + fixture.arguments(fixture.two)), "two.nix", in: directory)
@@ -355,7 +344,7 @@ struct NixBuildTests {
     /// either format.
     @Test func sharedBaseLayer() async throws {
         let fixture = try NixFixture.shared
-        let directory = try NixBed.scratch("shared")
+        let directory = try Scratch.directory("nix-shared")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let base = try #require(fixture.one.single.layerDigests.first)
         #expect(fixture.two.single.layerDigests.first == base)
@@ -378,7 +367,7 @@ struct NixBuildTests {
     /// A wrong sha256 makes nix-build fail with Nix's hash mismatch error.
     @Test func wrongHashFails() async throws {
         let fixture = try NixFixture.shared
-        let directory = try NixBed.scratch("mismatch")
+        let directory = try Scratch.directory("nix-mismatch")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let text = try await NixBed.docker2nix(fixture.arguments(fixture.mismatch))
         let layer = try #require(fixture.mismatch.single.layerDigests.first)
@@ -397,7 +386,7 @@ struct NixBuildTests {
     /// (impureEnvVars) it builds, and the password is in no derivation.
     @Test func credentialsAsImpureVariables() async throws {
         let fixture = try NixFixture.shared
-        let directory = try NixBed.scratch("credentials")
+        let directory = try Scratch.directory("nix-credentials")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let credentials = ["DOCKER_USER": NixFixture.alice.user, "DOCKER_PASS": NixFixture.alice.password]
         let anonymous = try await NixBed.run("docker2nix", fixture.arguments(fixture.secret, registry: fixture.basic))
@@ -432,7 +421,7 @@ struct NixBuildTests {
     @Test func nixpkgsCommandLines() async throws {
         let fixture = try NixFixture.shared
         let image = fixture.compat
-        let directory = try NixBed.scratch("nixpkgs")
+        let directory = try Scratch.directory("nix-nixpkgs")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let environment = NixBed.environment(["registry": fixture.open.v2URL, "PATH": NixBed.binaries + ":/usr/bin:/bin"])
 
@@ -440,11 +429,11 @@ struct NixBuildTests {
         let layerOut = directory + "/layer.tar.gz"
         let layerLine = #"hocker-layer --out="$out" --registry "$registry" --layer \#(layer.dropFirst(7)) "nix/compat" "unused" +RTS -N4 -RTS"#
         _ = try await runChecked("/bin/sh", ["-c", layerLine], environment: environment.merging(["out": layerOut]) { $1 })
-        #expect(try NixBed.digest(file: layerOut) == layer)
+        #expect(try sha256Digest(file: layerOut) == layer)
         let configOut = directory + "/config.json"
         let configLine = #"hocker-config --out="$out" --registry "$registry" "nix/compat" "v1" +RTS -N4 -RTS"#
         _ = try await runChecked("/bin/sh", ["-c", configLine], environment: environment.merging(["out": configOut]) { $1 })
-        #expect(try NixBed.digest(file: configOut) == image.single.configDigest)
+        #expect(try sha256Digest(file: configOut) == image.single.configDigest)
 
         let text = try await NixBed.docker2nix(fixture.arguments(image))
         let expression = try NixBed.write(text, "compat.nix", in: directory)
@@ -456,7 +445,7 @@ struct NixBuildTests {
         let paths = result.stdoutText.split(separator: "\n").map(String.init)
         #expect(paths.count == 1 + image.single.layerDigests.count)
         for path in paths {
-            let digest = try NixBed.digest(file: path)
+            let digest = try sha256Digest(file: path)
             #expect(digest == image.single.configDigest || image.single.layerDigests.contains(digest), "\(path)")
         }
         #expect(paths.contains { $0.hasSuffix("-nix_compat_v1-config.json") })
