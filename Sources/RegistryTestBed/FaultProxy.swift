@@ -313,11 +313,6 @@ public final class FaultProxy: Sendable {
         add(FaultRule(match, action, times: times))
     }
 
-    /// Removes every rule: requests are forwarded untouched again.
-    public func removeAllRules() {
-        state.withLockedValue { $0.rules.removeAll() }
-    }
-
     /// Sets how bearer tokens are treated.
     public func setTokenFault(_ fault: TokenFault) {
         state.withLockedValue {

@@ -58,8 +58,6 @@ public struct PushedImage: Sendable {
 
     /// `127.0.0.1:PORT/REPOSITORY:TAG`.
     public var reference: String { "\(hostPort)/\(repository):\(tag)" }
-    /// `127.0.0.1:PORT/REPOSITORY@DIGEST`.
-    public var digestReference: String { "\(hostPort)/\(repository)@\(digest)" }
     /// The first (for single-platform images: the only) manifest.
     public var single: PushedManifest { manifests[0] }
 

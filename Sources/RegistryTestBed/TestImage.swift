@@ -126,12 +126,6 @@ public struct TestImage: Sendable {
         manifests.first { $0.platform == platform }
     }
 
-    /// The file holding blob `digest` (`sha256:<hex>`) in the layout.
-    public func blobPath(_ digest: String) -> String {
-        let hex = digest.hasPrefix("sha256:") ? String(digest.dropFirst(7)) : digest
-        return "\(layoutPath)/blobs/sha256/\(hex)"
-    }
-
     /// Deletes the layout directory.
     public func remove() {
         try? FileManager.default.removeItem(atPath: layoutPath)

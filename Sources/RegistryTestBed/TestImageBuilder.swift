@@ -65,18 +65,6 @@ public struct TestImageBuilder: Sendable {
         }
     }
 
-    /// Convenience: `layerCount` layers of about `layerSize` bytes each, seeded from `seed`.
-    public func build(
-        tag: String = "latest",
-        platforms: [TestPlatform] = [.linuxAMD64],
-        layerCount: Int = 2,
-        layerSize: Int = 4096,
-        seed: String = "hocker"
-    ) async throws -> TestImage {
-        let specs = (0..<layerCount).map { TestLayerSpec(seed: "\(seed)-layer\($0)", approximateSize: layerSize) }
-        return try await build(tag: tag, platforms: platforms, layers: specs)
-    }
-
     private func buildLayout(
         at layoutPath: String, tag: String, platforms: [TestPlatform], layers: [TestLayerSpec], forceIndex: Bool
     ) async throws -> TestImage {

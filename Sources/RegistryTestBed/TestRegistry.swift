@@ -65,10 +65,6 @@ public final class TestRegistry: Sendable {
         self.process = process
     }
 
-    /// `127.0.0.1:PORT/REPOSITORY:TAG`, the image reference for this registry.
-    public func reference(_ repository: String, tag: String = "latest") -> String {
-        "\(hostPort)/\(repository):\(tag)"
-    }
 
     /// Credentials that may push anything: the first htpasswd user (by name) or
     /// ``TokenPolicy/pushUser``; `nil` for an open registry.

@@ -122,19 +122,6 @@ public final class TokenServer: Sendable {
     /// Every request answered so far, oldest first.
     public var requests: [TokenRequestRecord] { core.state.withLockedValue { $0.records } }
 
-    /// Forgets recorded requests (``requestCount`` goes back to 0).
-    public func resetCounters() {
-        core.state.withLockedValue { $0.records.removeAll() }
-    }
-
-    /// Makes the next `count` token requests fail with HTTP `status` (fault injection).
-    public func failNextRequests(_ count: Int, status: Int = 500) {
-        core.state.withLockedValue {
-            $0.pendingFailures = max(0, count)
-            $0.failureStatus = status
-        }
-    }
-
     /// Signs a token directly (without HTTP), e.g. to craft tokens in tests.
     ///
     /// - Parameters:
@@ -179,8 +166,6 @@ private final class LockedChannel: Sendable {
 /// Mutable bookkeeping of the token server.
 struct TokenServerState: Sendable {
     var records: [TokenRequestRecord] = []
-    var pendingFailures = 0
-    var failureStatus = 500
 }
 
 /// The protocol logic of the token server, independent of NIO.
@@ -223,15 +208,6 @@ final class TokenServerCore: Sendable {
         guard path == "/token" || path == "/token/" else {
             return errorAnswer(404, code: "NOT_FOUND", "no such endpoint \(path); the token endpoint is /token")
         }
-        let injected: Int? = state.withLockedValue { state in
-            guard state.pendingFailures > 0 else { return nil }
-            state.pendingFailures -= 1
-            return state.failureStatus
-        }
-        if let injected {
-            return errorAnswer(injected, code: "INJECTED_FAILURE", "failure injected by the test (failNextRequests)")
-        }
-
         let parameters: [(String, String)]
         var user: TokenUser?
         switch method {
