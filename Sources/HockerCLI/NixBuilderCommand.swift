@@ -90,16 +90,12 @@ struct NixBuilderCommand: HockerCommand {
         guard layerMediaTypes.isEmpty || layerMediaTypes.count == layerPaths.count else {
             throw CommandError.usage("layerMediaTypes has \(layerMediaTypes.count) entries for \(layerPaths.count) layerPaths")
         }
-        var files: [Digest: String] = [:]
+        // Every path given for a digest: the first is copied in, any other only checked.
+        var files: [Digest: [String]] = [:]
         func blob(_ file: String, expected: String?, mediaType: String?, isConfig: Bool) throws -> ArchiveBlob {
-            let (digest, size, magic) = try Self.scan(file)
-            if let expected {
-                let wanted = try Digest(parsing: expected, allowBareHex: true)
-                guard wanted == digest else {
-                    throw CommandError.output(path: file, detail: "its SHA-256 is \(digest), the expression says \(wanted)")
-                }
-            }
-            files[digest] = file
+            // With the digest given, the file is read once: checked while it is copied in.
+            let (digest, size, magic) = try expected.map { try Self.describe(file, digest: try Digest(parsing: $0, allowBareHex: true)) } ?? Self.scan(file)
+            if !(files[digest] ?? []).contains(file) { files[digest, default: []].append(file) }
             return ArchiveBlob(digest: digest, size: size, mediaType: mediaType ?? (isConfig ? MediaType.dockerConfig : Self.layerMediaType(magic)))
         }
         let config = try blob(configPath, expected: attributes["configDigest"], mediaType: attributes["configMediaType"], isConfig: true)
@@ -116,14 +112,37 @@ struct NixBuilderCommand: HockerCommand {
         do {
             try layout.writeSkeleton(to: file.descriptor)
             for entry in layout.blobEntries {
-                guard let source = files[entry.blob.digest] else { continue }
-                try Self.copy(source, into: file.descriptor, at: entry.offset, size: entry.blob.size)
+                guard let sources = files[entry.blob.digest], let first = sources.first else { continue }
+                try Self.copy(first, blob: entry.blob, into: file.descriptor, at: entry.offset)
+                for other in sources.dropFirst() {
+                    let (digest, _, _) = try Self.scan(other)
+                    guard digest == entry.blob.digest else { throw Self.mismatch(other, actual: digest, expected: entry.blob.digest) }
+                }
             }
         } catch {
             file.discard()
             throw error
         }
         try file.commit()
+    }
+
+    /// The given digest, the size and the first bytes of a file, without reading it through.
+    static func describe(_ path: String, digest: Digest) throws -> (Digest, Int64, [UInt8]) {
+        let file: FileDescriptor
+        do {
+            file = try FileDescriptor.open(path, .readOnly, options: [.closeOnExec])
+        } catch {
+            throw CommandError.output(path: path, detail: "cannot read it: \(error)")
+        }
+        defer { try? file.close() }
+        do {
+            let size = try file.seek(offset: 0, from: .end)
+            var magic = [UInt8](repeating: 0, count: 4)
+            let read = try magic.withUnsafeMutableBytes { try file.read(fromAbsoluteOffset: 0, into: $0) }
+            return (digest, size, Array(magic.prefix(read)))
+        } catch {
+            throw CommandError.output(path: path, detail: "cannot read it: \(error)")
+        }
     }
 
     /// SHA-256, size and first bytes of a file.
@@ -151,15 +170,22 @@ struct NixBuilderCommand: HockerCommand {
         return MediaType.ociLayer
     }
 
-    /// Copies `size` bytes of the file at `path` into `target` at `offset`.
-    static func copy(_ path: String, into target: FileDescriptor, at offset: Int64, size: Int64) throws {
+    /// Copies blob `blob` from the file at `path` into `target` at `offset`,
+    /// checking on the way that the file is that blob.
+    static func copy(_ path: String, blob: ArchiveBlob, into target: FileDescriptor, at offset: Int64) throws {
+        let copied: (digest: Digest, size: Int64)
         do {
             let source = try FileDescriptor.open(path, .readOnly, options: [.closeOnExec])
             defer { try? source.close() }
-            try FileChunks.copy(from: source, count: size, into: target, at: offset)
+            copied = try FileChunks.copyHashing(from: source, count: blob.size, into: target, at: offset, algorithm: blob.digest.algorithm)
         } catch {
             throw CommandError.output(path: path, detail: "cannot copy it into the archive: \(error)")
         }
+        guard copied.digest == blob.digest else { throw mismatch(path, actual: copied.digest, expected: blob.digest) }
+    }
+
+    static func mismatch(_ path: String, actual: Digest, expected: Digest) -> CommandError {
+        .output(path: path, detail: "its digest is \(actual), the expression says \(expected)")
     }
 }
 

@@ -46,17 +46,9 @@ public struct BlobCache: Sendable {
         let source = path(for: digest)
         guard let input = try? FileDescriptor.open(source, .readOnly, options: [.closeOnExec]) else { return false }
         defer { try? input.close() }
-        var hasher = BlobHasher(digest.algorithm)
-        let copied: Int64
-        do {
-            copied = try FileChunks.forEach(in: input) { piece, position in
-                hasher.update(bufferPointer: piece)
-                _ = try file.writeAll(toAbsoluteOffset: offset + position, piece)
-            }
-        } catch {
-            return false
-        }
-        guard size.map({ $0 == copied }) ?? true, hasher.finalize() == digest else {
+        guard let (copied, copiedSize) = try? FileChunks.copyHashing(from: input, into: file, at: offset, algorithm: digest.algorithm),
+              size.map({ $0 == copiedSize }) ?? true, copied == digest
+        else {
             // A damaged entry: drop it so the next run downloads the blob again.
             unlink(source)
             return false

@@ -1,9 +1,10 @@
+import ImageReference
 import struct SystemPackage.Errno
 import struct SystemPackage.FileDescriptor
 
 /// Reading a file from its start in 1 MiB pieces: the one loop behind
-/// copying a cached blob into an archive, hashing a store path, and
-/// printing a verified blob to stdout.
+/// copying a cached blob into an archive (checking it), copying store paths
+/// into an archive, and printing a verified blob to stdout.
 public enum FileChunks {
     /// Hands the bytes of `file`, from offset 0, to `body` in order.
     ///
@@ -37,5 +38,20 @@ public enum FileChunks {
         try forEach(in: source, count: count) { piece, position in
             _ = try destination.writeAll(toAbsoluteOffset: offset + position, piece)
         }
+    }
+
+    /// Copies `source` (`count` bytes, or to its end) into `destination` at
+    /// `offset`, hashing it on the way: one read to copy and check a file.
+    ///
+    /// - Returns: the digest with `algorithm` and the number of bytes copied.
+    public static func copyHashing(
+        from source: FileDescriptor, count: Int64? = nil, into destination: FileDescriptor, at offset: Int64, algorithm: Digest.Algorithm
+    ) throws -> (digest: Digest, size: Int64) {
+        var hasher = BlobHasher(algorithm)
+        let size = try forEach(in: source, count: count) { piece, position in
+            hasher.update(bufferPointer: piece)
+            _ = try destination.writeAll(toAbsoluteOffset: offset + position, piece)
+        }
+        return (hasher.finalize(), size)
     }
 }

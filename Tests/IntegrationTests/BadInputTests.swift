@@ -88,6 +88,45 @@ struct CommandLineTests {
         #expect(HockerVersion.current.split(separator: ".").count == 3)
     }
 
+    /// What the second layer's digest attribute claims.
+    enum BuilderClaim: String, Sendable, CaseIterable {
+        case itsOwn, theFirstLayers, anUnknownOne
+    }
+
+    /// nix/'s docker-archive builder, run as Nix runs it (attributes in the
+    /// environment): store paths are copied in and checked in one read, and a
+    /// path whose digest is not the one claimed is refused, nothing written.
+    @Test(arguments: BuilderClaim.allCases)
+    func nixBuilderChecksStorePaths(_ claim: BuilderClaim) async throws {
+        let image = try await TestImageBuilder().build(
+            tag: "v1", layers: [TestLayerSpec(seed: "builder-a", approximateSize: 40_000), TestLayerSpec(seed: "builder-b", approximateSize: 20_000)])
+        defer { image.remove() }
+        let directory = try Scratch.directory("nix-builder")
+        defer { Scratch.remove(directory) }
+        let manifest = image.manifests[0]
+        func path(_ digest: String) -> String { "\(image.layoutPath)/blobs/sha256/\(digest.dropFirst("sha256:".count))" }
+        var digests = manifest.layers.map(\.digest)
+        switch claim {
+        case .itsOwn: break
+        case .theFirstLayers: digests[1] = manifest.layers[0].digest
+        case .anUnknownOne: digests[1] = "sha256:" + String(repeating: "a", count: 64)
+        }
+        let out = "\(directory)/image.tar"
+        let result = try await HockerBinary.run("hocker", ["nix-builder"], environment: [
+            "hockerAction": "docker-archive", "out": out, "registry": "http://127.0.0.1:5000/v2/", "repository": "team/app", "tag": "v1",
+            "configPath": path(manifest.configDigest), "configDigest": manifest.configDigest,
+            "layerPaths": manifest.layers.map { path($0.digest) }.joined(separator: " "), "layerDigests": digests.joined(separator: " "),
+        ])
+        if claim == .itsOwn {
+            #expect(result.status == 0, "\(result.stderrText)")
+            try await ArchiveChecks.layersMatchDiffIDs(archive: out, configDigest: manifest.configDigest, layerDigests: manifest.layers.map(\.digest))
+        } else {
+            #expect(result.status == 1)
+            #expect(result.stderrText.contains("its digest is \(manifest.layers[1].digest), the expression says \(digests[1])"), "\(result.stderrText)")
+            #expect(Scratch.contents(directory).isEmpty, "left behind: \(Scratch.contents(directory))")
+        }
+    }
+
     @Test(arguments: ["bash", "zsh", "fish"])
     func completionScripts(_ shell: String) async throws {
         let result = try await HockerBinary.run("hocker", ["--generate-completion-script", shell])
