@@ -75,22 +75,15 @@ struct ImageCommand: HockerCommand {
                 try file.commit()
             case .oci:
                 let directory = try OutputDirectory(target: path, registry: context.temporaryPaths)
-                let root = directory.temporary
-                try FileManager.default.createDirectory(atPath: "\(root)/blobs/sha256", withIntermediateDirectories: true)
                 let manifestBlob = ArchiveBlob(digest: resolved.manifest.digest, size: Int64(resolved.manifest.bytes.count), mediaType: resolved.manifest.mediaType)
-                let layoutFiles = OCILayout(manifest: manifestBlob, referenceName: reference.tag)
-                try Data(OCILayout.layoutFileBytes).write(to: URL(fileURLWithPath: "\(root)/oci-layout"))
-                try Data(layoutFiles.indexBytes()).write(to: URL(fileURLWithPath: "\(root)/index.json"))
-                try resolved.manifest.bytes.write(to: URL(fileURLWithPath: "\(root)/\(OCILayout.blobPath(manifestBlob.digest))"))
-                var unique: [ArchiveBlob] = []
-                for blob in [config] + layers where !unique.contains(where: { $0.digest == blob.digest }) { unique.append(blob) }
+                let blobFiles = try OCILayout(manifest: manifestBlob, referenceName: reference.tag)
+                    .writeSkeleton(at: directory.temporary, manifestBytes: resolved.manifest.bytes, blobs: [config] + layers)
                 var files: [FileDescriptor] = []
                 defer { for file in files { try? file.close() } }
                 var slots: [BlobSlot] = []
-                for blob in unique {
+                for (blob, path) in blobFiles {
                     let file = try FileDescriptor.open(
-                        "\(root)/\(OCILayout.blobPath(blob.digest))", .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
-                        permissions: [.ownerReadWrite, .groupRead, .otherRead])
+                        path, .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
                     files.append(file)
                     slots.append(BlobSlot(blob: blob, file: file, offset: 0))
                 }

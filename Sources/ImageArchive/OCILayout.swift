@@ -22,6 +22,29 @@ public struct OCILayout: Sendable {
         "blobs/\(digest.algorithm.rawValue)/\(digest.hex)"
     }
 
+    /// Blobs to store once each, in order: a layer repeated in an image, or
+    /// equal to its config, has one file.
+    public static func uniqueBlobs(_ blobs: [ArchiveBlob]) -> [ArchiveBlob] {
+        var seen: Set<Digest> = []
+        return blobs.filter { seen.insert($0.digest).inserted }
+    }
+
+    /// Writes `oci-layout`, `index.json` and the manifest (`manifestBytes`)
+    /// under `root`, and creates the `blobs/<alg>` directories.
+    ///
+    /// - Returns: the path under `root` for each of `blobs` (config and
+    ///   layers), stored once each, for the caller to fill.
+    public func writeSkeleton(at root: String, manifestBytes: Data, blobs: [ArchiveBlob]) throws -> [(blob: ArchiveBlob, path: String)] {
+        let unique = Self.uniqueBlobs(blobs)
+        for algorithm in Set(([manifest] + unique).map(\.digest.algorithm.rawValue)) {
+            try FileManager.default.createDirectory(atPath: "\(root)/blobs/\(algorithm)", withIntermediateDirectories: true)
+        }
+        try Data(Self.layoutFileBytes).write(to: URL(fileURLWithPath: "\(root)/oci-layout"))
+        try Data(indexBytes()).write(to: URL(fileURLWithPath: "\(root)/index.json"))
+        try manifestBytes.write(to: URL(fileURLWithPath: "\(root)/\(Self.blobPath(manifest.digest))"))
+        return unique.map { ($0, "\(root)/\(Self.blobPath($0.digest))") }
+    }
+
     /// The contents of `index.json`.
     public func indexBytes() throws -> [UInt8] {
         struct Entry: Encodable {

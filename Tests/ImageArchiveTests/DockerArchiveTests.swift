@@ -100,4 +100,23 @@ struct OCILayoutTests {
         #expect(text == #"{"manifests":[{"annotations":{"org.opencontainers.image.ref.name":"v1"},"digest":"\#(digest)","mediaType":"application/vnd.oci.image.manifest.v1+json","size":42}],"mediaType":"application/vnd.oci.image.index.v1+json","schemaVersion":2}"#)
         #expect(OCILayout.blobPath(digest) == "blobs/sha256/\(digest.hex)")
     }
+
+    @Test func skeletonWritesTheFixedFilesAndNamesEachBlobOnce() throws {
+        func blob(_ byte: UInt8, _ size: Int64) -> ArchiveBlob {
+            ArchiveBlob(digest: Digest.sha256(bytes: [UInt8](repeating: byte, count: 32)), size: size, mediaType: "application/octet-stream")
+        }
+        let manifestBytes = Data(#"{"schemaVersion":2}"#.utf8)
+        let manifest = ArchiveBlob(digest: Digest.sha256(bytes: [UInt8](repeating: 1, count: 32)), size: Int64(manifestBytes.count), mediaType: "application/vnd.oci.image.manifest.v1+json")
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("hocker-oci-skeleton-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (config, a, b) = (blob(2, 10), blob(3, 20), blob(4, 30))
+        let files = try OCILayout(manifest: manifest, referenceName: "v1").writeSkeleton(at: root, manifestBytes: manifestBytes, blobs: [config, a, b, a])
+        #expect(files.map(\.blob.digest) == [config.digest, a.digest, b.digest])
+        #expect(files.map(\.path) == [config, a, b].map { "\(root)/\(OCILayout.blobPath($0.digest))" })
+        #expect(try Data(contentsOf: URL(fileURLWithPath: "\(root)/oci-layout")) == Data(OCILayout.layoutFileBytes))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: "\(root)/\(OCILayout.blobPath(manifest.digest))")) == manifestBytes)
+        #expect(FileManager.default.fileExists(atPath: "\(root)/index.json"))
+        #expect(FileManager.default.fileExists(atPath: "\(root)/blobs/sha256"))
+    }
 }
