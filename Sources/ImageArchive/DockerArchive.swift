@@ -124,11 +124,7 @@ struct DockerArchiveManifestEntry: Codable {
 extension FileDescriptor {
     /// Sets the file's size, zero-filling any growth.
     func resize(to size: Int64) throws {
-        #if canImport(Glibc)
         let result = ftruncate(rawValue, off_t(size))
-        #else
-        let result = ftruncate(rawValue, off_t(size))
-        #endif
         if result != 0 { throw Errno(rawValue: errno) }
     }
 }

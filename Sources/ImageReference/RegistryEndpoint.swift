@@ -95,7 +95,8 @@ public struct RegistryEndpoint: Hashable, Sendable, CustomStringConvertible {
     /// Whether the host is `localhost`, in 127.0.0.0/8, or `::1`.
     public var isLoopback: Bool { Self.isLoopback(host: host) }
 
-    static func isLoopback(host: String) -> Bool {
+    /// Whether `host` (a name or address, with or without a port) is loopback.
+    public static func isLoopback(host: String) -> Bool {
         let name = RegistryEndpoint(scheme: "http", host: host, name: host).hostname.lowercased()
         return name == "localhost" || name.hasSuffix(".localhost") || name.hasPrefix("127.") || name == "::1"
     }

@@ -11,6 +11,12 @@ import NIOHTTP1
 /// from the challenge's realm and caching them per scope until they expire.
 /// Concurrent downloads share one token request per scope.
 actor AuthSession {
+    /// Whether credentials may be sent to `host` over `scheme`: over https,
+    /// to a loopback host, or when `--insecure` allows plain http anywhere.
+    static func mayCarryCredentials(scheme: String, host: String, insecure: Bool) -> Bool {
+        scheme.lowercased() == "https" || RegistryEndpoint.isLoopback(host: host) || insecure
+    }
+
     private struct CachedToken: Sendable {
         var header: String
         var expires: ContinuousClock.Instant
@@ -110,7 +116,7 @@ actor AuthSession {
                 throw RegistryError.unauthorized(
                     repository: repository, registry: endpoint.host, detail: "the registry rejected \(source.credential) from \(source.origin)", hadCredentials: true)
             }
-            guard endpoint.scheme == "https" || endpoint.isLoopback || configuration.insecure else {
+            guard AuthSession.mayCarryCredentials(scheme: endpoint.scheme, host: endpoint.host, insecure: configuration.insecure) else {
                 throw RegistryError.insecureCredentials(registry: endpoint.host)
             }
             basicHeader = header
@@ -138,8 +144,7 @@ actor AuthSession {
         func perform(http: HTTPClient, retry: RetryBudget, logger: Logger) async throws -> CachedToken {
             let configuration = retry.configuration
             let realmText = realm.absoluteString
-            let realmIsLoopback = RegistryEndpoint(scheme: "http", host: realm.host ?? "", name: "").isLoopback
-            if credential != nil, realm.scheme?.lowercased() == "http", !realmIsLoopback, !configuration.insecure {
+            if credential != nil, !AuthSession.mayCarryCredentials(scheme: realm.scheme ?? "", host: realm.host ?? "", insecure: configuration.insecure) {
                 throw RegistryError.insecureCredentials(registry: realm.host ?? realmText)
             }
             var query = URLComponents()
