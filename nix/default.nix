@@ -62,19 +62,25 @@ let
     else if sha256 != null then sha256
     else throw "hocker: ${what} needs sha256 or hash";
 
-  hockerDerivation = attrs: builtins.derivation ({
+  # Every derivation of the library: hocker is the builder. `insecure` (a
+  # bool) reaches it as "1" or "".
+  hockerDerivation = { insecure ? false, ... }@attrs: builtins.derivation ({
     system = builtins.currentSystem;
     builder = hockerExecutable;
     args = [ "nix-builder" ];
     preferLocalBuild = true;
-  } // attrs);
+  } // attrs // { insecure = if insecure then "1" else ""; });
+
+  # finalImageName / finalImageTag, those given.
+  finalNames = finalImageName: finalImageTag:
+    (if finalImageName == null then { } else { inherit finalImageName; })
+    // (if finalImageTag == null then { } else { inherit finalImageTag; });
 
   # A fixed-output derivation that runs one hocker fetch.
-  fetchDerivation = { name, action, hash, registry, repository, insecure ? false, ... }@attrs:
+  fetchDerivation = { name, action, hash, registry, repository, ... }@attrs:
     hockerDerivation ((removeAttrs attrs [ "action" "hash" ]) // {
       inherit name registry repository impureEnvVars;
       hockerAction = action;
-      insecure = if insecure then "1" else "";
       outputHashMode = "flat";
       outputHashAlgo = "sha256";
       outputHash = hash;
@@ -224,15 +230,13 @@ let
       hockerDerivation ({
         name = storeName name;
         hockerAction = "fetchdocker";
-        inherit registry tag;
+        inherit registry tag insecure;
         repository = joinRepository repository imageName;
-        insecure = if insecure then "1" else "";
         configPath = imageConfig;
         layerPaths = imageLayers;
         layerDigests = if builtins.all (layer: layer ? digest) imageLayers then map (layer: layer.digest) imageLayers else [ ];
       }
-      // (if finalImageName == null then { } else { inherit finalImageName; })
-      // (if finalImageTag == null then { } else { inherit finalImageTag; }))
+      // finalNames finalImageName finalImageTag)
       // { inherit image imageConfig imageLayers; };
 
     # An image from a pin (`docker2nix --format hocker`, or `--json` read with
@@ -269,9 +273,8 @@ let
       hockerDerivation ({
         name = storeName "docker-image-${shortName}-${label}.tar";
         hockerAction = "docker-archive";
-        inherit registry repository;
+        inherit registry repository insecure;
         tag = if tag == null then "" else tag;
-        insecure = if insecure then "1" else "";
         configPath = config;
         configDigest = chosen.config.digest;
         configMediaType = chosen.config.mediaType;
@@ -279,8 +282,7 @@ let
         layerDigests = map (layer: layer.digest) chosen.layers;
         layerMediaTypes = map (layer: layer.mediaType) chosen.layers;
       }
-      // (if finalImageName == null then { } else { inherit finalImageName; })
-      // (if finalImageTag == null then { } else { inherit finalImageTag; }))
+      // finalNames finalImageName finalImageTag)
       // {
         inherit config layers;
         platform = chosen.platform or null;
