@@ -94,7 +94,7 @@ struct NixBuilderCommand: HockerCommand {
         var files: [Digest: [String]] = [:]
         func blob(_ file: String, expected: String?, mediaType: String?, isConfig: Bool) throws -> ArchiveBlob {
             // With the digest given, the file is read once: checked while it is copied in.
-            let (digest, size, magic) = try expected.map { try Self.describe(file, digest: try Digest(parsing: $0, allowBareHex: true)) } ?? Self.scan(file)
+            let (digest, size, magic) = try Self.inspect(file, digest: try expected.map { try Digest(parsing: $0, allowBareHex: true) })
             if !(files[digest] ?? []).contains(file) { files[digest, default: []].append(file) }
             return ArchiveBlob(digest: digest, size: size, mediaType: mediaType ?? (isConfig ? MediaType.dockerConfig : Self.layerMediaType(magic)))
         }
@@ -115,7 +115,7 @@ struct NixBuilderCommand: HockerCommand {
                 guard let sources = files[entry.blob.digest], let first = sources.first else { continue }
                 try Self.copy(first, blob: entry.blob, into: file.descriptor, at: entry.offset)
                 for other in sources.dropFirst() {
-                    let (digest, _, _) = try Self.scan(other)
+                    let (digest, _, _) = try Self.inspect(other)
                     guard digest == entry.blob.digest else { throw Self.mismatch(other, actual: digest, expected: entry.blob.digest) }
                 }
             }
@@ -126,41 +126,27 @@ struct NixBuilderCommand: HockerCommand {
         try file.commit()
     }
 
-    /// The given digest, the size and the first bytes of a file, without reading it through.
-    static func describe(_ path: String, digest: Digest) throws -> (Digest, Int64, [UInt8]) {
-        let file: FileDescriptor
+    /// The digest, size and first bytes of a file. With `digest` given, the
+    /// file is not read through: it is checked later, while it is copied.
+    static func inspect(_ path: String, digest given: Digest? = nil) throws -> (Digest, Int64, [UInt8]) {
         do {
-            file = try FileDescriptor.open(path, .readOnly, options: [.closeOnExec])
+            let file = try FileDescriptor.open(path, .readOnly, options: [.closeOnExec])
+            defer { try? file.close() }
+            if let given {
+                var magic = [UInt8](repeating: 0, count: 4)
+                let read = try magic.withUnsafeMutableBytes { try file.read(fromAbsoluteOffset: 0, into: $0) }
+                return (given, try file.seek(offset: 0, from: .end), Array(magic.prefix(read)))
+            }
+            var hasher = SHA256()
+            var magic: [UInt8] = []
+            let size = try FileChunks.forEach(in: file) { piece, _ in
+                if magic.count < 4 { magic += piece.prefix(4 - magic.count) }
+                hasher.update(bufferPointer: piece)
+            }
+            return (Digest.sha256(bytes: hasher.finalize()), size, magic)
         } catch {
             throw CommandError.output(path: path, detail: "cannot read it: \(error)")
         }
-        defer { try? file.close() }
-        do {
-            let size = try file.seek(offset: 0, from: .end)
-            var magic = [UInt8](repeating: 0, count: 4)
-            let read = try magic.withUnsafeMutableBytes { try file.read(fromAbsoluteOffset: 0, into: $0) }
-            return (digest, size, Array(magic.prefix(read)))
-        } catch {
-            throw CommandError.output(path: path, detail: "cannot read it: \(error)")
-        }
-    }
-
-    /// SHA-256, size and first bytes of a file.
-    static func scan(_ path: String) throws -> (Digest, Int64, [UInt8]) {
-        let file: FileDescriptor
-        do {
-            file = try FileDescriptor.open(path, .readOnly, options: [.closeOnExec])
-        } catch {
-            throw CommandError.output(path: path, detail: "cannot read it: \(error)")
-        }
-        defer { try? file.close() }
-        var hasher = SHA256()
-        var magic: [UInt8] = []
-        let size = try FileChunks.forEach(in: file) { piece, _ in
-            if magic.count < 4 { magic += piece.prefix(4 - magic.count) }
-            hasher.update(bufferPointer: piece)
-        }
-        return (Digest.sha256(bytes: hasher.finalize()), size, magic)
     }
 
     /// The layer media type its first bytes show: gzip, zstd, else a plain tar.
