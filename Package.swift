@@ -3,7 +3,8 @@ import PackageDescription
 
 let package = Package(
     name: "hocker",
-    platforms: [.macOS(.v14)],
+    // Mutex (Synchronization) needs macOS 15.
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "hocker", targets: ["hocker"]),
         .executable(name: "hocker-manifest", targets: ["hocker-manifest"]),
@@ -12,50 +13,68 @@ let package = Package(
         .executable(name: "hocker-image", targets: ["hocker-image"]),
         .executable(name: "docker2nix", targets: ["docker2nix"]),
         .library(name: "ImageReference", targets: ["ImageReference"]),
+        .library(name: "ImageSpec", targets: ["ImageSpec"]),
         .library(name: "RegistryClient", targets: ["RegistryClient"]),
         .library(name: "ImageArchive", targets: ["ImageArchive"]),
         .library(name: "NixExpression", targets: ["NixExpression"]),
+        .library(name: "ImagePull", targets: ["ImagePull"]),
         .library(name: "HockerCLI", targets: ["HockerCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
     ],
     targets: [
+        // Pure: names, digests, platforms, registry URIs; the user-facing error protocol.
         .target(name: "ImageReference"),
+        // Pure: the OCI / Docker data model, manifest parsing, pins.
+        .target(
+            name: "ImageSpec",
+            dependencies: ["ImageReference", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // The network: one request path, authentication, credentials, blobs.
         .target(
             name: "RegistryClient",
             dependencies: [
-                "ImageReference",
+                "ImageReference", "ImageSpec",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Writers of tars, docker-archives and OCI layouts; no network.
         .target(
             name: "ImageArchive",
+            dependencies: ["ImageReference", "ImageSpec", .product(name: "SystemPackage", package: "swift-system")]
+        ),
+        // Pure: the Nix syntax tree, its printer, hashes and generators.
+        .target(name: "NixExpression", dependencies: ["ImageReference", "ImageSpec"]),
+        // The use cases: pull images, resolve pins, assemble archives from local files.
+        .target(
+            name: "ImagePull",
             dependencies: [
-                "ImageReference",
+                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
-        .target(name: "NixExpression", dependencies: ["ImageReference"]),
+        // The commands: parse, validate, call one use case, print.
         .target(
             name: "HockerCLI",
             dependencies: [
-                "ImageReference", "RegistryClient", "ImageArchive", "NixExpression",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "NixExpression", "ImagePull",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .target(
@@ -75,17 +94,23 @@ let package = Package(
         .executableTarget(name: "hocker-image", dependencies: ["HockerCLI"]),
         .executableTarget(name: "docker2nix", dependencies: ["HockerCLI"]),
         .testTarget(name: "ImageReferenceTests", dependencies: ["ImageReference", "RegistryTestBed"]),
-        .testTarget(name: "RegistryClientTests", dependencies: ["RegistryClient", "RegistryTestBed"], exclude: ["Fixtures"]),
-        .testTarget(name: "NixExpressionTests", dependencies: ["NixExpression", "ImageReference"], exclude: ["Fixtures"]),
+        .testTarget(name: "ImageSpecTests", dependencies: ["ImageSpec", "ImageReference", "RegistryTestBed"], exclude: ["Fixtures"]),
+        .testTarget(name: "RegistryClientTests", dependencies: ["RegistryClient", "ImageSpec", "RegistryTestBed"]),
+        .testTarget(name: "NixExpressionTests", dependencies: ["NixExpression", "ImageSpec", "ImageReference"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "ImagePullTests",
+            dependencies: ["ImagePull", "ImageArchive", "ImageSpec", "ImageReference", "RegistryTestBed"]
+        ),
+        .testTarget(name: "HockerCLITests", dependencies: ["HockerCLI", "ImageReference"]),
         .testTarget(
             name: "ImageArchiveTests",
-            dependencies: ["ImageArchive", .product(name: "SystemPackage", package: "swift-system")],
+            dependencies: ["ImageArchive", "ImageSpec", .product(name: "SystemPackage", package: "swift-system")],
             exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "ImageReference", "RegistryClient", "ImageArchive", "RegistryTestBed", "NixExpression",
+                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "RegistryTestBed", "NixExpression",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

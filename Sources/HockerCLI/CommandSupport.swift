@@ -1,22 +1,20 @@
 import ArgumentParser
 import Foundation
+import ImagePull
 import ImageReference
 import Logging
 import RegistryClient
 import SystemPackage
 
-/// A failure of the command itself rather than of the registry.
-enum CommandError: Error, CustomStringConvertible {
-    /// The user's arguments do not make sense (exit status 2).
-    case usage(String)
-    /// An output file or directory cannot be written.
-    case output(path: String, detail: String)
+/// The user's arguments do not make sense (exit status 2).
+struct UsageError: UserFacingError {
+    var message: String
+    var hints: [String] = []
+    var exitStatus: ExitStatus { .usage }
 
-    var description: String {
-        switch self {
-        case .usage(let message): message
-        case .output(let path, let detail): "cannot write \(path): \(detail)"
-        }
+    init(_ message: String, hints: [String] = []) {
+        self.message = message
+        self.hints = hints
     }
 }
 
@@ -40,7 +38,7 @@ extension HockerCommand {
     }
 }
 
-/// Runs `body` with a registry client for `target`, shutting it down after.
+/// Runs `body` with a registry client for `endpoint`, shutting it down after.
 func withRegistryClient<Result: Sendable>(
     _ options: RegistryOptions, endpoint: RegistryEndpoint, context: CommandContext, _ body: (RegistryClient) async throws -> Result
 ) async throws -> Result {
@@ -58,43 +56,14 @@ func withRegistryClient<Result: Sendable>(
     }
 }
 
-/// Fetches one blob to `--out` (atomically) or to standard output (after
-/// it is verified, through a temporary file, so no unverified byte is printed).
-func fetchBlobToOutput(
-    _ client: RegistryClient, repository: String, digest: Digest, size: Int64?, out: String?, cache: BlobCache?, context: CommandContext
-) async throws {
-    guard let out else {
-        try await withVerifiedBlob(client, repository: repository, digest: digest, size: size, cache: cache, context: context) { file in
-            try StandardOutput.copy(from: file.descriptor)
-        }
-        return
-    }
-    let file = try OutputFile(target: out, registry: context.temporaryPaths)
-    do {
-        _ = try await client.fetchBlob(repository: repository, digest: digest, size: size, into: file.descriptor, cache: cache)
-    } catch {
-        file.discard()
-        throw error
-    }
-    try file.commit()
-}
-
-/// Fetches one blob into a temporary file in TMPDIR and hands it to `body`
-/// once verified. The file is removed afterwards, and on SIGINT/SIGTERM.
-func withVerifiedBlob<Result>(
-    _ client: RegistryClient, repository: String, digest: Digest, size: Int64?, cache: BlobCache?, context: CommandContext,
-    _ body: (OutputFile) throws -> Result
-) async throws -> Result {
-    let file = try OutputFile(target: FileManager.default.temporaryDirectory.path + "/hocker-blob-\(digest.short)", registry: context.temporaryPaths)
-    defer { file.discard() }
-    _ = try await client.fetchBlob(repository: repository, digest: digest, size: size, into: file.descriptor, cache: cache)
-    return try body(file)
-}
-
 /// Writes bytes to `--out` (atomically) or to standard output.
 func writeOutput(_ bytes: Data, out: String?, context: CommandContext) throws {
     guard let out else {
-        try StandardOutput.write(bytes)
+        do {
+            try StandardOutput.write(bytes)
+        } catch {
+            throw OutputError.cannotWrite(path: "standard output", detail: "\(error)")
+        }
         return
     }
     let file = try OutputFile(target: out, registry: context.temporaryPaths)
@@ -102,7 +71,7 @@ func writeOutput(_ bytes: Data, out: String?, context: CommandContext) throws {
         _ = try bytes.withUnsafeBytes { try file.descriptor.writeAll(toAbsoluteOffset: 0, $0) }
     } catch {
         file.discard()
-        throw CommandError.output(path: out, detail: "\(error)")
+        throw OutputError.cannotWrite(path: out, detail: "\(error)")
     }
     try file.commit()
 }

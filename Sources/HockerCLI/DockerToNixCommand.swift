@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import ImagePull
 import ImageReference
+import ImageSpec
 import NixExpression
 import RegistryClient
 import SystemPackage
@@ -89,7 +91,10 @@ struct DockerToNixCommand: HockerCommand {
         case .hocker:
             text = try HockerImageExpression.render(try await pin(target: target, source: source, context: context))
         case .json:
-            text = String(decoding: try await pin(target: target, source: source, context: context).jsonBytes(), as: UTF8.self)
+            let pin = try await pin(target: target, source: source, context: context)
+            // The JSON pin is for nix/ too: its hashes must be ones Nix takes.
+            _ = try pin.nixValue()
+            text = String(decoding: try pin.jsonBytes(), as: UTF8.self)
         }
         try writeOutput(Data(text.utf8), out: out, context: context)
     }
@@ -103,7 +108,7 @@ struct DockerToNixCommand: HockerCommand {
         case .registry:
             let platform = try registryOptions.resolvedPlatform()
             let resolved = try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
-                try await client.resolveImage(repository: target.reference.repository, reference: target.reference.reference, platform: platform)
+                try await client.resolveImage(target.reference, platform: platform)
             }
             if resolved.index != nil, !platform.matches(.host), !registryOptions.quiet {
                 FileHandle.standardError.write(Data("""
@@ -113,7 +118,7 @@ struct DockerToNixCommand: HockerCommand {
 
                     """.utf8))
             }
-            return resolved.image
+            return resolved.manifest
         }
     }
 
@@ -122,41 +127,29 @@ struct DockerToNixCommand: HockerCommand {
         return FetchDockerImage(
             name: altName ?? imageName, registry: target.registryURI, repository: repository, imageName: imageName,
             tag: target.reference.tag ?? target.reference.digest?.description ?? "latest",
-            config: manifest.config.digest, layers: manifest.layers.map(\.digest))
+            config: manifest.config, layers: manifest.layers)
     }
 
     // MARK: The pin (--format hocker, --json)
 
     private func pin(target: ImageTarget, source: ManifestSource, context: CommandContext) async throws -> ImagePin {
         let repository = target.reference.repository
-        let imageName = FetchDockerImage.split(repositoryPath: repository).imageName
-        var pin = ImagePin(name: altName ?? imageName, registry: target.registryURI, repository: repository, tag: target.reference.tag, images: [])
+        let name = altName ?? FetchDockerImage.split(repositoryPath: repository).imageName
         switch source {
         case .given(let bytes, let origin):
-            let (fetched, manifest) = try imageManifest(parsing: bytes, origin: origin, target: target)
+            let (document, manifest) = try imageManifest(parsing: bytes, origin: origin, target: target)
             // Only a platform the user named can be recorded: nothing is fetched.
             // It is recorded as parsed (lowercase), and `all` names none.
-            var platform: String?
-            if case .platforms(let named) = try platformSelection(), registryOptions.platforms.count == 1 { platform = named[0].description }
-            pin.images = [try platformImage(fetched, manifest, platform: platform)]
+            var platform: Platform?
+            if case .platforms(let named) = try platformSelection(), registryOptions.platforms.count == 1 { platform = named[0] }
+            return ImagePin(
+                name: name, registry: target.registryURI, repository: repository, tag: target.reference.tag,
+                images: [ImagePin.PlatformImage(platform: platform, document: document, manifest: manifest)])
         case .registry:
-            try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
-                let resolved = try await client.resolveImages(
-                    repository: repository, reference: target.reference.reference, selection: try platformSelection())
-                if let index = resolved.index {
-                    pin.indexDigest = index.digest
-                    pin.indexMediaType = index.mediaType
-                    for image in resolved.images {
-                        pin.images.append(try platformImage(image.manifest, image.image, platform: image.platform?.description))
-                    }
-                } else if let image = resolved.images.first {
-                    // A single-platform image: its config says which platform it is.
-                    let platform = try? await configPlatform(client, repository: repository, config: image.image.config, context: context)
-                    pin.images = [try platformImage(image.manifest, image.image, platform: platform?.description)]
-                }
+            return try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
+                try await ImagePin.resolve(target.reference, selection: try platformSelection(), name: name, registryURI: target.registryURI, client: client)
             }
         }
-        return pin
     }
 
     /// The platforms asked for: the host's by default, each `--platform`, or
@@ -167,44 +160,16 @@ struct DockerToNixCommand: HockerCommand {
         return .platforms(wanted.isEmpty ? [.host] : wanted)
     }
 
-    private func platformImage(_ fetched: FetchedManifest, _ manifest: ImageManifest, platform: String?) throws -> ImagePin.PlatformImage {
-        ImagePin.PlatformImage(
-            platform: platform, manifestDigest: fetched.digest, manifestMediaType: fetched.mediaType, manifestSize: Int64(fetched.bytes.count),
-            config: try ImagePin.Blob(digest: manifest.config.digest, size: manifest.config.size, mediaType: manifest.config.mediaType),
-            layers: try manifest.layers.map { layer throws(NixGenerationError) in
-                try ImagePin.Blob(digest: layer.digest, size: layer.size, mediaType: layer.mediaType)
-            })
-    }
-
-    /// The platform an image's config names (`os`, `architecture`, `variant`).
-    private func configPlatform(
-        _ client: RegistryClient, repository: String, config: Descriptor, context: CommandContext
-    ) async throws -> Platform? {
-        guard config.size <= 1 << 22 else { return nil }
-        struct ConfigPlatform: Decodable {
-            var os: String?
-            var architecture: String?
-            var variant: String?
-        }
-        let decoded = try await withVerifiedBlob(
-            client, repository: repository, digest: config.digest, size: config.size, cache: nil, context: context
-        ) { file in
-            try JSONDecoder().decode(ConfigPlatform.self, from: Data(contentsOf: URL(fileURLWithPath: file.temporary)))
-        }
-        guard let os = decoded.os, let architecture = decoded.architecture, !os.isEmpty, !architecture.isEmpty else { return nil }
-        return Platform(os: os, architecture: architecture, variant: decoded.variant.flatMap { $0.isEmpty ? nil : $0 })
-    }
-
     // MARK: Manifests given on stdin or in a file
 
-    private func imageManifest(parsing bytes: Data, origin: String, target: ImageTarget) throws -> (FetchedManifest, ImageManifest) {
-        let fetched: FetchedManifest
+    private func imageManifest(parsing bytes: Data, origin: String, target: ImageTarget) throws -> (ManifestDocument, ImageManifest) {
+        let fetched: ManifestDocument
         do {
-            fetched = try FetchedManifest(bytes: bytes, contentType: nil)
+            fetched = try ManifestDocument(bytes: bytes, contentType: nil)
         } catch {
             // A --manifest file is the user's input: a usage error (exit 2) naming the file.
             guard origin != "stdin" else { throw error }
-            throw CommandError.usage("the manifest in \(origin) is not usable: \(error.description)")
+            throw UsageError("the manifest in \(origin) is not usable: \(error.message)")
         }
         switch fetched.content {
         case .image(let manifest):
@@ -272,34 +237,41 @@ enum ManifestSource {
 }
 
 /// A `docker2nix` failure that is not the registry's.
-enum DockerToNixError: Error, CustomStringConvertible {
+enum DockerToNixError: UserFacingError {
     case indexGiven(origin: String, platforms: [String], arguments: String)
     case emptyManifest(origin: String)
     case unreadableManifest(path: String, detail: String)
     case manifestTooLarge(origin: String)
 
-    var description: String {
+    var message: String {
         switch self {
-        case .indexGiven(let origin, let platforms, let arguments):
-            let example = platforms.first ?? Platform.host.description
+        case .indexGiven(let origin, let platforms, _):
             let listed = platforms.isEmpty ? "no platforms" : platforms.joined(separator: ", ")
-            return """
-                the manifest on \(origin == "stdin" ? "stdin" : "\(origin)") is an index (a multi-platform manifest list), not an image manifest; \
-                its platforms: \(listed)
-                  hint: pick one platform's manifest: hocker-manifest --platform \(example) \(arguments) | docker2nix \(arguments)
-                  hint: or let docker2nix fetch and resolve it (no piped manifest): docker2nix --platform \(example) \(arguments)
-                  hint: several platforms at once: docker2nix --format hocker --platform all \(arguments)
-                """
+            return "the manifest on \(origin) is an index (a multi-platform manifest list), not an image manifest; its platforms: \(listed)"
         case .emptyManifest(let origin):
-            return """
-                no manifest on \(origin): it is empty
-                  hint: pipe an image manifest (hocker-manifest NAME TAG | docker2nix NAME TAG), or run docker2nix without \
-                a pipe (stdin a terminal or </dev/null) to fetch it from the registry
-                """
+            return "no manifest on \(origin): it is empty"
         case .unreadableManifest(let path, let detail):
             return "cannot read the manifest \(path): \(detail)"
         case .manifestTooLarge(let origin):
             return "the manifest on \(origin) is larger than \(ManifestSource.sizeLimit >> 20) MiB; it is not an image manifest"
+        }
+    }
+
+    var hints: [String] {
+        switch self {
+        case .indexGiven(_, let platforms, let arguments):
+            let example = platforms.first ?? Platform.host.description
+            return [
+                "pick one platform's manifest: hocker-manifest --platform \(example) \(arguments) | docker2nix \(arguments)",
+                "or let docker2nix fetch and resolve it (no piped manifest): docker2nix --platform \(example) \(arguments)",
+                "several platforms at once: docker2nix --format hocker --platform all \(arguments)",
+            ]
+        case .emptyManifest:
+            return [
+                "pipe an image manifest (hocker-manifest NAME TAG | docker2nix NAME TAG), or run docker2nix without a pipe (stdin a terminal or </dev/null) to fetch it from the registry"
+            ]
+        default:
+            return []
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ImagePull
 import ImageReference
 import RegistryClient
 
@@ -32,10 +33,9 @@ struct ManifestCommand: HockerCommand {
         let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
         let platform = try registryOptions.resolvedPlatform()
         let bytes = try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
-            if index {
-                return try await client.fetchManifest(repository: target.reference.repository, reference: target.reference.reference).bytes
-            }
-            return try await client.resolveImage(repository: target.reference.repository, reference: target.reference.reference, platform: platform).manifest.bytes
+            index
+                ? try await client.fetchManifest(target.reference).bytes
+                : try await client.resolveImage(target.reference, platform: platform).document.bytes
         }
         try writeOutput(bytes, out: out, context: context)
     }
@@ -62,11 +62,7 @@ struct ConfigCommand: HockerCommand {
         let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
         let platform = try registryOptions.resolvedPlatform()
         try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
-            let resolved = try await client.resolveImage(repository: target.reference.repository, reference: target.reference.reference, platform: platform)
-            let config = resolved.image.config
-            try await fetchBlobToOutput(
-                client, repository: target.reference.repository, digest: config.digest, size: config.size, out: out,
-                cache: registryOptions.blobCache(environment: context.environment), context: context)
+            try await registryOptions.puller(client, context: context).fetchConfig(of: target.reference, platform: platform, to: out)
         }
     }
 }
@@ -102,9 +98,14 @@ struct LayerCommand: HockerCommand {
         arguments.imageTag = nil
         let target = try ImageTarget(arguments: arguments, registry: registryOptions.registry, insecure: registryOptions.insecure)
         try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
-            try await fetchBlobToOutput(
-                client, repository: target.reference.repository, digest: digest, size: nil, out: out,
-                cache: registryOptions.blobCache(environment: context.environment), context: context)
+            try await registryOptions.puller(client, context: context).fetchBlob(digest, size: nil, of: target.reference, to: out)
         }
+    }
+}
+
+extension RegistryOptions {
+    /// The puller for `client`, with the blob cache these options name.
+    func puller(_ client: RegistryClient, context: CommandContext, jobs: Int? = nil, observer: (any TransferObserver)? = nil) throws -> ImagePuller {
+        ImagePuller(client: client, cache: try blobCache(environment: context.environment), jobs: jobs, observer: observer, temporaryPaths: context.temporaryPaths)
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
-import ImageArchive
+import ImagePull
 import ImageReference
 import RegistryClient
 
@@ -49,12 +49,7 @@ public enum HockerMain {
     /// Parses the process's arguments, runs the command and exits: 0 on
     /// success, 1 on failure, 2 on a usage error, 130/143 on SIGINT/SIGTERM.
     public static func run(tool: Tool, arguments: [String] = CommandLine.arguments) async -> Never {
-        // A `hocker` binary linked or copied under an old name behaves as that tool.
-        let invokedAs = arguments.first.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
-        let effective = tool == .hocker ? (Tool(rawValue: invokedAs) ?? .hocker) : tool
-        var argv = removingRTSOptions(Array(arguments.dropFirst()))
-        if let subcommand = effective.subcommand { argv.insert(subcommand, at: 0) }
-
+        let argv = commandLine(tool: tool, arguments: arguments)
         let context = CommandContext()
         let signalSources = installSignalHandlers(context.temporaryPaths)
         defer { withExtendedLifetime(signalSources) {} }
@@ -63,13 +58,7 @@ public enum HockerMain {
         do {
             command = try Hocker.parseAsRoot(argv)
         } catch {
-            let code = Hocker.exitCode(for: error)
-            if code == .success {
-                print(Hocker.fullMessage(for: error))
-                exit(0)
-            }
-            reportUsageError(Hocker.message(for: error), redactor: context.redactor, hint: "see '\(["hocker", argv.first].compactMap { $0 }.joined(separator: " ")) --help'")
-            exit(2)
+            exit(report(error, redactor: context.redactor, usageHint: "see '\(["hocker", argv.first].compactMap { $0 }.joined(separator: " ")) --help'"))
         }
         do {
             if let runnable = command as? any HockerCommand {
@@ -86,16 +75,16 @@ public enum HockerMain {
         }
     }
 
-    /// Whether an error is one of ArgumentParser's (help, completion scripts,
-    /// validation) rather than the command's own.
-    private static func isArgumentParserError(_ error: any Error) -> Bool {
-        switch error {
-        case is ReferenceError, is CredentialError, is CommandError, is RegistryError, is ArchiveError, is CancellationError:
-            false
-        default:
-            error is ValidationError || error is CleanExit || error is ExitCode
-                || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.")
-        }
+    /// The arguments `Hocker` parses: argv without its first word and
+    /// without any `+RTS ... -RTS` span, led by the subcommand the tool (or
+    /// the name `hocker` was invoked under, when it is linked under an old
+    /// name) stands for.
+    static func commandLine(tool: Tool, arguments: [String]) -> [String] {
+        let invokedAs = arguments.first.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
+        let effective = tool == .hocker ? (Tool(rawValue: invokedAs) ?? .hocker) : tool
+        var argv = removingRTSOptions(Array(arguments.dropFirst()))
+        if let subcommand = effective.subcommand { argv.insert(subcommand, at: 0) }
+        return argv
     }
 
     /// Removes every `+RTS ... -RTS` span (GHC runtime options, which
@@ -116,37 +105,27 @@ public enum HockerMain {
     }
 
     /// Prints an error and its hints; returns the exit status for it.
-    static func report(_ error: any Error, redactor: SecretRedactor) -> Int32 {
-        switch error {
-        case let error as ReferenceError:
-            reportUsageError(error.description, redactor: redactor, hint: nil)
-            return 2
-        case let error as CredentialError:
-            reportUsageError(error.description, redactor: redactor, hint: nil)
-            return 2
-        case CommandError.usage(let message):
-            reportUsageError(message, redactor: redactor, hint: nil)
-            return 2
-        case let error as RegistryError:
-            emit(["hocker: error: \(error.description)"] + error.hints.map { "  hint: \($0)" }, redactor: redactor)
-            return 1
-        case let error as ArchiveError:
-            emit(["hocker: error: \(error.description)"], redactor: redactor)
-            return 1
-        case _ where isArgumentParserError(error):
-            if Hocker.exitCode(for: error) == .success {
-                print(Hocker.fullMessage(for: error))
-                return 0
-            }
-            reportUsageError(Hocker.message(for: error), redactor: redactor, hint: nil)
-            return 2
-        case is CancellationError:
-            emit(["hocker: error: cancelled"], redactor: redactor)
-            return 1
-        default:
-            emit(["hocker: error: \(String(describing: error))"], redactor: redactor)
-            return 1
+    /// `usageHint` is added under an error of the argument parser's own.
+    static func report(_ error: any Error, redactor: SecretRedactor, usageHint: String? = nil) -> Int32 {
+        if let error = error as? any UserFacingError {
+            emit(["hocker: error: \(error.message)"] + error.hints.map { "  hint: \($0)" }, redactor: redactor)
+            return error.exitStatus.rawValue
         }
+        if error is CancellationError {
+            emit(["hocker: error: cancelled"], redactor: redactor)
+            return ExitStatus.failure.rawValue
+        }
+        // ArgumentParser's own: help, completion scripts, validation.
+        if Hocker.exitCode(for: error) == .success {
+            print(Hocker.fullMessage(for: error))
+            return 0
+        }
+        if error is ValidationError || error is CleanExit || error is ExitCode || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            reportUsageError(Hocker.message(for: error), redactor: redactor, hint: usageHint)
+            return ExitStatus.usage.rawValue
+        }
+        emit(["hocker: error: \(String(describing: error))"], redactor: redactor)
+        return ExitStatus.failure.rawValue
     }
 
     private static func reportUsageError(_ message: String, redactor: SecretRedactor, hint: String?) {

@@ -1,10 +1,8 @@
 import ArgumentParser
-import struct Crypto.SHA256
 import Foundation
-import ImageArchive
+import ImagePull
 import ImageReference
 import RegistryClient
-import SystemPackage
 
 /// `hocker nix-builder`: the builder of every derivation in `nix/`. Nix runs
 /// it with the derivation's attributes in the environment (no shell, no
@@ -37,24 +35,26 @@ struct NixBuilderCommand: HockerCommand {
         let out = try attributes.require("out")
         switch action {
         case "fetch-blob":
-            let digest = try attributes.require("digest")
-            log("fetching blob \(digest) of \(try attributes.require("repository")) into \(out)")
-            let command = try LayerCommand.parse(try attributes.registryArguments(out: out) + ["--layer", digest, try attributes.require("repository")])
-            try await command.run(in: context)
+            let digest = try Digest(parsing: try attributes.require("digest"), allowBareHex: true)
+            let image = try attributes.image(tag: nil)
+            log("fetching blob \(digest) of \(image.repository) into \(out)")
+            try await withPuller(attributes, context: context) { puller in
+                try await puller.fetchBlob(digest, size: nil, of: image, to: out)
+            }
         case "fetch-config":
-            let tag = try attributes.require("tag")
-            log("fetching the config of \(try attributes.require("repository")):\(tag) into \(out)")
-            var arguments = try attributes.registryArguments(out: out)
-            if let platform = attributes["platform"] { arguments += ["--platform", platform] }
-            let command = try ConfigCommand.parse(arguments + [try attributes.require("repository"), tag])
-            try await command.run(in: context)
+            let image = try attributes.image(tag: try attributes.require("tag"))
+            let platform = try attributes["platform"].map { text throws(ReferenceError) in try Platform(parsing: text) } ?? .host
+            log("fetching the config of \(image.repositoryReference) into \(out)")
+            try await withPuller(attributes, context: context) { puller in
+                try await puller.fetchConfig(of: image, platform: platform, to: out)
+            }
         case "docker-archive":
             try assemble(attributes, into: out, context: context)
         case "fetchdocker":
             do {
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: false)
             } catch {
-                throw CommandError.output(path: out, detail: (error as NSError).localizedDescription)
+                throw OutputError.cannotWrite(path: out, detail: (error as NSError).localizedDescription)
             }
             let archive = out + "/image.tar"
             try assemble(attributes, into: archive, context: context)
@@ -67,10 +67,10 @@ struct NixBuilderCommand: HockerCommand {
                 """
             try writeOutput(Data(script.utf8), out: out + "/compositeImage.sh", context: context)
             guard chmod(out + "/compositeImage.sh", 0o555) == 0 else {
-                throw CommandError.output(path: out + "/compositeImage.sh", detail: String(cString: strerror(errno)))
+                throw OutputError.cannotWrite(path: out + "/compositeImage.sh", detail: String(cString: strerror(errno)))
             }
         default:
-            throw CommandError.usage("hockerAction '\(action)' is none of fetch-blob, fetch-config, docker-archive, fetchdocker")
+            throw UsageError("hockerAction '\(action)' is none of fetch-blob, fetch-config, docker-archive, fetchdocker")
         }
     }
 
@@ -78,100 +78,47 @@ struct NixBuilderCommand: HockerCommand {
         FileHandle.standardError.write(Data("hocker: \(message)\n".utf8))
     }
 
+    /// Runs `body` with a puller for the derivation's registry, credentials
+    /// taken from the environment (the impure variables), as every command does.
+    private func withPuller(_ attributes: BuilderAttributes, context: CommandContext, _ body: (ImagePuller) async throws -> Void) async throws {
+        let resolver = try CredentialResolver(options: CredentialOptions(environment: context.environment, redactor: context.redactor))
+        var configuration = RegistryClientConfiguration()
+        configuration.insecure = attributes.insecure
+        configuration.redactor = context.redactor
+        configuration.environment = context.environment
+        let client = RegistryClient(endpoint: try attributes.endpoint(), credentials: resolver, configuration: configuration)
+        do {
+            try await body(ImagePuller(client: client, temporaryPaths: context.temporaryPaths))
+            try? await client.shutdown()
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
     /// Writes a docker-archive of the config and layer files to `path`.
     private func assemble(_ attributes: BuilderAttributes, into path: String, context: CommandContext) throws {
-        let configPath = try attributes.require("configPath")
         let layerPaths = attributes.list("layerPaths")
-        let layerDigests = attributes.list("layerDigests")
+        let layerDigests = try attributes.list("layerDigests").map { text throws(ReferenceError) in try Digest(parsing: text, allowBareHex: true) }
         let layerMediaTypes = attributes.list("layerMediaTypes")
         guard layerDigests.isEmpty || layerDigests.count == layerPaths.count else {
-            throw CommandError.usage("layerDigests has \(layerDigests.count) entries for \(layerPaths.count) layerPaths")
+            throw UsageError("layerDigests has \(layerDigests.count) entries for \(layerPaths.count) layerPaths")
         }
         guard layerMediaTypes.isEmpty || layerMediaTypes.count == layerPaths.count else {
-            throw CommandError.usage("layerMediaTypes has \(layerMediaTypes.count) entries for \(layerPaths.count) layerPaths")
+            throw UsageError("layerMediaTypes has \(layerMediaTypes.count) entries for \(layerPaths.count) layerPaths")
         }
-        // Every path given for a digest: the first is copied in, any other only checked.
-        var files: [Digest: [String]] = [:]
-        func blob(_ file: String, expected: String?, mediaType: String?, isConfig: Bool) throws -> ArchiveBlob {
-            // With the digest given, the file is read once: checked while it is copied in.
-            let (digest, size, magic) = try Self.inspect(file, digest: try expected.map { try Digest(parsing: $0, allowBareHex: true) })
-            if !(files[digest] ?? []).contains(file) { files[digest, default: []].append(file) }
-            return ArchiveBlob(digest: digest, size: size, mediaType: mediaType ?? (isConfig ? MediaType.dockerConfig : Self.layerMediaType(magic)))
-        }
-        let config = try blob(configPath, expected: attributes["configDigest"], mediaType: attributes["configMediaType"], isConfig: true)
-        var layers: [ArchiveBlob] = []
-        for (index, layerPath) in layerPaths.enumerated() {
-            layers.append(try blob(
-                layerPath, expected: layerDigests.isEmpty ? nil : layerDigests[index],
-                mediaType: layerMediaTypes.isEmpty ? nil : layerMediaTypes[index], isConfig: false))
+        let config = LocalBlob(
+            path: try attributes.require("configPath"),
+            digest: try attributes["configDigest"].map { text throws(ReferenceError) in try Digest(parsing: text, allowBareHex: true) },
+            mediaType: attributes["configMediaType"])
+        let layers = layerPaths.indices.map { index in
+            LocalBlob(
+                path: layerPaths[index], digest: layerDigests.isEmpty ? nil : layerDigests[index],
+                mediaType: layerMediaTypes.isEmpty ? nil : layerMediaTypes[index])
         }
         let repoTags = try attributes.repoTags()
         log("assembling \(path) from \(layers.count) layers\(repoTags.isEmpty ? "" : " as \(repoTags.joined(separator: ", "))")")
-        let layout = try DockerArchiveLayout(config: config, layers: layers, repoTags: repoTags)
-        let file = try OutputFile(target: path, registry: context.temporaryPaths)
-        do {
-            try layout.writeSkeleton(to: file.descriptor)
-            for entry in layout.blobEntries {
-                guard let sources = files[entry.blob.digest], let first = sources.first else { continue }
-                try Self.copy(first, blob: entry.blob, into: file.descriptor, at: entry.offset)
-                for other in sources.dropFirst() {
-                    let (digest, _, _) = try Self.inspect(other)
-                    guard digest == entry.blob.digest else { throw Self.mismatch(other, actual: digest, expected: entry.blob.digest) }
-                }
-            }
-        } catch {
-            file.discard()
-            throw error
-        }
-        try file.commit()
-    }
-
-    /// The digest, size and first bytes of a file. With `digest` given, the
-    /// file is not read through: it is checked later, while it is copied.
-    static func inspect(_ path: String, digest given: Digest? = nil) throws -> (Digest, Int64, [UInt8]) {
-        do {
-            let file = try FileDescriptor.open(path, .readOnly, options: [.closeOnExec])
-            defer { try? file.close() }
-            if let given {
-                var magic = [UInt8](repeating: 0, count: 4)
-                let read = try magic.withUnsafeMutableBytes { try file.read(fromAbsoluteOffset: 0, into: $0) }
-                return (given, try file.seek(offset: 0, from: .end), Array(magic.prefix(read)))
-            }
-            var hasher = SHA256()
-            var magic: [UInt8] = []
-            let size = try FileChunks.forEach(in: file) { piece, _ in
-                if magic.count < 4 { magic += piece.prefix(4 - magic.count) }
-                hasher.update(bufferPointer: piece)
-            }
-            return (Digest.sha256(bytes: hasher.finalize()), size, magic)
-        } catch {
-            throw CommandError.output(path: path, detail: "cannot read it: \(error)")
-        }
-    }
-
-    /// The layer media type its first bytes show: gzip, zstd, else a plain tar.
-    static func layerMediaType(_ magic: [UInt8]) -> String {
-        if magic.starts(with: [0x1f, 0x8b]) { return MediaType.dockerLayerGzip }
-        if magic.starts(with: [0x28, 0xb5, 0x2f, 0xfd]) { return MediaType.ociLayerZstd }
-        return MediaType.ociLayer
-    }
-
-    /// Copies blob `blob` from the file at `path` into `target` at `offset`,
-    /// checking on the way that the file is that blob.
-    static func copy(_ path: String, blob: ArchiveBlob, into target: FileDescriptor, at offset: Int64) throws {
-        let copied: (digest: Digest, size: Int64)
-        do {
-            let source = try FileDescriptor.open(path, .readOnly, options: [.closeOnExec])
-            defer { try? source.close() }
-            copied = try FileChunks.copyHashing(from: source, count: blob.size, into: target, at: offset, algorithm: blob.digest.algorithm)
-        } catch {
-            throw CommandError.output(path: path, detail: "cannot copy it into the archive: \(error)")
-        }
-        guard copied.digest == blob.digest else { throw mismatch(path, actual: copied.digest, expected: blob.digest) }
-    }
-
-    static func mismatch(_ path: String, actual: Digest, expected: Digest) -> CommandError {
-        .output(path: path, detail: "its digest is \(actual), the expression says \(expected)")
+        try DockerArchiveAssembly.write(config: config, layers: layers, repoTags: repoTags, to: path, temporaryPaths: context.temporaryPaths)
     }
 }
 
@@ -188,21 +135,27 @@ struct BuilderAttributes {
 
     func require(_ name: String) throws -> String {
         guard let value = self[name] else {
-            throw CommandError.usage("the derivation has no '\(name)' attribute; hocker nix-builder runs as the builder of nix/'s derivations")
+            throw UsageError("the derivation has no '\(name)' attribute; hocker nix-builder runs as the builder of nix/'s derivations")
         }
         return value
+    }
+
+    /// `insecure = "1"`: plain http and TLS without verification.
+    var insecure: Bool { self["insecure"] == "1" }
+
+    /// The registry the derivation fetches from.
+    func endpoint() throws -> RegistryEndpoint {
+        try RegistryEndpoint(parsing: try require("registry"), insecure: insecure)
+    }
+
+    /// The derivation's repository (and `tag`) in its registry.
+    func image(tag: String?) throws -> ImageReference {
+        try ImageReference(registry: try endpoint().name, repository: try require("repository"), tag: tag)
     }
 
     /// A list attribute (Nix passes lists space-separated).
     func list(_ name: String) -> [String] {
         (self[name] ?? "").split(separator: " ").map(String.init)
-    }
-
-    /// The flags every fetch takes.
-    func registryArguments(out: String) throws -> [String] {
-        var arguments = ["--out=\(out)", "--registry", try require("registry"), "--quiet"]
-        if self["insecure"] == "1" { arguments.append("--insecure") }
-        return arguments
     }
 
     /// `finalImageName:finalImageTag`, defaulting to the registry's familiar
@@ -212,8 +165,6 @@ struct BuilderAttributes {
         let tag = self["finalImageTag"] ?? self["tag"]
         guard let tag, (try? ImageReference.validateTag(tag)) != nil else { return [] }
         if let name = self["finalImageName"] { return ["\(name):\(tag)"] }
-        let endpoint = try RegistryEndpoint(parsing: try require("registry"), insecure: self["insecure"] == "1")
-        let reference = try ImageReference(registry: endpoint.name, repository: try require("repository"))
-        return ["\(reference.familiarName):\(tag)"]
+        return ["\(try image(tag: nil).familiarName):\(tag)"]
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ImagePull
 import ImageReference
 import Logging
 import RegistryClient
@@ -78,7 +79,7 @@ struct RegistryOptions: ParsableArguments {
     }
 
     /// The blob cache from `--cache` or `HOCKER_CACHE`, if any.
-    func blobCache(environment: [String: String]) throws(RegistryError) -> BlobCache? {
+    func blobCache(environment: [String: String]) throws(OutputError) -> BlobCache? {
         guard let directory = cache ?? environment["HOCKER_CACHE"].flatMap({ $0.isEmpty ? nil : $0 }) else { return nil }
         return try BlobCache(directory: directory)
     }

@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+import ImagePull
+import ImageSpec
+import RegistryClient
 import Synchronization
 
 /// How progress is shown on stderr.
@@ -16,7 +19,7 @@ enum ProgressMode: String, ExpressibleByArgument, CaseIterable, Sendable {
 /// blob in flight (short digest, bytes, rate, ETA) and a total line; with
 /// `plain` a line per finished blob; then a summary of bytes, time and
 /// throughput. Safe to call from concurrent downloads.
-final class ProgressReporter: Sendable {
+final class ProgressReporter: TransferObserver {
     private struct Blob {
         var size: Int64
         var done: Int64 = 0
@@ -25,6 +28,8 @@ final class ProgressReporter: Sendable {
 
     private struct State {
         var inFlight: [(name: String, blob: Blob)] = []
+        var blobCount = 0
+        var totalBytes: Int64 = 0
         var done: Int64 = 0
         var finished = 0
         var fromCache = 0
@@ -37,25 +42,27 @@ final class ProgressReporter: Sendable {
     private let live: Bool
     private let plain: Bool
     private let started = ContinuousClock.now
-    private let blobCount: Int
-    private let totalBytes: Int64
 
-    init(mode: ProgressMode, quiet: Bool, totalBytes: Int64, blobCount: Int) {
+    init(mode: ProgressMode, quiet: Bool) {
         live = !quiet && mode == .auto && isatty(STDERR_FILENO) == 1
         plain = !quiet && mode == .plain
-        self.blobCount = blobCount
-        self.totalBytes = totalBytes
     }
 
-    /// A blob transfer begins.
-    func start(_ name: String, size: Int64) {
+    func transferStarting(_ blobs: [Descriptor]) {
+        state.withLock { state in
+            state.blobCount = blobs.count
+            state.totalBytes = blobs.reduce(0) { $0 + $1.size }
+        }
+    }
+
+    func blobStarted(_ blob: Descriptor) {
         guard live else { return }
-        state.withLock { $0.inFlight.append((name, Blob(size: size))) }
+        state.withLock { $0.inFlight.append((blob.digest.short, Blob(size: blob.size))) }
         redraw(force: true)
     }
 
-    /// Adds `bytes` to a blob (negative when its transfer restarts).
-    func advance(_ name: String, by bytes: Int64) {
+    func blobAdvanced(_ blob: Descriptor, by bytes: Int64) {
+        let name = blob.digest.short
         guard live else { return }
         state.withLock { state in
             state.done += bytes
@@ -64,8 +71,10 @@ final class ProgressReporter: Sendable {
         redraw(force: false)
     }
 
-    /// A blob is complete, downloaded or taken from the cache.
-    func finish(_ name: String, size: Int64, fromCache: Bool) {
+    func blobFinished(_ blob: Descriptor, from source: BlobSource) {
+        let name = blob.digest.short
+        let size = blob.size
+        let fromCache = source == .cache
         state.withLock { state in
             state.finished += 1
             if fromCache {
@@ -82,10 +91,12 @@ final class ProgressReporter: Sendable {
     }
 
     /// Clears the live lines and prints the summary.
-    func complete() {
+    func transferCompleted() {
         guard live || plain else { return }
         let seconds = Self.seconds(ContinuousClock.now - started)
-        let (fromCache, cachedBytes, drawn) = state.withLock { ($0.fromCache, $0.cachedBytes, $0.drawnLines) }
+        let (fromCache, cachedBytes, drawn, blobCount, totalBytes) = state.withLock {
+            ($0.fromCache, $0.cachedBytes, $0.drawnLines, $0.blobCount, $0.totalBytes)
+        }
         let downloaded = totalBytes - cachedBytes
         var summary = "\(blobCount) blobs, \(Self.formatBytes(totalBytes)) in \(String(format: "%.2f", seconds)) s"
         summary += " (\(Self.formatBytes(Int64(Double(downloaded) / max(seconds, 0.001))))/s downloaded)"
@@ -102,7 +113,7 @@ final class ProgressReporter: Sendable {
             var lines = state.inFlight.map { entry in
                 Self.line(entry.name, done: entry.blob.done, size: entry.blob.size, elapsed: now - entry.blob.started)
             }
-            lines.append(Self.line("total \(state.finished)/\(blobCount)", done: state.done, size: totalBytes, elapsed: now - started))
+            lines.append(Self.line("total \(state.finished)/\(state.blobCount)", done: state.done, size: state.totalBytes, elapsed: now - started))
             let output = Self.clear(lines: state.drawnLines) + lines.joined(separator: "\n") + "\n"
             state.drawnLines = lines.count
             return output

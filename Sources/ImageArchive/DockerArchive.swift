@@ -1,19 +1,9 @@
 import Foundation
 import ImageReference
+import ImageSpec
 import SystemPackage
 
-/// A blob that goes into an archive: its digest, size in bytes and media type.
-public struct ArchiveBlob: Hashable, Sendable {
-    public var digest: Digest
-    public var size: Int64
-    public var mediaType: String
-
-    public init(digest: Digest, size: Int64, mediaType: String) {
-        self.digest = digest
-        self.size = size
-        self.mediaType = mediaType
-    }
-
+extension Descriptor {
     /// The file-name suffix for a layer of this media type.
     var layerFileExtension: String {
         if mediaType.hasSuffix("gzip") { return "tar.gz" }
@@ -33,7 +23,7 @@ public struct DockerArchiveLayout: Sendable {
             /// Bytes the layout itself generates.
             case inline([UInt8])
             /// A blob to fetch into the entry's data range.
-            case blob(ArchiveBlob)
+            case blob(Descriptor)
         }
 
         public var header: TarHeader
@@ -52,10 +42,10 @@ public struct DockerArchiveLayout: Sendable {
     ///   - config: the image config blob.
     ///   - layers: the layers in manifest order; a repeated layer is stored once.
     ///   - repoTags: names the image gets when loaded (`name:tag`), may be empty.
-    public init(config: ArchiveBlob, layers: [ArchiveBlob], repoTags: [String]) throws {
+    public init(config: Descriptor, layers: [Descriptor], repoTags: [String]) throws {
         let configName = "\(config.digest.hex).json"
         var layerNames: [String] = []
-        var uniqueLayers: [(String, ArchiveBlob)] = []
+        var uniqueLayers: [(String, Descriptor)] = []
         for layer in layers {
             let name = "\(layer.digest.hex).\(layer.layerFileExtension)"
             layerNames.append(name)
@@ -93,7 +83,7 @@ public struct DockerArchiveLayout: Sendable {
     }
 
     /// The entries whose data is a blob to fetch.
-    public var blobEntries: [(offset: Int64, blob: ArchiveBlob)] {
+    public var blobEntries: [(offset: Int64, blob: Descriptor)] {
         entries.compactMap { entry in
             if case .blob(let blob) = entry.content { return (entry.dataOffset, blob) }
             return nil

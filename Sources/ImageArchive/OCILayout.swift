@@ -1,15 +1,16 @@
 import Foundation
 import ImageReference
+import ImageSpec
 
 /// The files of an OCI image layout (image-spec `image-layout.md`) holding
 /// one image: `oci-layout`, `index.json` and `blobs/<alg>/<hex>`.
 public struct OCILayout: Sendable {
     /// The manifest's descriptor, as `index.json` lists it.
-    public var manifest: ArchiveBlob
+    public var manifest: Descriptor
     /// The tag recorded as `org.opencontainers.image.ref.name`, if any.
     public var referenceName: String?
 
-    public init(manifest: ArchiveBlob, referenceName: String?) {
+    public init(manifest: Descriptor, referenceName: String?) {
         self.manifest = manifest
         self.referenceName = referenceName
     }
@@ -24,7 +25,7 @@ public struct OCILayout: Sendable {
 
     /// Blobs to store once each, in order: a layer repeated in an image, or
     /// equal to its config, has one file.
-    public static func uniqueBlobs(_ blobs: [ArchiveBlob]) -> [ArchiveBlob] {
+    public static func uniqueBlobs(_ blobs: [Descriptor]) -> [Descriptor] {
         var seen: Set<Digest> = []
         return blobs.filter { seen.insert($0.digest).inserted }
     }
@@ -34,7 +35,7 @@ public struct OCILayout: Sendable {
     ///
     /// - Returns: the path under `root` for each of `blobs` (config and
     ///   layers), stored once each, for the caller to fill.
-    public func writeSkeleton(at root: String, manifestBytes: Data, blobs: [ArchiveBlob]) throws -> [(blob: ArchiveBlob, path: String)] {
+    public func writeSkeleton(at root: String, manifestBytes: Data, blobs: [Descriptor]) throws -> [(blob: Descriptor, path: String)] {
         let unique = Self.uniqueBlobs(blobs)
         for algorithm in Set(([manifest] + unique).map(\.digest.algorithm.rawValue)) {
             try FileManager.default.createDirectory(atPath: "\(root)/blobs/\(algorithm)", withIntermediateDirectories: true)

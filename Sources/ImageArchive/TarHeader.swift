@@ -1,3 +1,5 @@
+import ImageReference
+
 /// A POSIX ustar header for a regular file, as the 512 bytes that precede
 /// its data in a tar stream. Fields are deterministic (mode 0644, owner 0,
 /// mtime 0) so the same inputs always give the same archive.
@@ -65,11 +67,11 @@ public struct TarHeader: Sendable {
 }
 
 /// A layout that cannot be written.
-public enum ArchiveError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum ArchiveError: UserFacingError, Equatable {
     case invalidEntryName(String)
     case invalidSize(String, Int64)
 
-    public var description: String {
+    public var message: String {
         switch self {
         case .invalidEntryName(let name): "cannot store '\(name)' in a tar archive"
         case .invalidSize(let name, let size): "invalid size \(size) for archive entry \(name)"

@@ -2,14 +2,16 @@
 ///
 /// These are the user's mistakes, found before any network traffic; the
 /// command line reports them as usage errors (exit status 2).
-public enum ReferenceError: Error, Equatable, Sendable, CustomStringConvertible {
+public enum ReferenceError: UserFacingError, Equatable {
     case invalidDigest(String)
     case invalidReference(String, reason: String)
     case invalidTag(String)
     case invalidPlatform(String)
     case invalidRegistry(String, reason: String)
 
-    public var description: String {
+    public var exitStatus: ExitStatus { .usage }
+
+    public var message: String {
         switch self {
         case .invalidDigest(let text):
             "invalid digest '\(text)': expected sha256: followed by 64 lowercase hex characters (or sha512: and 128)"

@@ -1,7 +1,8 @@
 import ImageReference
+import ImageSpec
 
 /// Why an expression cannot be generated.
-public enum NixGenerationError: Error, Sendable, Hashable, CustomStringConvertible {
+public enum NixGenerationError: UserFacingError, Hashable {
     /// Nix fixed-output hashes here are SHA-256; the image uses another digest.
     case unsupportedDigest(Digest)
     /// The image lists no platform image to pin.
@@ -9,7 +10,7 @@ public enum NixGenerationError: Error, Sendable, Hashable, CustomStringConvertib
     /// The tree could not be printed.
     case render(NixRenderError)
 
-    public var description: String {
+    public var message: String {
         switch self {
         case .unsupportedDigest(let digest):
             "blob \(digest) is not a sha256 digest; Nix expressions can only pin sha256 blobs"
@@ -34,12 +35,12 @@ public struct FetchDockerImage: Sendable, Hashable {
     public var imageName: String
     /// `tag`: the tag (or digest) the manifest was fetched by.
     public var tag: String
-    /// The config blob's digest.
-    public var config: Digest
-    /// The layer blobs' digests, bottom first.
-    public var layers: [Digest]
+    /// The config blob.
+    public var config: Descriptor
+    /// The layer blobs, bottom first.
+    public var layers: [Descriptor]
 
-    public init(name: String, registry: String, repository: String, imageName: String, tag: String, config: Digest, layers: [Digest]) {
+    public init(name: String, registry: String, repository: String, imageName: String, tag: String, config: Descriptor, layers: [Descriptor]) {
         self.name = name
         self.registry = registry
         self.repository = repository
@@ -70,7 +71,7 @@ public enum FetchDockerExpression {
             .variable("fetchDockerConfig"),
             .attrs([
                 .inherit(["tag", "registry", "repository", "imageName"]),
-                .attr("sha256", .string(try NixHash.base32(image.config))),
+                .attr("sha256", .string(try NixHash.base32(image.config.digest))),
             ]))
         var layerBindings: [NixBinding] = []
         for (index, layer) in image.layers.enumerated() {
@@ -81,8 +82,8 @@ public enum FetchDockerExpression {
                         .variable("fetchDockerLayer"),
                         .attrs([
                             .inherit(["registry", "repository", "imageName"]),
-                            .attr("layerDigest", .string(layer.hex)),
-                            .attr("sha256", .string(try NixHash.base32(layer))),
+                            .attr("layerDigest", .string(layer.digest.hex)),
+                            .attr("sha256", .string(try NixHash.base32(layer.digest))),
                         ]))))
         }
         let layerList = NixExpr.list(image.layers.indices.map { .variable("layer\($0)") })

@@ -1,4 +1,5 @@
 import ImageReference
+import ImageSpec
 
 /// The hash encodings Nix reads: its own base-32 (what `nix-hash
 /// --to-base32` prints, hocker's `sha256 = "..."`) and SRI (`sha256-<base64>`).
@@ -58,26 +59,8 @@ public enum NixHash {
 
     /// A SHA-256 digest in SRI form, `sha256-<base64>`.
     public static func sri(_ digest: Digest) throws(NixGenerationError) -> String {
-        "sha256-" + base64(try sha256Bytes(digest))
-    }
-
-    /// Standard base64 with padding (RFC 4648 §4), as SRI uses.
-    public static func base64(_ bytes: [UInt8]) -> String {
-        let table = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-        var output: [UInt8] = []
-        output.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var index = 0
-        while index < bytes.count {
-            let b0 = Int(bytes[index])
-            let b1 = index + 1 < bytes.count ? Int(bytes[index + 1]) : 0
-            let b2 = index + 2 < bytes.count ? Int(bytes[index + 2]) : 0
-            output.append(table[b0 >> 2])
-            output.append(table[(b0 & 0x03) << 4 | b1 >> 4])
-            output.append(index + 1 < bytes.count ? table[(b1 & 0x0f) << 2 | b2 >> 6] : UInt8(ascii: "="))
-            output.append(index + 2 < bytes.count ? table[b2 & 0x3f] : UInt8(ascii: "="))
-            index += 3
-        }
-        return String(decoding: output, as: UTF8.self)
+        guard digest.algorithm == .sha256 else { throw .unsupportedDigest(digest) }
+        return digest.subresourceIntegrity
     }
 
     private static func sha256Bytes(_ digest: Digest) throws(NixGenerationError) -> [UInt8] {

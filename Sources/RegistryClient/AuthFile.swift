@@ -10,6 +10,8 @@ struct AuthFile: Sendable {
         var username: String?
         var password: String?
         var identitytoken: String?
+        /// A bearer token for the registry itself, sent as it is.
+        var registrytoken: String?
     }
 
     struct Document: Decodable, Sendable {
@@ -86,6 +88,7 @@ struct AuthFile: Sendable {
     }
 
     private static func credential(of entry: Entry) -> Credential? {
+        if let token = entry.registrytoken, !token.isEmpty { return .bearer(token: token) }
         if let token = entry.identitytoken, !token.isEmpty { return .identityToken(token) }
         if let auth = entry.auth, !auth.isEmpty, let data = Data(base64Encoded: auth),
            let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")

@@ -1,4 +1,5 @@
 import Foundation
+import ImageReference
 
 /// A secret to authenticate with. Its description never shows the secret.
 public enum Credential: Sendable, Hashable, CustomStringConvertible {
@@ -53,13 +54,15 @@ public struct ResolvedCredential: Sendable, Hashable {
 
 /// A credentials file or auth file that cannot be used. The user's mistake:
 /// reported as a usage error, naming the file but never its contents.
-public enum CredentialError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum CredentialError: UserFacingError, Equatable {
     case unreadable(path: String, detail: String)
     case malformedCredentialsFile(path: String, line: Int, reason: String)
     case malformedAuthFile(path: String, reason: String)
     case incomplete(String)
 
-    public var description: String {
+    public var exitStatus: ExitStatus { .usage }
+
+    public var message: String {
         switch self {
         case .unreadable(let path, let detail):
             "cannot read credentials file \(path): \(detail)"

@@ -4,54 +4,17 @@ import ImageReference
 import NIOCore
 import NIOSSL
 
-/// The release of hocker, for `--version` and the `User-Agent`.
-public enum HockerVersion {
-    /// Semantic version; 2 because it succeeds the Haskell hocker 1.x.
-    public static let current = "2.0.0"
-}
-
-/// How the HTTP client behaves: timeouts, retries, TLS and proxies.
-public struct RegistryClientConfiguration: Sendable {
-    /// Plain http to any host, and TLS without certificate verification.
-    public var insecure = false
-    /// Retries of a request after a connection error, 429 or 5xx (default 5).
-    public var retries = 5
-    /// Time to establish a connection (default 30 s).
-    public var connectTimeout: TimeAmount = .seconds(30)
-    /// Longest wait for the next bytes of a response (default 60 s).
-    public var readTimeout: TimeAmount = .seconds(60)
-    /// Longest a single request may take, body included (default 6 h).
-    public var requestDeadline: TimeAmount = .hours(6)
-    /// Longest the client may spend on requests, retries and waits in all,
-    /// counted from its creation (`--max-time`); nil for no limit.
-    public var maxTime: Duration?
-    /// Largest manifest accepted, in bytes (default 4 MiB).
-    public var maxManifestBytes = 4 * 1024 * 1024
-    /// First retry delay; doubled each time, with jitter (default 0.5 s).
-    public var retryBaseDelay: Duration = .milliseconds(500)
-    /// Longest delay between retries, `Retry-After` included (default 30 s).
-    public var maxRetryDelay: Duration = .seconds(30)
-    /// The environment, for the proxy variables.
-    public var environment: [String: String] = ProcessInfo.processInfo.environment
-    /// Where issued tokens are registered so output can mask them; nil for none.
-    public var redactor: SecretRedactor?
-    /// Sent as `User-Agent`.
-    public var userAgent = "hocker/" + HockerVersion.current
-
-    public init() {}
-}
-
 /// Builds the one HTTP client a run uses, configured explicitly: no
-/// response decompression (blob bytes must arrive as stored), redirects
-/// followed without cycles (async-http-client drops `Authorization` when
-/// the origin changes), HTTP/1.1, timeouts, and proxies from the environment.
+/// response decompression (blob bytes must arrive as stored), no redirects
+/// (the request path follows them itself, deciding what credentials each
+/// hop may carry), HTTP/1.1, timeouts, and proxies from the environment.
 enum HTTPClientFactory {
     static func make(for endpoint: RegistryEndpoint, configuration: RegistryClientConfiguration) -> HTTPClient {
         var tls = TLSConfiguration.makeClientConfiguration()
         if configuration.insecure { tls.certificateVerification = .none }
         var config = HTTPClient.Configuration(
             tlsConfiguration: tls,
-            redirectConfiguration: .follow(max: 10, allowCycles: false),
+            redirectConfiguration: .disallow,
             timeout: .init(connect: configuration.connectTimeout, read: configuration.readTimeout),
             proxy: proxy(for: endpoint, environment: configuration.environment),
             decompression: .disabled

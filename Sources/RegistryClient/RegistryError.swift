@@ -1,9 +1,10 @@
 import ImageReference
 
-/// What went wrong talking to a registry, with a message a user can act on.
-public enum RegistryError: Error, Sendable, CustomStringConvertible {
+/// What went wrong talking to a registry, or writing what it sent, with a
+/// message that names the image, registry, URL or file it is about.
+public enum RegistryError: UserFacingError {
     /// The registry does not have this tag or digest in the repository.
-    case manifestUnknown(repository: String, reference: String, registry: String)
+    case manifestUnknown(image: String, registry: String)
     /// The registry does not know the repository at all.
     case repositoryUnknown(repository: String, registry: String)
     /// The registry does not have this blob in the repository.
@@ -16,41 +17,31 @@ public enum RegistryError: Error, Sendable, CustomStringConvertible {
     case tokenRequestFailed(realm: String, status: Int?, detail: String)
     /// An unexpected HTTP status.
     case unexpectedStatus(Int, url: String, detail: String)
-    /// Too many 429 or 5xx answers in a row.
+    /// Too many failed attempts in a row.
     case gaveUp(url: String, attempts: Int, last: String)
-    /// Connecting or reading failed.
+    /// Connecting or reading failed, and no retry could help.
     case transport(url: String, detail: String)
     /// The run's time limit (`--max-time`) passed before the request succeeded.
     case timeLimitReached(url: String, limit: Duration, last: String)
-    /// Bytes whose SHA-256 is not the digest they were asked for by.
+    /// Redirects that come back to a URL already visited, or more than ten.
+    case redirectLoop(url: String)
+    /// Bytes whose digest is not the one they were asked for by.
     case digestMismatch(what: String, expected: Digest, actual: Digest)
     /// More or fewer bytes than the descriptor says.
     case sizeMismatch(what: String, expected: Int64, actual: Int64)
-    /// A manifest over the size cap.
-    case manifestTooLarge(limit: Int)
-    /// A manifest that does not parse or fails validation.
-    case invalidManifest(String)
-    /// A manifest format hocker does not read.
-    case unsupportedManifest(String, reason: String)
-    /// An index with no manifest for the requested platform.
-    case noMatchingPlatform(requested: Platform, available: [Platform], reference: String)
+    /// A manifest (or a blob read into memory) over the size cap, in bytes.
+    case tooLarge(what: String, limit: Int)
     /// A credential helper failed.
     case credentialHelper(name: String, detail: String)
     /// Credentials would go over plain http to a host that is not loopback.
-    case insecureCredentials(registry: String)
-    /// Writing a downloaded blob failed.
-    case io(path: String, detail: String)
+    case insecureCredentials(host: String)
+    /// Writing what the registry sent failed.
+    case cannotWrite(path: String, detail: String)
 
-    /// `repository:tag` or `repository@digest`. A digest always has a colon and
-    /// a tag never can (a tag may well start with "sha", as `sha-860c190`).
-    static func imageName(_ repository: String, _ reference: String) -> String {
-        repository + (reference.contains(":") ? "@" : ":") + reference
-    }
-
-    public var description: String {
+    public var message: String {
         switch self {
-        case .manifestUnknown(let repository, let reference, let registry):
-            "manifest unknown: \(Self.imageName(repository, reference)) at \(registry)"
+        case .manifestUnknown(let image, let registry):
+            "manifest unknown: \(image) at \(registry)"
         case .repositoryUnknown(let repository, let registry):
             "repository unknown: \(repository) at \(registry)"
         case .blobUnknown(let digest, let repository, let registry):
@@ -69,28 +60,23 @@ public enum RegistryError: Error, Sendable, CustomStringConvertible {
             "cannot reach \(url): \(detail)"
         case .timeLimitReached(let url, let limit, let last):
             "gave up on \(url) within the time limit of \(limit.wholeSeconds) s\(last.isEmpty ? "" : " (last: \(last))")"
+        case .redirectLoop(let url):
+            "cannot reach \(url): the registry redirected in a loop"
         case .digestMismatch(let what, let expected, let actual):
             "digest mismatch for \(what): expected \(expected), got \(actual)"
         case .sizeMismatch(let what, let expected, let actual):
             "size mismatch for \(what): expected \(expected) bytes, got \(actual)"
-        case .manifestTooLarge(let limit):
-            "manifest refused: larger than \(limit / 1024 / 1024) MiB"
-        case .invalidManifest(let reason):
-            "invalid manifest: \(reason)"
-        case .unsupportedManifest(let type, let reason):
-            "unsupported manifest type \(type): \(reason)"
-        case .noMatchingPlatform(let requested, let available, let reference):
-            "no image for platform \(requested) in \(reference); it has: \(available.map(\.description).joined(separator: ", "))"
+        case .tooLarge(let what, let limit):
+            "\(what) refused: larger than \(limit / 1024 / 1024) MiB"
         case .credentialHelper(let name, let detail):
             "credential helper docker-credential-\(name) failed: \(detail)"
-        case .insecureCredentials(let registry):
-            "refusing to send credentials over plain http to \(registry)"
-        case .io(let path, let detail):
+        case .insecureCredentials(let host):
+            "refusing to send credentials over plain http to \(host)"
+        case .cannotWrite(let path, let detail):
             "cannot write \(path): \(detail)"
         }
     }
 
-    /// Lines that tell the user what to try next.
     public var hints: [String] {
         switch self {
         case .manifestUnknown:
@@ -105,18 +91,33 @@ public enum RegistryError: Error, Sendable, CustomStringConvertible {
                 : ["the repository may not exist, or it needs credentials: --username/--password, --token, --credentials-file or --authfile"]
         case .denied:
             ["the credentials are valid but do not grant pull access to this repository"]
-        case .noMatchingPlatform:
-            ["pick one with --platform os/arch[/variant], or print the index itself with --index"]
         case .insecureCredentials:
             ["use https, or pass --insecure if the network between you and the registry is trusted"]
         case .transport, .gaveUp:
             ["check the registry URI and the network (HTTPS_PROXY/NO_PROXY are honoured)"]
         case .timeLimitReached:
             ["allow more time with --max-time SECONDS, or try again later"]
-        case .unsupportedManifest(let type, _) where MediaType.isSchema1(type):
-            ["schema 1 images cannot be fetched; ask for a newer tag"]
         default:
             []
         }
+    }
+
+    /// Whether the error says the request could not be completed at all
+    /// (the network, the retries, the time limit), rather than what the
+    /// registry answered.
+    var isDeliveryFailure: Bool {
+        switch self {
+        case .gaveUp, .transport, .timeLimitReached: true
+        default: false
+        }
+    }
+}
+
+extension ImageReference {
+    /// `repository:tag`, or `repository@digest` when pinned: the image as
+    /// messages name it within its registry.
+    public var repositoryReference: String {
+        if let digest { return "\(repository)@\(digest)" }
+        return "\(repository):\(tag ?? "latest")"
     }
 }

@@ -1,5 +1,23 @@
 import NIOCore
 
+/// One failed attempt: what went wrong, whether another attempt may cure
+/// it, and how long the server asked to wait.
+struct AttemptFailure: Sendable, CustomStringConvertible {
+    /// The HTTP status, when the server answered.
+    var status: Int?
+    /// The server's error summary, or what the connection did.
+    var detail: String
+    /// Whether another attempt could help at all.
+    var retryable = true
+    /// The server's `Retry-After`.
+    var retryAfter: Duration?
+
+    var description: String {
+        guard let status else { return detail }
+        return "HTTP \(status)\(detail.isEmpty ? "" : " \(detail)")"
+    }
+}
+
 /// The retries one operation — a manifest, a blob, a token — may still make.
 ///
 /// Two bounds apply: `--retries` failed attempts (a blob's resumes included:
@@ -17,7 +35,7 @@ struct RetryBudget: Sendable {
     /// Attempts made in all, for messages.
     private(set) var attempts = 0
     /// What went wrong last, for messages.
-    private(set) var lastFailure: String?
+    private(set) var lastFailure: AttemptFailure?
 
     init(configuration: RegistryClientConfiguration, deadline: ContinuousClock.Instant?) {
         self.configuration = configuration
@@ -33,20 +51,18 @@ struct RetryBudget: Sendable {
     mutating func attempt() { attempts += 1 }
 
     /// Records a failure of `url` and returns how long to wait before the next
-    /// attempt, or throws when no attempt is left.
-    ///
-    /// - Parameters:
-    ///   - last: what went wrong, for the error message.
-    ///   - retryable: whether another attempt could help at all.
-    ///   - retryAfter: the server's `Retry-After`, honoured up to `maxRetryDelay`.
-    mutating func failed(url: String, last: String, retryable: Bool = true, retryAfter: Duration? = nil) throws(RegistryError) -> Duration {
+    /// attempt, or throws when no attempt is left: when the failure is final,
+    /// `--retries` is spent, or the wait would pass the deadline.
+    /// `Retry-After` is honoured up to `maxRetryDelay`.
+    mutating func failed(url: String, _ failure: AttemptFailure) throws(RegistryError) -> Duration {
         failures += 1
-        lastFailure = last
-        guard retryable, failures <= configuration.retries else {
+        lastFailure = failure
+        let last = failure.description
+        guard failure.retryable, failures <= configuration.retries else {
             throw attempts > 1 ? .gaveUp(url: url, attempts: attempts, last: last) : .transport(url: url, detail: last)
         }
         var delay = backoff(failure: failures)
-        if let retryAfter {
+        if let retryAfter = failure.retryAfter {
             if let deadline, ContinuousClock.now + min(retryAfter, configuration.maxRetryDelay) >= deadline {
                 throw .timeLimitReached(url: url, limit: configuration.maxTime ?? .zero, last: "\(last); the registry asked to wait \(retryAfter.wholeSeconds) s")
             }
@@ -61,7 +77,7 @@ struct RetryBudget: Sendable {
     /// Throws once the deadline has passed, naming the last failure when there was one.
     func checkDeadline(url: String, last: @autoclosure () -> String) throws(RegistryError) {
         if let deadline, ContinuousClock.now >= deadline {
-            throw .timeLimitReached(url: url, limit: configuration.maxTime ?? .zero, last: lastFailure ?? last())
+            throw .timeLimitReached(url: url, limit: configuration.maxTime ?? .zero, last: lastFailure?.description ?? last())
         }
     }
 

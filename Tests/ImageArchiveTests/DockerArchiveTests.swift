@@ -1,16 +1,17 @@
 import Foundation
 import ImageArchive
+import ImageSpec
 import ImageReference
 import SystemPackage
 import Testing
 
 @Suite("Docker archive layout")
 struct DockerArchiveTests {
-    static func blob(_ byte: UInt8, size: Int64, type: String = "application/vnd.oci.image.layer.v1.tar+gzip") -> (ArchiveBlob, [UInt8]) {
+    static func blob(_ byte: UInt8, size: Int64, type: String = "application/vnd.oci.image.layer.v1.tar+gzip") -> (Descriptor, [UInt8]) {
         let bytes = [UInt8](repeating: byte, count: Int(size))
         // The digest only names files here; its value need not be the bytes' hash.
         let digest = Digest.sha256(bytes: [UInt8](repeating: byte, count: 32))
-        return (ArchiveBlob(digest: digest, size: size, mediaType: type), bytes)
+        return (Descriptor(mediaType: type, digest: digest, size: size), bytes)
     }
 
     func fixture(_ name: String) throws -> String {
@@ -95,18 +96,18 @@ struct DockerArchiveTests {
 struct OCILayoutTests {
     @Test func indexNamesTheManifest() throws {
         let digest = Digest.sha256(bytes: [UInt8](repeating: 9, count: 32))
-        let layout = OCILayout(manifest: ArchiveBlob(digest: digest, size: 42, mediaType: "application/vnd.oci.image.manifest.v1+json"), referenceName: "v1")
+        let layout = OCILayout(manifest: Descriptor(mediaType: "application/vnd.oci.image.manifest.v1+json", digest: digest, size: 42), referenceName: "v1")
         let text = String(decoding: try layout.indexBytes(), as: UTF8.self)
         #expect(text == #"{"manifests":[{"annotations":{"org.opencontainers.image.ref.name":"v1"},"digest":"\#(digest)","mediaType":"application/vnd.oci.image.manifest.v1+json","size":42}],"mediaType":"application/vnd.oci.image.index.v1+json","schemaVersion":2}"#)
         #expect(OCILayout.blobPath(digest) == "blobs/sha256/\(digest.hex)")
     }
 
     @Test func skeletonWritesTheFixedFilesAndNamesEachBlobOnce() throws {
-        func blob(_ byte: UInt8, _ size: Int64) -> ArchiveBlob {
-            ArchiveBlob(digest: Digest.sha256(bytes: [UInt8](repeating: byte, count: 32)), size: size, mediaType: "application/octet-stream")
+        func blob(_ byte: UInt8, _ size: Int64) -> Descriptor {
+            Descriptor(mediaType: "application/octet-stream", digest: Digest.sha256(bytes: [UInt8](repeating: byte, count: 32)), size: size)
         }
         let manifestBytes = Data(#"{"schemaVersion":2}"#.utf8)
-        let manifest = ArchiveBlob(digest: Digest.sha256(bytes: [UInt8](repeating: 1, count: 32)), size: Int64(manifestBytes.count), mediaType: "application/vnd.oci.image.manifest.v1+json")
+        let manifest = Descriptor(mediaType: "application/vnd.oci.image.manifest.v1+json", digest: Digest.sha256(bytes: [UInt8](repeating: 1, count: 32)), size: Int64(manifestBytes.count))
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("hocker-oci-skeleton-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }

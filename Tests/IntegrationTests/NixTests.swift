@@ -1,4 +1,5 @@
 import Foundation
+import ImageSpec
 import NixExpression
 import RegistryTestBed
 import Testing

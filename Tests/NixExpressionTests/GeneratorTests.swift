@@ -1,5 +1,6 @@
 import Foundation
 import ImageReference
+import ImageSpec
 import NixExpression
 import Testing
 
@@ -9,13 +10,11 @@ import Testing
     /// The seed: hocker's debian:jessie manifest, as `docker2nix library/debian jessie` sees it.
     static func seedImage() throws -> FetchDockerImage {
         let data = try Data(contentsOf: URL(fileURLWithPath: Golden.path("manifest-debian_jessie.json")))
-        let manifest = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        let config = try #require((manifest["config"] as? [String: Any])?["digest"] as? String)
-        let layers = try #require(manifest["layers"] as? [[String: Any]]).compactMap { $0["digest"] as? String }
+        let manifest = try #require(try ManifestDocument(bytes: data, contentType: nil).imageManifest)
         let (repository, imageName) = FetchDockerImage.split(repositoryPath: "library/debian")
         return FetchDockerImage(
             name: imageName, registry: "https://registry-1.docker.io/v2/", repository: repository, imageName: imageName, tag: "jessie",
-            config: try Digest(parsing: config), layers: try layers.map { try Digest(parsing: $0) })
+            config: manifest.config, layers: manifest.layers)
     }
 
     /// A name, registry and repository full of characters Nix strings must escape.
@@ -26,18 +25,20 @@ import Testing
             repository: #"team\"${y}"#,
             imageName: "app\ttab\nline",
             tag: #"v1${z}"\"#,
-            config: try Digest(parsing: "sha256:" + String(repeating: "1", count: 64)),
+            config: try blob("1", 100, "application/vnd.docker.container.image.v1+json"),
             layers: [
-                try Digest(parsing: "sha256:" + String(repeating: "2", count: 64)),
-                try Digest(parsing: "sha256:" + String(repeating: "3", count: 64)),
-                try Digest(parsing: "sha256:" + String(repeating: "2", count: 64)),
+                try blob("2", 200, "application/vnd.docker.image.rootfs.diff.tar.gzip"),
+                try blob("3", 300, "application/vnd.docker.image.rootfs.diff.tar.gzip"),
+                try blob("2", 200, "application/vnd.docker.image.rootfs.diff.tar.gzip"),
             ])
     }
 
+    /// A blob whose digest is 64 times `fill`.
+    static func blob(_ fill: Character, _ size: Int64, _ type: String) throws -> Descriptor {
+        Descriptor(mediaType: type, digest: try Digest(parsing: "sha256:" + String(repeating: fill, count: 64)), size: size)
+    }
+
     static func pin() throws -> ImagePin {
-        func blob(_ fill: Character, _ size: Int64, _ type: String) throws -> ImagePin.Blob {
-            try ImagePin.Blob(digest: Digest(parsing: "sha256:" + String(repeating: fill, count: 64)), size: size, mediaType: type)
-        }
         let layerType = "application/vnd.oci.image.layer.v1.tar+gzip"
         return ImagePin(
             name: #"app "${quoted}""#, registry: "http://127.0.0.1:5000/v2/", repository: "team/app", tag: "v1",
@@ -47,13 +48,13 @@ import Testing
                 ImagePin.PlatformImage(
                     platform: "linux/amd64", manifestDigest: try Digest(parsing: "sha256:" + String(repeating: "b", count: 64)),
                     manifestMediaType: "application/vnd.oci.image.manifest.v1+json", manifestSize: 812,
-                    config: try blob("c", 1234, "application/vnd.oci.image.config.v1+json"),
-                    layers: [try blob("d", 300_000, layerType), try blob("e", 4096, layerType)]),
+                    config: try Self.blob("c", 1234, "application/vnd.oci.image.config.v1+json"),
+                    layers: [try Self.blob("d", 300_000, layerType), try Self.blob("e", 4096, layerType)]),
                 ImagePin.PlatformImage(
                     platform: "linux/arm64/v8", manifestDigest: try Digest(parsing: "sha256:" + String(repeating: "f", count: 64)),
                     manifestMediaType: "application/vnd.oci.image.manifest.v1+json", manifestSize: 813,
-                    config: try blob("0", 1235, "application/vnd.oci.image.config.v1+json"),
-                    layers: [try blob("d", 300_000, layerType), try blob("9", 4097, layerType)]),
+                    config: try Self.blob("0", 1235, "application/vnd.oci.image.config.v1+json"),
+                    layers: [try Self.blob("d", 300_000, layerType), try Self.blob("9", 4097, layerType)]),
             ])
     }
 
@@ -133,9 +134,9 @@ import Testing
         #expect(value["tag"] as? String == image.tag)
         let config = try #require(value["config"] as? [String: Any])
         #expect(config["tag"] as? String == image.tag)
-        #expect(config["sha256"] as? String == (try NixHash.base32(image.config)))
+        #expect(config["sha256"] as? String == (try NixHash.base32(image.config.digest)))
         let layers = try #require(value["layers"] as? [[String: Any]])
-        #expect(layers.compactMap { $0["layerDigest"] as? String } == image.layers.map(\.hex))
+        #expect(layers.compactMap { $0["layerDigest"] as? String } == image.layers.map(\.digest.hex))
         #expect(layers.compactMap { $0["registry"] as? String } == Array(repeating: image.registry, count: 3))
     }
 

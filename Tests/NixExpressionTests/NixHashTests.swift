@@ -82,12 +82,6 @@ struct HashVector: Sendable, CustomTestStringConvertible {
         #expect(NixHash.bytes(fromBase32: text, byteCount: count) == bytes)
     }
 
-    @Test(arguments: 0..<7)
-    func base64MatchesFoundation(_ length: Int) {
-        let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 * 91 + 200) }
-        #expect(NixHash.base64(bytes) == Data(bytes).base64EncodedString())
-    }
-
     @Test func sha512IsRefused() throws {
         let digest = try Digest(algorithm: .sha512, hex: String(repeating: "a", count: 128))
         #expect(throws: NixGenerationError.unsupportedDigest(digest)) { try NixHash.base32(digest) }

@@ -1,5 +1,6 @@
 import Foundation
 import ImageReference
+import ImageSpec
 @testable import RegistryClient
 import RegistryTestBed
 import Testing
@@ -224,9 +225,9 @@ struct RandomisedRegistryParserTests {
     static let zeroDigest = Digest.sha256(bytes: [UInt8](repeating: 0, count: 32))
 
     @Test func manifests() {
-        let tally = Self.run("FetchedManifest(bytes:)", count: 5_000, seed: 0x3A41_F357, generate: { $0.manifest() }) { bytes in
-            do throws(RegistryError) {
-                let manifest = try FetchedManifest(bytes: bytes, contentType: nil, digest: Self.zeroDigest)
+        let tally = Self.run("ManifestDocument(bytes:)", count: 5_000, seed: 0x3A41_F357, generate: { $0.manifest() }) { bytes in
+            do throws(ImageSpecError) {
+                let manifest = try ManifestDocument(bytes: bytes, contentType: nil, digest: Self.zeroDigest)
                 switch manifest.content {
                 case .image(let image):
                     #expect(MediaType.isImageManifest(manifest.mediaType))
@@ -276,7 +277,7 @@ struct RandomisedRegistryParserTests {
             let configuration = RegistryClientConfiguration()
             var budget = RetryBudget(configuration: configuration, deadline: nil)
             budget.attempt()
-            let wait = try? budget.failed(url: "https://registry.example/v2/", last: "HTTP 429", retryAfter: delay)
+            let wait = try? budget.failed(url: "https://registry.example/v2/", AttemptFailure(status: 429, detail: "", retryAfter: delay))
             #expect(wait.map { $0 >= .zero && $0 <= configuration.maxRetryDelay } == true, "\(text) gave \(String(describing: wait))")
             return true
         }

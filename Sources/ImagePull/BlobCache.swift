@@ -1,5 +1,8 @@
 import Foundation
+import ImageArchive
 import ImageReference
+import ImageSpec
+import RegistryClient
 import struct SystemPackage.Errno
 import struct SystemPackage.FileDescriptor
 
@@ -12,12 +15,12 @@ public struct BlobCache: Sendable {
     public let directory: String
 
     /// Opens (creating if needed) the cache at `directory`.
-    public init(directory: String) throws(RegistryError) {
+    public init(directory: String) throws(OutputError) {
         self.directory = directory
         do {
             try FileManager.default.createDirectory(atPath: "\(directory)/blobs/sha256", withIntermediateDirectories: true)
         } catch {
-            throw .io(path: directory, detail: "cannot create the blob cache: \(error.localizedDescription)")
+            throw .cannotWrite(path: directory, detail: "cannot create the blob cache: \(error.localizedDescription)")
         }
         removeAbandonedTemporaries()
     }
@@ -78,26 +81,31 @@ public enum BlobSource: Sendable {
 }
 
 extension RegistryClient {
-    /// Like ``fetchBlob(repository:digest:size:into:at:progress:)``, through
-    /// `cache` when given: a verified cached copy is used without any
-    /// request, and a downloaded blob is added to the cache.
+    /// Like ``fetchBlob(_:size:of:into:progress:)``, through `cache` when
+    /// given: a verified cached copy is used without any request, and a
+    /// downloaded blob is added to the cache.
+    @discardableResult
     public func fetchBlob(
-        repository: String, digest: Digest, size: Int64?, into file: FileDescriptor, at offset: Int64 = 0,
-        cache: BlobCache?, progress: (@Sendable (Int64) -> Void)? = nil
+        _ digest: Digest, size: Int64?, of image: ImageReference, into destination: BlobDestination, cache: BlobCache?,
+        progress: (@Sendable (Int64) -> Void)? = nil
     ) async throws -> BlobSource {
         guard let cache else {
-            try await fetchBlob(repository: repository, digest: digest, size: size, into: file, at: offset, progress: progress)
+            try await fetchBlob(digest, size: size, of: image, into: destination, progress: progress)
             return .registry
         }
-        if cache.copyVerified(digest, size: size, into: file, at: offset) {
+        if cache.copyVerified(digest, size: size, into: destination.file, at: destination.offset) {
             progress?(size ?? 0)
             return .cache
         }
         let (temporary, cacheFile) = try cache.makeTemporary(for: digest)
         defer { try? cacheFile.close() }
         do {
-            let count = try await fetchBlob(repository: repository, digest: digest, size: size, into: cacheFile, at: 0, progress: progress)
-            try FileChunks.copy(from: cacheFile, count: count, into: file, at: offset)
+            let count = try await fetchBlob(digest, size: size, of: image, into: BlobDestination(file: cacheFile, path: temporary), progress: progress)
+            do {
+                try FileChunks.copy(from: cacheFile, count: count, into: destination.file, at: destination.offset)
+            } catch {
+                throw OutputError.cannotWrite(path: destination.path, detail: "\(error)")
+            }
         } catch {
             unlink(temporary)
             throw error

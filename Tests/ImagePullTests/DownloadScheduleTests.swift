@@ -1,4 +1,4 @@
-import RegistryClient
+import ImagePull
 import Testing
 
 @Suite("Download schedule")

@@ -2,10 +2,10 @@ import Foundation
 import ImageReference
 
 /// An image pinned by digest, for one or several platforms: what
-/// `docker2nix --json` prints and what `docker2nix --format hocker` passes to
-/// the `nix/` library's `fetchImage`. The JSON document and the Nix
-/// attribute set have the same fields, so `fetchImage (builtins.fromJSON
-/// (builtins.readFile ./image.json))` works too.
+/// `docker2nix --json` prints, what `docker2nix --format hocker` passes to
+/// the `nix/` library's `fetchImage`, and the resolution a lock entry keeps.
+/// The JSON document and the Nix attribute set have the same fields, so
+/// `fetchImage (builtins.fromJSON (builtins.readFile ./image.json))` works too.
 ///
 /// The JSON document (``jsonBytes()``; keys sorted, every field present,
 /// `null` where there is no value):
@@ -33,8 +33,9 @@ import ImageReference
 /// ```
 ///
 /// `hash` is the digest in SRI form, the `outputHash` of the blob's
-/// fixed-output derivation. Fields are only ever added, with
-/// `formatVersion` raised when one changes meaning.
+/// fixed-output derivation; it is written, never read back (the digest says
+/// the same). Fields are only ever added, with `formatVersion` raised when
+/// one changes meaning.
 public struct ImagePin: Codable, Sendable, Hashable {
     /// The version of this document's layout.
     public static let currentFormatVersion = 1
@@ -69,10 +70,10 @@ public struct ImagePin: Codable, Sendable, Hashable {
         public var manifestDigest: Digest
         public var manifestMediaType: String
         public var manifestSize: Int64
-        public var config: Blob
-        public var layers: [Blob]
+        public var config: Descriptor
+        public var layers: [Descriptor]
 
-        public init(platform: String?, manifestDigest: Digest, manifestMediaType: String, manifestSize: Int64, config: Blob, layers: [Blob]) {
+        public init(platform: String?, manifestDigest: Digest, manifestMediaType: String, manifestSize: Int64, config: Descriptor, layers: [Descriptor]) {
             self.platform = platform
             self.manifestDigest = manifestDigest
             self.manifestMediaType = manifestMediaType
@@ -81,30 +82,55 @@ public struct ImagePin: Codable, Sendable, Hashable {
             self.layers = layers
         }
 
+        /// The image `manifest` (the document `document`) for `platform`.
+        public init(platform: Platform?, document: ManifestDocument, manifest: ImageManifest) {
+            self.init(
+                platform: platform?.description, manifestDigest: document.digest, manifestMediaType: document.mediaType,
+                manifestSize: Int64(document.bytes.count), config: manifest.config.pinned, layers: manifest.layers.map(\.pinned))
+        }
+
+        /// The manifest's descriptor, as an index lists it.
+        public var manifest: Descriptor {
+            Descriptor(mediaType: manifestMediaType, digest: manifestDigest, size: manifestSize)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case platform, manifestDigest, manifestMediaType, manifestSize, config, layers
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            platform = try container.decodeIfPresent(String.self, forKey: .platform)
+            manifestDigest = try container.decode(Digest.self, forKey: .manifestDigest)
+            manifestMediaType = try container.decode(String.self, forKey: .manifestMediaType)
+            manifestSize = try container.decode(Int64.self, forKey: .manifestSize)
+            config = try container.decode(Descriptor.self, forKey: .config).pinned
+            layers = try container.decode([Descriptor].self, forKey: .layers).map(\.pinned)
+        }
+
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(platform, forKey: .platform)
             try container.encode(manifestDigest, forKey: .manifestDigest)
             try container.encode(manifestMediaType, forKey: .manifestMediaType)
             try container.encode(manifestSize, forKey: .manifestSize)
-            try container.encode(config, forKey: .config)
-            try container.encode(layers, forKey: .layers)
+            try container.encode(PinnedBlob(config), forKey: .config)
+            try container.encode(layers.map(PinnedBlob.init), forKey: .layers)
         }
     }
 
-    /// A blob: digest, size, media type, and the digest as an SRI hash.
-    public struct Blob: Codable, Sendable, Hashable {
-        public var digest: Digest
-        public var size: Int64
-        public var mediaType: String
-        /// `sha256-<base64>`: the same SHA-256 as `digest`.
-        public var hash: String
+    /// A blob as the pin writes it: digest, size, media type and the SRI hash.
+    private struct PinnedBlob: Encodable {
+        var digest: Digest
+        var size: Int64
+        var mediaType: String
+        var hash: String
 
-        public init(digest: Digest, size: Int64, mediaType: String) throws(NixGenerationError) {
-            self.digest = digest
-            self.size = size
-            self.mediaType = mediaType
-            hash = try NixHash.sri(digest)
+        init(_ descriptor: Descriptor) {
+            digest = descriptor.digest
+            size = descriptor.size
+            mediaType = descriptor.mediaType
+            hash = descriptor.digest.subresourceIntegrity
         }
     }
 
@@ -126,63 +152,9 @@ public struct ImagePin: Codable, Sendable, Hashable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return Array(try encoder.encode(self)) + [UInt8(ascii: "\n")]
     }
-
-    /// The attribute set with the JSON document's fields, in a fixed order.
-    public var nixValue: NixExpr {
-        .attrs([
-            .attr("formatVersion", .integer(Int64(formatVersion))),
-            .attr("name", .string(name)),
-            .attr("registry", .string(registry)),
-            .attr("repository", .string(repository)),
-            .attr("tag", .optionalString(tag)),
-            .attr("indexDigest", .optionalString(indexDigest?.description)),
-            .attr("indexMediaType", .optionalString(indexMediaType)),
-            .attr("images", .list(images.map(\.nixValue))),
-        ])
-    }
 }
 
-extension ImagePin.PlatformImage {
-    var nixValue: NixExpr {
-        .attrs([
-            .attr("platform", .optionalString(platform)),
-            .attr("manifestDigest", .string(manifestDigest.description)),
-            .attr("manifestMediaType", .string(manifestMediaType)),
-            .attr("manifestSize", .integer(manifestSize)),
-            .attr("config", config.nixValue),
-            .attr("layers", .list(layers.map(\.nixValue))),
-        ])
-    }
-}
-
-extension ImagePin.Blob {
-    var nixValue: NixExpr {
-        .attrs([
-            .attr("digest", .string(digest.description)),
-            .attr("size", .integer(size)),
-            .attr("mediaType", .string(mediaType)),
-            .attr("hash", .string(hash)),
-        ])
-    }
-}
-
-/// `docker2nix --format hocker`: `{ fetchImage }: fetchImage { <the pin> }`,
-/// for the project's own `nix/` library, which picks the platform for the
-/// system it evaluates for.
-public enum HockerImageExpression {
-    /// The expression tree for `pin`.
-    public static func expression(for pin: ImagePin) throws(NixGenerationError) -> NixExpr {
-        guard !pin.images.isEmpty else { throw .noImages }
-        return .lambda(.names(["fetchImage"]), .call(.variable("fetchImage"), pin.nixValue))
-    }
-
-    /// The source text, in the conventional layout.
-    public static func render(_ pin: ImagePin) throws(NixGenerationError) -> String {
-        let tree = try expression(for: pin)
-        do {
-            return try NixPrinter(style: .standard).render(tree)
-        } catch {
-            throw .render(error)
-        }
-    }
+extension Descriptor {
+    /// The descriptor with only what a pin keeps of a blob: media type, digest, size.
+    public var pinned: Descriptor { Descriptor(mediaType: mediaType, digest: digest, size: size) }
 }

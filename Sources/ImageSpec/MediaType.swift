@@ -28,4 +28,12 @@ public enum MediaType {
     public static func isIndex(_ type: String) -> Bool { indexes.contains(type) }
     /// Whether a media type names a schema 1 manifest, which is not supported.
     public static func isSchema1(_ type: String) -> Bool { type == dockerSchema1 || type == dockerSchema1Signed }
+
+    /// The layer media type a blob's first bytes show: gzip, zstd, else a
+    /// plain tar (for files whose media type nobody recorded).
+    public static func layer(sniffing magic: some Collection<UInt8>) -> String {
+        if magic.starts(with: [0x1f, 0x8b]) { return dockerLayerGzip }
+        if magic.starts(with: [0x28, 0xb5, 0x2f, 0xfd]) { return ociLayerZstd }
+        return ociLayer
+    }
 }

@@ -1,6 +1,6 @@
 import Foundation
 import ImageReference
-@testable import RegistryClient
+@testable import ImageSpec
 import Testing
 
 @Suite("Manifest parsing")
@@ -8,15 +8,15 @@ struct ManifestTests {
     static let hexA = String(repeating: "a", count: 64)
     static let hexB = String(repeating: "b", count: 64)
 
-    static func parse(_ json: String, contentType: String? = nil) throws(RegistryError) -> FetchedManifest {
+    static func parse(_ json: String, contentType: String? = nil) throws(ImageSpecError) -> ManifestDocument {
         let data = Data(json.utf8)
-        return try FetchedManifest(bytes: data, contentType: contentType, digest: Digest.sha256(bytes: [UInt8](repeating: 0, count: 32)))
+        return try ManifestDocument(bytes: data, contentType: contentType, digest: Digest.sha256(bytes: [UInt8](repeating: 0, count: 32)))
     }
 
     @Test func seedManifest() throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/manifest-debian_jessie.json")
         let data = try Data(contentsOf: url)
-        let manifest = try FetchedManifest(bytes: data, contentType: nil, digest: Digest.sha256(bytes: [UInt8](repeating: 0, count: 32)))
+        let manifest = try ManifestDocument(bytes: data, contentType: nil, digest: Digest.sha256(bytes: [UInt8](repeating: 0, count: 32)))
         let image = try #require(manifest.imageManifest)
         #expect(manifest.mediaType == MediaType.dockerManifest)
         #expect(image.config.size == 1528)
@@ -60,18 +60,18 @@ struct ManifestTests {
     ])
     func selectsPlatforms(_ wanted: [String], picks: String) throws {
         let selection = PlatformSelection.platforms(try wanted.map { try Platform(parsing: $0) })
-        let entries = try Self.multiPlatformIndex().entries(for: selection, reference: "r/x:1")
+        let entries = try Self.multiPlatformIndex().entries(for: selection, image: "r/x:1")
         #expect(String(entries.map { $0.digest.hex.first! }) == picks)
     }
 
     @Test func selectsEveryImageButAttestations() throws {
-        let entries = try Self.multiPlatformIndex().entries(for: .all, reference: "r/x:1")
+        let entries = try Self.multiPlatformIndex().entries(for: .all, image: "r/x:1")
         #expect(entries.map { $0.platform?.platform.description } == ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"])
     }
 
     @Test func missingPlatformNamesTheOnesThere() throws {
-        let error = #expect(throws: RegistryError.self) {
-            try Self.multiPlatformIndex().entries(for: .platforms([.host, try Platform(parsing: "linux/s390x")]), reference: "r/x:1")
+        let error = #expect(throws: ImageSpecError.self) {
+            try Self.multiPlatformIndex().entries(for: .platforms([.host, try Platform(parsing: "linux/s390x")]), image: "r/x:1")
         }
         let text = error?.description ?? ""
         #expect(text.contains("linux/s390x") && text.contains("r/x:1") && text.contains("linux/amd64, linux/arm64/v8, linux/arm/v7"), "\(text)")
@@ -82,7 +82,7 @@ struct ManifestTests {
             {"schemaVersion":2,"manifests":[
               {"mediaType":"\(MediaType.ociManifest)","digest":"sha256:\(Self.hexB)","size":11,"platform":{"os":"unknown","architecture":"unknown"}}]}
             """).index)
-        #expect(throws: RegistryError.self) { try index.entries(for: .all, reference: "r/x:1") }
+        #expect(throws: ImageSpecError.self) { try index.entries(for: .all, image: "r/x:1") }
     }
 
     @Test(arguments: [
@@ -104,34 +104,3 @@ struct ManifestTests {
     }
 }
 
-@Suite("HTTP details")
-struct HTTPDetailTests {
-    @Test(arguments: [
-        ("nope", "team/app:nope"),
-        ("sha-860c190", "team/app:sha-860c190"),
-        ("sha256:" + String(repeating: "a", count: 64), "team/app@sha256:" + String(repeating: "a", count: 64)),
-    ])
-    func manifestUnknownNamesTagOrDigest(_ reference: String, _ shown: String) {
-        let error = RegistryError.manifestUnknown(repository: "team/app", reference: reference, registry: "r.example")
-        #expect(error.description == "manifest unknown: \(shown) at r.example")
-    }
-
-    @Test(arguments: [
-        ("registry.example.com", "example.com", true),
-        ("registry.example.com", ".example.com", true),
-        ("example.com", ".example.com", true),
-        ("registry.example.com", "other.com,  example.com:443", true),
-        ("registry.example.com", "*", true),
-        ("registry.example.com", "ample.com", false),
-        ("registry.example.com", "", false),
-    ])
-    func noProxy(_ host: String, _ noProxy: String, bypass: Bool) {
-        #expect(HTTPClientFactory.bypasses(host: host, noProxy: noProxy) == bypass)
-    }
-
-    @Test func retryAfter() {
-        #expect(RegistryClient.parseRetryAfter("3") == .seconds(3))
-        #expect(RegistryClient.parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT").map { $0 < .zero } == true)
-        #expect(RegistryClient.parseRetryAfter("soon") == nil)
-    }
-}

@@ -1,0 +1,112 @@
+import ImageReference
+import ImageSpec
+import struct SystemPackage.Errno
+import struct SystemPackage.FileDescriptor
+
+/// A copy between files that failed, saying which side failed, so the
+/// caller's message can name the right file.
+public enum FileCopyError: Error, Sendable, CustomStringConvertible {
+    /// Reading the source failed.
+    case read(Errno)
+    /// The source ended before the bytes it should have.
+    case truncated(expected: Int64, actual: Int64)
+    /// Writing the destination failed.
+    case write(Errno)
+
+    public var description: String {
+        switch self {
+        case .read(let errno): "\(errno)"
+        case .truncated(let expected, let actual): "it has \(actual) bytes, \(expected) expected"
+        case .write(let errno): "\(errno)"
+        }
+    }
+}
+
+/// Reading a file from its start in 1 MiB pieces: the one loop behind
+/// copying a cached blob into an archive (checking it), copying store paths
+/// into an archive, and printing a verified blob to stdout.
+public enum FileChunks {
+    /// Hands the bytes of `file`, from offset 0, to `body` in order.
+    ///
+    /// - Parameters:
+    ///   - count: how many bytes to read; the file must have that many.
+    ///     Nil reads to the end.
+    ///   - body: called with each piece and the offset it starts at; what it
+    ///     throws is passed on as it is.
+    /// - Returns: the number of bytes read.
+    /// - Throws: `FileCopyError.read` or `.truncated` for the file itself.
+    @discardableResult
+    public static func forEach(
+        in file: FileDescriptor, count: Int64? = nil, _ body: (UnsafeRawBufferPointer, _ offset: Int64) throws -> Void
+    ) throws -> Int64 {
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var done: Int64 = 0
+        while count.map({ done < $0 }) ?? true {
+            let wanted = count.map { Int(min(Int64(buffer.count), $0 - done)) } ?? buffer.count
+            let read: Int
+            do {
+                read = try buffer.withUnsafeMutableBytes { try file.read(fromAbsoluteOffset: done, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<wanted])) }
+            } catch let errno as Errno {
+                throw FileCopyError.read(errno)
+            }
+            if read == 0 {
+                // A file shorter than it should be (it shrank, or is damaged).
+                if let count { throw FileCopyError.truncated(expected: count, actual: done) }
+                break
+            }
+            try buffer.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<read]), done) }
+            done += Int64(read)
+        }
+        return done
+    }
+
+    /// Copies `count` bytes from the start of `source` into `destination` at `offset`.
+    public static func copy(from source: FileDescriptor, count: Int64, into destination: FileDescriptor, at offset: Int64) throws(FileCopyError) {
+        do {
+            try forEach(in: source, count: count) { piece, position in
+                try write(piece, to: destination, at: offset + position)
+            }
+        } catch let error as FileCopyError {
+            throw error
+        } catch {
+            throw .read(.ioError)
+        }
+    }
+
+    /// Copies `source` (`count` bytes, or to its end) into `destination` at
+    /// `offset`, hashing it on the way: one read to copy and check a file.
+    ///
+    /// - Returns: the digest with `algorithm` and the number of bytes copied.
+    public static func copyHashing(
+        from source: FileDescriptor, count: Int64? = nil, into destination: FileDescriptor, at offset: Int64, algorithm: Digest.Algorithm
+    ) throws(FileCopyError) -> (digest: Digest, size: Int64) {
+        var hasher = DigestHasher(algorithm)
+        let size: Int64
+        do {
+            size = try forEach(in: source, count: count) { piece, position in
+                hasher.update(bufferPointer: piece)
+                try write(piece, to: destination, at: offset + position)
+            }
+        } catch let error as FileCopyError {
+            throw error
+        } catch {
+            throw .read(.ioError)
+        }
+        return (hasher.finalize(), size)
+    }
+
+    /// Writes all of `piece` at `offset` (`nil`: at the current position).
+    public static func write(_ piece: UnsafeRawBufferPointer, to destination: FileDescriptor, at offset: Int64?) throws(FileCopyError) {
+        do {
+            if let offset {
+                _ = try destination.writeAll(toAbsoluteOffset: offset, piece)
+            } else {
+                _ = try destination.writeAll(piece)
+            }
+        } catch let errno as Errno {
+            throw .write(errno)
+        } catch {
+            throw .write(.ioError)
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+import ImageReference
+import ImageSpec
+import RegistryClient
+
+extension ImagePin {
+    /// Resolves `image` to a pin: the index it names, if any, and an image
+    /// manifest for each platform `selection` picks — manifests only, no
+    /// layer is downloaded. For a single image manifest the config is read
+    /// (in memory) to record the platform it says it is for.
+    ///
+    /// - Parameters:
+    ///   - name: the pin's short name.
+    ///   - registryURI: the registry as the pin records it (`https://host/v2/`).
+    public static func resolve(
+        _ image: ImageReference, selection: PlatformSelection, name: String, registryURI: String, client: RegistryClient
+    ) async throws -> ImagePin {
+        var pin = ImagePin(name: name, registry: registryURI, repository: image.repository, tag: image.tag, images: [])
+        let resolved = try await client.resolveImages(image, selection: selection)
+        if let index = resolved.index {
+            pin.indexDigest = index.digest
+            pin.indexMediaType = index.mediaType
+            pin.images = resolved.images.map { ImagePin.PlatformImage(platform: $0.platform, document: $0.document, manifest: $0.manifest) }
+        } else if let single = resolved.images.first {
+            // A single-platform image: its config says which platform it is.
+            let platform = try? await configuration(of: single.manifest, image: image, client: client).platform
+            pin.images = [ImagePin.PlatformImage(platform: platform, document: single.document, manifest: single.manifest)]
+        }
+        return pin
+    }
+
+    /// The config of `manifest`, read into memory (configs are small; one
+    /// over 4 MiB is refused).
+    public static func configuration(of manifest: ImageManifest, image: ImageReference, client: RegistryClient) async throws -> ImageConfiguration {
+        try ImageConfiguration(bytes: try await client.fetchBlobBytes(manifest.config, of: image))
+    }
+}

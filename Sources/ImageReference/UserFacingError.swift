@@ -1,0 +1,29 @@
+/// An error a person reads: one line saying what went wrong and what it is
+/// about (the image, registry, file or flag), hint lines saying what to do,
+/// and the exit status it ends the process with.
+///
+/// Every module's error type adopts it, so the command line prints any of
+/// them the same way without knowing its type. A message never quotes a
+/// secret.
+public protocol UserFacingError: Error, Sendable, CustomStringConvertible {
+    /// The error in one line, without the `hocker: error:` prefix.
+    var message: String { get }
+    /// Lines that say what to try next; may be empty.
+    var hints: [String] { get }
+    /// Whether the user's input is at fault (exit status 2) or the run failed (1).
+    var exitStatus: ExitStatus { get }
+}
+
+/// How a failed run ends.
+public enum ExitStatus: Int32, Sendable {
+    /// The run failed: a registry, a file, the network (exit status 1).
+    case failure = 1
+    /// The arguments or an input file the user gave are wrong (exit status 2).
+    case usage = 2
+}
+
+extension UserFacingError {
+    public var hints: [String] { [] }
+    public var exitStatus: ExitStatus { .failure }
+    public var description: String { message }
+}

@@ -1,0 +1,38 @@
+import ImageReference
+
+/// A manifest, index or config that hocker cannot use, or an image that
+/// lacks what was asked of it.
+public enum ImageSpecError: UserFacingError, Equatable {
+    /// A document that does not parse or fails validation.
+    case invalidManifest(String)
+    /// A manifest format hocker does not read.
+    case unsupportedManifest(String, reason: String)
+    /// An index with no manifest for the requested platform.
+    case noMatchingPlatform(requested: Platform, available: [Platform], image: String)
+    /// An image config that is not JSON of the expected shape.
+    case invalidConfig(String)
+
+    public var message: String {
+        switch self {
+        case .invalidManifest(let reason):
+            "invalid manifest: \(reason)"
+        case .unsupportedManifest(let type, let reason):
+            "unsupported manifest type \(type): \(reason)"
+        case .noMatchingPlatform(let requested, let available, let image):
+            "no image for platform \(requested) in \(image); it has: \(available.map(\.description).joined(separator: ", "))"
+        case .invalidConfig(let reason):
+            "invalid image config: \(reason)"
+        }
+    }
+
+    public var hints: [String] {
+        switch self {
+        case .noMatchingPlatform:
+            ["pick one with --platform os/arch[/variant], or print the index itself with --index"]
+        case .unsupportedManifest(let type, _) where MediaType.isSchema1(type):
+            ["schema 1 images cannot be fetched; ask for a newer tag"]
+        default:
+            []
+        }
+    }
+}

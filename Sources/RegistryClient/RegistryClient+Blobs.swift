@@ -1,0 +1,218 @@
+import AsyncHTTPClient
+import Foundation
+import ImageReference
+import ImageSpec
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import struct SystemPackage.Errno
+import struct SystemPackage.FileDescriptor
+
+/// Where a blob's bytes go: a file, the offset in it where the blob starts,
+/// and the path the file is known by, for messages.
+public struct BlobDestination: Sendable {
+    public var file: FileDescriptor
+    /// Bytes into the file where the blob's first byte goes.
+    public var offset: Int64
+    /// The path messages name (the target the user gave, not a temporary name).
+    public var path: String
+
+    public init(file: FileDescriptor, offset: Int64 = 0, path: String) {
+        self.file = file
+        self.offset = offset
+        self.path = path
+    }
+}
+
+extension RegistryClient {
+    /// Streams blob `digest` of `image`'s repository into `destination`,
+    /// hashing on the way. Verifies the size (when known) and the digest; an
+    /// interrupted transfer resumes with `Range`.
+    ///
+    /// - Parameters:
+    ///   - size: the size in bytes the manifest gives; nil when unknown.
+    ///   - progress: called with the number of new bytes after each chunk
+    ///     (negative when a transfer restarts from zero).
+    /// - Returns: the number of bytes written.
+    @discardableResult
+    public func fetchBlob(
+        _ digest: Digest, size: Int64?, of image: ImageReference, into destination: BlobDestination,
+        progress: (@Sendable (Int64) -> Void)? = nil
+    ) async throws -> Int64 {
+        var sink = FileSink(destination)
+        return try await transferBlob(digest, size: size, repository: image.repository, into: &sink, progress: progress)
+    }
+
+    /// ``fetchBlob(_:size:of:into:progress:)`` of the blob a descriptor names.
+    @discardableResult
+    public func fetchBlob(
+        _ descriptor: Descriptor, of image: ImageReference, into destination: BlobDestination, progress: (@Sendable (Int64) -> Void)? = nil
+    ) async throws -> Int64 {
+        try await fetchBlob(descriptor.digest, size: descriptor.size, of: image, into: destination, progress: progress)
+    }
+
+    /// The bytes of a small blob (an image config), read into memory and
+    /// verified. Refused when it is larger than `limit` bytes (default 4 MiB).
+    public func fetchBlobBytes(_ descriptor: Descriptor, of image: ImageReference, limit: Int = 4 << 20) async throws -> Data {
+        guard descriptor.size <= limit else { throw RegistryError.tooLarge(what: "blob \(descriptor.digest)", limit: limit) }
+        var sink = MemorySink(limit: limit, what: "blob \(descriptor.digest)")
+        try await transferBlob(descriptor.digest, size: descriptor.size, repository: image.repository, into: &sink, progress: nil)
+        return Data(buffer: sink.buffer)
+    }
+
+    /// The one blob transfer: a GET, resumed with `Range` after an
+    /// interruption (within one retry budget), every chunk hashed and
+    /// handed to `sink`.
+    @discardableResult
+    func transferBlob<Sink: BlobSink>(
+        _ digest: Digest, size expectedSize: Int64?, repository: String, into sink: inout Sink, progress: (@Sendable (Int64) -> Void)?
+    ) async throws -> Int64 {
+        let url = url(repository, "blobs", digest.description)
+        let what = "blob \(digest)"
+        var hasher = DigestHasher(digest.algorithm)
+        var received: Int64 = 0
+        // The blob's length: the manifest's, else learnt from the registry, so that
+        // a resume never asks for a range past the end (distribution answers that
+        // with a 416 whose announced body never comes).
+        var knownSize = expectedSize
+        var retry = makeRetryBudget()
+        try await send(RegistryRequest(.GET, url, authentication: .registry(repository: repository)), retry: &retry) { headers in
+            if received > 0 { headers.replaceOrAdd(name: "Range", value: "bytes=\(received)-") }
+        } receive: { response in
+            let resuming = received > 0
+            let contentLength = response.headers.first(name: "Content-Length").flatMap(Int64.init)
+            switch response.status {
+            case .ok:
+                if resuming {
+                    // The registry ignored the range: start over.
+                    progress?(-received)
+                    hasher = DigestHasher(digest.algorithm)
+                    received = 0
+                    try sink.restart()
+                }
+                if knownSize == nil { knownSize = contentLength }
+            case .partialContent where resuming:
+                guard let range = response.headers.first(name: "Content-Range"), range.hasPrefix("bytes \(received)-") else {
+                    throw RegistryError.unexpectedStatus(206, url: url, detail: "Content-Range does not start at byte \(received)")
+                }
+                if knownSize == nil { knownSize = range.split(separator: "/").last.flatMap { Int64($0) } }
+            case .rangeNotSatisfiable where resuming:
+                // Only when the length could not be learnt: `Content-Range: bytes */LENGTH`
+                // says whether everything had arrived. Its body is not read (it may never come).
+                let total = response.headers.first(name: "Content-Range").flatMap { $0.split(separator: "/").last }.flatMap { Int64($0) }
+                if total == received { return }
+                throw RegistryError.unexpectedStatus(416, url: url, detail: "the registry has no byte \(received) of the blob")
+            default:
+                throw await failure(response, url: url, repository: repository) { _ in
+                    .blobUnknown(digest: digest, repository: repository, registry: self.endpoint.host)
+                }
+            }
+            if let expectedSize, let contentLength, received + contentLength != expectedSize {
+                throw RegistryError.sizeMismatch(what: what, expected: expectedSize, actual: received + contentLength)
+            }
+            do {
+                for try await chunk in response.body {
+                    received += Int64(chunk.readableBytes)
+                    if let expectedSize, received > expectedSize {
+                        throw RegistryError.sizeMismatch(what: what, expected: expectedSize, actual: received)
+                    }
+                    chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                    try sink.write(chunk)
+                    progress?(Int64(chunk.readableBytes))
+                }
+                try sink.flush()
+            } catch let error as RegistryError {
+                throw error
+            } catch {
+                try sink.flush()
+                try checkDeadline(url: url, last: "\(received) bytes of \(what) received")
+                if knownSize == nil { knownSize = try await blobSize(url: url, repository: repository) }
+                // Every byte arrived before the connection broke: nothing left to ask for.
+                if let knownSize, received >= knownSize { return }
+                logger.debug("blob transfer interrupted", metadata: ["digest": "\(digest.short)", "received": "\(received)", "error": "\(Self.describe(error))"])
+                throw TransferInterrupted(failure: AttemptFailure(detail: Self.describe(error), retryable: Self.isRetryable(error)))
+            }
+        }
+        if let expectedSize, received != expectedSize {
+            throw RegistryError.sizeMismatch(what: what, expected: expectedSize, actual: received)
+        }
+        let actual = hasher.finalize()
+        guard actual == digest else {
+            throw RegistryError.digestMismatch(what: what, expected: digest, actual: actual)
+        }
+        return received
+    }
+
+    /// The length of a blob, asked with `HEAD`; nil when the registry does not say.
+    private func blobSize(url: String, repository: String) async throws -> Int64? {
+        var retry = makeRetryBudget()
+        return try await send(RegistryRequest(.HEAD, url, authentication: .registry(repository: repository)), retry: &retry) { response in
+            guard response.status == .ok else { return nil }
+            return response.headers.first(name: "Content-Length").flatMap(Int64.init)
+        }
+    }
+
+    /// Throws once the run's deadline has passed.
+    func checkDeadline(url: String, last: @autoclosure () -> String) throws(RegistryError) {
+        try makeRetryBudget().checkDeadline(url: url, last: last())
+    }
+}
+
+/// Where a blob transfer puts the bytes it receives.
+protocol BlobSink {
+    /// Takes the next chunk.
+    mutating func write(_ chunk: ByteBuffer) throws(RegistryError)
+    /// Writes out what is buffered.
+    mutating func flush() throws(RegistryError)
+    /// Forgets everything written: the transfer starts again from byte 0.
+    mutating func restart() throws(RegistryError)
+}
+
+/// A file at an offset, written in gathered `pwritev`s.
+struct FileSink: BlobSink {
+    let destination: BlobDestination
+    private var writer: ChunkWriter
+
+    init(_ destination: BlobDestination) {
+        self.destination = destination
+        writer = ChunkWriter(file: destination.file, offset: destination.offset)
+    }
+
+    mutating func write(_ chunk: ByteBuffer) throws(RegistryError) {
+        do { try writer.append(chunk) } catch { throw failed(error) }
+    }
+
+    mutating func flush() throws(RegistryError) {
+        do { try writer.flush() } catch { throw failed(error) }
+    }
+
+    mutating func restart() throws(RegistryError) {
+        writer = ChunkWriter(file: destination.file, offset: destination.offset)
+    }
+
+    private func failed(_ error: any Error) -> RegistryError {
+        .cannotWrite(path: destination.path, detail: (error as? Errno).map { String(describing: $0) } ?? "\(error)")
+    }
+}
+
+/// Memory, up to a limit.
+struct MemorySink: BlobSink {
+    let limit: Int
+    let what: String
+    private(set) var buffer = ByteBuffer()
+
+    init(limit: Int, what: String) {
+        self.limit = limit
+        self.what = what
+    }
+
+    mutating func write(_ chunk: ByteBuffer) throws(RegistryError) {
+        guard buffer.readableBytes + chunk.readableBytes <= limit else { throw .tooLarge(what: what, limit: limit) }
+        var chunk = chunk
+        buffer.writeBuffer(&chunk)
+    }
+
+    mutating func flush() {}
+
+    mutating func restart() { buffer.clear() }
+}

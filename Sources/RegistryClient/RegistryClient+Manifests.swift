@@ -1,0 +1,108 @@
+import AsyncHTTPClient
+import Foundation
+import ImageReference
+import ImageSpec
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+
+/// An image reference resolved to an image manifest.
+public struct ResolvedImage: Sendable {
+    /// The index the reference named, when it named one.
+    public var index: ManifestDocument?
+    /// The image manifest document for the platform.
+    public var document: ManifestDocument
+    /// What `document` parses to.
+    public var manifest: ImageManifest
+    /// The platform the index listed it under, when it came from an index.
+    public var platform: Platform?
+
+    public init(index: ManifestDocument?, document: ManifestDocument, manifest: ImageManifest, platform: Platform?) {
+        self.index = index
+        self.document = document
+        self.manifest = manifest
+        self.platform = platform
+    }
+}
+
+/// Images resolved from one reference: the index, if it named one, and an
+/// image manifest for each platform picked from it.
+public struct ResolvedImages: Sendable {
+    /// The index the reference named, when it named one.
+    public var index: ManifestDocument?
+    /// One per platform picked, in the order of the selection; the single
+    /// image when the reference named an image manifest.
+    public var images: [ResolvedImage]
+}
+
+extension RegistryClient {
+    /// Fetches the manifest `image` names (its digest, else its tag),
+    /// keeping the exact bytes. They are verified against the digest when
+    /// pinned, else against `Docker-Content-Digest` when the registry sends it.
+    public func fetchManifest(_ image: ImageReference) async throws -> ManifestDocument {
+        let url = url(image.repository, "manifests", image.reference)
+        let limit = configuration.maxManifestBytes
+        var request = RegistryRequest(.GET, url, authentication: .registry(repository: image.repository))
+        request.headers.add(name: "Accept", value: MediaType.acceptAnyManifest)
+        var retry = makeRetryBudget()
+        let (body, headers) = try await send(request, retry: &retry) { response in
+            guard response.status == .ok else {
+                var error = await failure(response, url: url, repository: image.repository) { code in
+                    code == "NAME_UNKNOWN"
+                        ? .repositoryUnknown(repository: image.repository, registry: self.endpoint.host)
+                        : .manifestUnknown(image: image.repositoryReference, registry: self.endpoint.host)
+                }
+                if case .manifestUnknown = error, await !repositoryExists(image.repository) {
+                    error = .repositoryUnknown(repository: image.repository, registry: endpoint.host)
+                }
+                throw error
+            }
+            return (try await Self.collect(response, upTo: limit, what: "manifest"), response.headers)
+        }
+        let bytes = Data(buffer: body)
+        let actual = DigestHasher.digest(of: bytes)
+        if let pinned = image.digest {
+            try Self.verify(bytes, sha256: actual, against: pinned, what: "manifest \(image.repository)@\(pinned)")
+        } else if let header = headers.first(name: "Docker-Content-Digest"), let served = try? Digest(parsing: header) {
+            try Self.verify(bytes, sha256: actual, against: served, what: "manifest \(image.repositoryReference)")
+        }
+        return try ManifestDocument(bytes: bytes, contentType: headers.first(name: "Content-Type"), digest: actual)
+    }
+
+    /// Fetches `image` and, when it is an index, the manifest in it for
+    /// `platform`. The error for a platform the index lacks lists the ones it has.
+    public func resolveImage(_ image: ImageReference, platform: Platform) async throws -> ResolvedImage {
+        // One platform asked: exactly one image, or `entries(for:)` has thrown.
+        try await resolveImages(image, selection: .platforms([platform])).images[0]
+    }
+
+    /// Fetches `image` and, when it is an index, the image manifest of every
+    /// entry `selection` picks. An image manifest is returned as it is,
+    /// whatever the selection: it says nothing of its platform.
+    public func resolveImages(_ image: ImageReference, selection: PlatformSelection) async throws -> ResolvedImages {
+        let top = try await fetchManifest(image)
+        switch top.content {
+        case .image(let manifest):
+            return ResolvedImages(index: nil, images: [ResolvedImage(index: nil, document: top, manifest: manifest, platform: nil)])
+        case .index(let index):
+            var images: [ResolvedImage] = []
+            for entry in try index.entries(for: selection, image: "\(endpoint.host)/\(image.repositoryReference)") {
+                var child = image
+                child.digest = entry.digest
+                let document = try await fetchManifest(child)
+                guard let manifest = document.imageManifest else {
+                    let which = entry.platform?.platform.description ?? entry.digest.description
+                    throw ImageSpecError.invalidManifest("the index entry for \(which) is itself an index")
+                }
+                images.append(ResolvedImage(index: top, document: document, manifest: manifest, platform: entry.platform?.platform))
+            }
+            return ResolvedImages(index: top, images: images)
+        }
+    }
+
+    /// Checks `bytes` against `expected`; their SHA-256, already computed, is not computed again.
+    static func verify(_ bytes: Data, sha256: Digest, against expected: Digest, what: String) throws(RegistryError) {
+        let actual = expected.algorithm == sha256.algorithm ? sha256 : DigestHasher.digest(of: bytes, algorithm: expected.algorithm)
+        guard actual == expected else { throw .digestMismatch(what: what, expected: expected, actual: actual) }
+    }
+}

@@ -1,0 +1,108 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import NIOPosix
+
+/// Reading answers and naming failures: the registry's error bodies, the
+/// error for a status, `Retry-After`, and a connection error in words.
+extension RegistryClient {
+    /// The error for an answer that is none of the ones the caller expects:
+    /// 404 as `notFound` says (given the registry's error code), 403 as
+    /// denied, anything else as unexpected.
+    func failure(
+        _ response: HTTPClientResponse, url: String, repository: String, notFound: (String?) -> RegistryError
+    ) async -> RegistryError {
+        let body = (try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer()
+        let errors = Self.registryErrors(body)
+        switch response.status.code {
+        case 404:
+            return notFound(errors.first?.code)
+        case 403:
+            return .denied(repository: repository, registry: endpoint.host, detail: Self.errorSummary(body))
+        default:
+            return .unexpectedStatus(Int(response.status.code), url: url, detail: Self.errorSummary(body))
+        }
+    }
+
+    /// The whole body, at most `limit` bytes. A body that breaks off is a
+    /// ``TransferInterrupted`` (the request path retries it); one over the
+    /// limit is refused.
+    static func collect(_ response: HTTPClientResponse, upTo limit: Int, what: String) async throws -> ByteBuffer {
+        if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > limit {
+            throw RegistryError.tooLarge(what: what, limit: limit)
+        }
+        do {
+            return try await response.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw RegistryError.tooLarge(what: what, limit: limit)
+        } catch {
+            throw TransferInterrupted(failure: AttemptFailure(detail: describe(error), retryable: isRetryable(error)))
+        }
+    }
+
+    struct RegistryErrorBody: Decodable {
+        struct Item: Decodable {
+            var code: String?
+            var message: String?
+        }
+        var errors: [Item]?
+    }
+
+    static func registryErrors(_ body: ByteBuffer) -> [RegistryErrorBody.Item] {
+        (try? JSONDecoder().decode(RegistryErrorBody.self, from: Data(buffer: body)))?.errors ?? []
+    }
+
+    /// A short text for an error body: the registry's error messages, or the start of the body.
+    static func errorSummary(_ body: ByteBuffer) -> String {
+        let items = registryErrors(body)
+        if !items.isEmpty {
+            return items.map { [$0.code, $0.message].compactMap { $0 }.joined(separator: ": ") }.joined(separator: "; ")
+        }
+        let text = String(decoding: body.readableBytesView.prefix(200), as: UTF8.self)
+        return text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f }.map(String.init).joined()
+    }
+
+    /// `Retry-After` as seconds or an HTTP date.
+    static func parseRetryAfter(_ value: String) -> Duration? {
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        if let seconds = Int(trimmed) { return .seconds(seconds) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: trimmed) else { return nil }
+        return .milliseconds(Int64(date.timeIntervalSinceNow * 1000))
+    }
+
+    /// Whether another attempt may succeed where this error failed.
+    static func isRetryable(_ error: any Error) -> Bool {
+        if error is CancellationError { return false }
+        if let clientError = error as? HTTPClientError {
+            let final: [HTTPClientError] = [.cancelled, .invalidURL, .emptyHost, .emptyScheme, .deadlineExceeded]
+            return !final.contains(clientError)
+        }
+        return true
+    }
+
+    /// A connection error in a few words.
+    static func describe(_ error: any Error) -> String {
+        if let clientError = error as? HTTPClientError {
+            let known: [(HTTPClientError, String)] = [
+                (.readTimeout, "no data for too long (read timeout)"),
+                (.connectTimeout, "connection timed out"),
+                (.remoteConnectionClosed, "the server closed the connection"),
+            ]
+            return known.first { $0.0 == clientError }?.1 ?? "\(clientError)"
+        }
+        if let connectionError = error as? NIOConnectionError, let first = connectionError.connectionErrors.first {
+            return describe(first.error)
+        }
+        if let ioError = error as? IOError { return String(cString: strerror(ioError.errnoCode)).lowercased() }
+        if let parserError = error as? HTTPParserError, parserError == .invalidEOFState {
+            return "the connection closed before the whole body arrived"
+        }
+        return String(describing: error)
+    }
+}

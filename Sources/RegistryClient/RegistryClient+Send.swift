@@ -1,0 +1,183 @@
+import AsyncHTTPClient
+import Foundation
+import ImageReference
+import Logging
+import NIOCore
+import NIOHTTP1
+
+extension RegistryClient {
+    /// The one request path: every manifest, blob, tag-list and token
+    /// request is sent here.
+    ///
+    /// In order, for each attempt: the deadline is checked; `prepare` may
+    /// add headers (a blob's `Range`); the `Authorization` the request may
+    /// carry is attached only where the credential rule allows
+    /// (``mayCarryCredentials(url:)``), else the request is refused before
+    /// it is sent; redirects are followed (at most 10, no loops), and a hop
+    /// to another origin carries no `Authorization`; a 401 from the
+    /// registry is answered once through ``AuthSession``; 429 and
+    /// 500/502/503/504, connection failures and bodies that break off (a
+    /// ``TransferInterrupted`` thrown by `receive`) are retried within
+    /// `retry`, honouring `Retry-After`. Any other answer goes to `receive`,
+    /// whose result is returned. Each new attempt starts again from
+    /// `request.url`, so a storage redirect is asked for afresh.
+    func send<Result>(
+        _ request: RegistryRequest, retry: inout RetryBudget,
+        prepare: (inout HTTPHeaders) async throws -> Void = { _ in },
+        receive: (HTTPClientResponse) async throws -> Result
+    ) async throws -> Result {
+        var reauthenticated = false
+        while true {
+            try retry.checkDeadline(url: request.url, last: "no attempt left in time")
+            var headers = request.headers
+            headers.replaceOrAdd(name: "User-Agent", value: configuration.userAgent)
+            try await prepare(&headers)
+            let authorization = try await authorizationHeader(for: request)
+            retry.attempt()
+            let response: HTTPClientResponse
+            let answeredBy: String
+            do {
+                (response, answeredBy) = try await followingRedirects(request, headers: headers, authorization: authorization, retry: retry)
+            } catch let error as RegistryError {
+                throw error
+            } catch {
+                if case .deadlineExceeded? = error as? HTTPClientError { try retry.checkDeadline(url: request.url, last: "no answer in time") }
+                let delay = try retry.failed(url: request.url, AttemptFailure(detail: Self.describe(error), retryable: Self.isRetryable(error)))
+                try await pause(delay, url: request.url, retry: retry)
+                continue
+            }
+            let status = response.status.code
+            if status == 401, case .registry(let repository) = request.authentication, answeredBy == request.url {
+                _ = try? await response.body.collect(upTo: 64 * 1024)
+                guard !reauthenticated else {
+                    throw RegistryError.unauthorized(
+                        repository: repository, registry: endpoint.host, detail: "access denied after authenticating",
+                        hadCredentials: await auth.hasCredential(for: repository))
+                }
+                reauthenticated = true
+                try await authenticate(response, repository: repository, rejected: authorization?.header)
+                continue
+            }
+            if RetryBudget.isRetryable(status: status) {
+                let body = (try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer()
+                let failure = AttemptFailure(
+                    status: Int(status), detail: Self.errorSummary(body),
+                    retryAfter: response.headers.first(name: "Retry-After").flatMap(Self.parseRetryAfter))
+                let delay = try retry.failed(url: request.url, failure)
+                try await pause(delay, url: request.url, retry: retry)
+                continue
+            }
+            do {
+                return try await receive(response)
+            } catch let interrupted as TransferInterrupted {
+                let delay = try retry.failed(url: request.url, interrupted.failure)
+                try await pause(delay, url: request.url, retry: retry)
+            }
+        }
+    }
+
+    /// Sends one attempt of `request`, following redirects; returns the
+    /// final response and the URL that gave it.
+    private func followingRedirects(
+        _ request: RegistryRequest, headers: HTTPHeaders, authorization: Authorization?, retry: RetryBudget
+    ) async throws -> (HTTPClientResponse, String) {
+        var url = request.url
+        var authorization = authorization
+        var visited: Set<String> = []
+        while true {
+            if authorization?.fromCredentials == true || request.bodyCarriesCredential,
+               !Self.mayCarryCredentials(url: url, insecure: configuration.insecure)
+            {
+                throw RegistryError.insecureCredentials(host: Self.hostName(of: url))
+            }
+            var http = HTTPClientRequest(url: url)
+            http.method = request.method
+            http.headers = headers
+            if let authorization { http.headers.replaceOrAdd(name: "Authorization", value: authorization.header) }
+            if let body = request.body { http.body = .bytes(body) }
+            let response = try await self.http.execute(http, timeout: retry.requestTimeout)
+            // The credential itself is never logged, only its scheme.
+            logger.debug(
+                "\(request.method) \(url) → \(response.status.code)",
+                metadata: authorization.map { ["authorization": "\($0.header.prefix { $0 != " " }) \(SecretRedactor.mask)"] } ?? [:])
+            guard let next = Self.redirectTarget(response, from: url, method: request.method) else { return (response, url) }
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            visited.insert(url)
+            guard !visited.contains(next), visited.count <= 10 else { throw RegistryError.redirectLoop(url: request.url) }
+            // Storage on another origin (S3, a CDN) gets no credentials: they are the registry's.
+            if !Self.sameOrigin(url, next) { authorization = nil }
+            url = next
+        }
+    }
+
+    /// The header a request carries before any challenge, and whether it is
+    /// made of the user's credentials (the credential rule applies) or not
+    /// (a token issued to an anonymous client).
+    struct Authorization: Sendable {
+        var header: String
+        var fromCredentials: Bool
+    }
+
+    private func authorizationHeader(for request: RegistryRequest) async throws -> Authorization? {
+        switch request.authentication {
+        case .registry(let repository):
+            return try await auth.authorization(for: repository)
+        case .tokenRealm(let credential):
+            return credential?.credential.basicAuthorization.map { Authorization(header: $0, fromCredentials: true) }
+        }
+    }
+
+    /// Answers a 401 from the registry: sets up Basic, or gets a token from
+    /// the challenge's realm (shared by concurrent requests of the same scope).
+    private func authenticate(_ response: HTTPClientResponse, repository: String, rejected: String?) async throws {
+        let challenges = response.headers["WWW-Authenticate"].flatMap(AuthChallenge.parse)
+        switch try await auth.answer(challenges: challenges, repository: repository, rejected: rejected) {
+        case .ready:
+            return
+        case .token(let tokenRequest):
+            try await auth.obtain(tokenRequest) { [self] in try await self.requestToken(tokenRequest) }
+        }
+    }
+
+    /// Waits before the next attempt, after telling the retry observer.
+    private func pause(_ delay: Duration, url: String, retry: RetryBudget) async throws {
+        let reason = retry.lastFailure?.description ?? "failed"
+        logger.debug("retrying", metadata: ["url": "\(url)", "error": "\(reason)", "delay": "\(delay)"])
+        configuration.retryObserver?(RetryNotice(
+            url: url, reason: reason, nextAttempt: retry.attempts + 1, maxAttempts: configuration.retries + 1, delay: delay))
+        try await Task.sleep(for: delay)
+    }
+
+    // MARK: The credential rule
+
+    /// Whether credentials may be sent to `url`: over https, to a loopback
+    /// host, or anywhere when `insecure` (`--insecure`) allows plain http.
+    static func mayCarryCredentials(url: String, insecure: Bool) -> Bool {
+        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased() else { return false }
+        return scheme == "https" || insecure || RegistryEndpoint.isLoopback(host: parsed.host ?? "")
+    }
+
+    static func hostName(of url: String) -> String {
+        URL(string: url)?.host ?? url
+    }
+
+    // MARK: Redirects
+
+    /// Where a 301/302/303/307/308 answer to a GET or HEAD points, resolved
+    /// against `url`; nil for any other answer.
+    static func redirectTarget(_ response: HTTPClientResponse, from url: String, method: HTTPMethod) -> String? {
+        guard [301, 302, 303, 307, 308].contains(response.status.code), method == .GET || method == .HEAD,
+              let location = response.headers.first(name: "Location"), !location.isEmpty,
+              let base = URL(string: url), let target = URL(string: location, relativeTo: base)?.absoluteURL,
+              let scheme = target.scheme?.lowercased(), scheme == "http" || scheme == "https"
+        else { return nil }
+        return target.absoluteString
+    }
+
+    /// Whether two URLs have the same scheme, host and port.
+    static func sameOrigin(_ a: String, _ b: String) -> Bool {
+        guard let x = URL(string: a), let y = URL(string: b) else { return false }
+        func port(_ url: URL) -> Int { url.port ?? (url.scheme?.lowercased() == "https" ? 443 : 80) }
+        return x.scheme?.lowercased() == y.scheme?.lowercased() && x.host?.lowercased() == y.host?.lowercased() && port(x) == port(y)
+    }
+}

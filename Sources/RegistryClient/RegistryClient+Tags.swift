@@ -1,0 +1,67 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+
+extension RegistryClient {
+    /// Every tag of `repository`, in the registry's order, following the
+    /// `Link: <…>; rel="next"` pages of the tag list.
+    ///
+    /// - Parameter pageSize: tags asked for per page (`n`); nil leaves it to the registry.
+    public func tags(of repository: String, pageSize: Int? = nil) async throws -> [String] {
+        var next: String? = url(repository, "tags", "list") + (pageSize.map { "?n=\($0)" } ?? "")
+        var tags: [String] = []
+        var pages = 0
+        while let current = next {
+            pages += 1
+            guard pages <= 10_000 else { throw RegistryError.redirectLoop(url: current) }
+            var retry = makeRetryBudget()
+            let (body, link) = try await send(RegistryRequest(.GET, current, authentication: .registry(repository: repository)), retry: &retry) {
+                response in
+                guard response.status == .ok else {
+                    throw await failure(response, url: current, repository: repository) { _ in
+                        .repositoryUnknown(repository: repository, registry: self.endpoint.host)
+                    }
+                }
+                return (try await Self.collect(response, upTo: 16 * 1024 * 1024, what: "tag list"), response.headers.first(name: "Link"))
+            }
+            struct TagList: Decodable {
+                var tags: [String]?
+            }
+            guard let page = try? JSONDecoder().decode(TagList.self, from: Data(buffer: body)) else {
+                throw RegistryError.unexpectedStatus(200, url: current, detail: "the tag list is not JSON of the expected shape")
+            }
+            tags += page.tags ?? []
+            next = link.flatMap { Self.nextPage(link: $0, relativeTo: current) }
+        }
+        return tags
+    }
+
+    /// Whether the registry knows `repository`, asked through the tag list:
+    /// distribution answers an unknown repository's manifest with
+    /// MANIFEST_UNKNOWN, but its tag list with NAME_UNKNOWN. Unsure means yes.
+    func repositoryExists(_ repository: String) async -> Bool {
+        let url = url(repository, "tags", "list?n=1")
+        var retry = makeRetryBudget()
+        let unknown = try? await send(RegistryRequest(.GET, url, authentication: .registry(repository: repository)), retry: &retry) { response in
+            let body = (try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer()
+            return response.status == .notFound && Self.registryErrors(body).contains { $0.code == "NAME_UNKNOWN" }
+        }
+        return unknown != true
+    }
+
+    /// The `rel="next"` target of a `Link` header, resolved against `url`.
+    static func nextPage(link: String, relativeTo url: String) -> String? {
+        for part in link.split(separator: ",") {
+            let fields = part.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard let target = fields.first, target.hasPrefix("<"), target.hasSuffix(">"),
+                  fields.dropFirst().contains(where: { $0.replacingOccurrences(of: " ", with: "").lowercased() == "rel=\"next\"" || $0.lowercased() == "rel=next" })
+            else { continue }
+            let reference = String(target.dropFirst().dropLast())
+            guard let base = URL(string: url), let resolved = URL(string: reference, relativeTo: base) else { return nil }
+            return resolved.absoluteURL.absoluteString
+        }
+        return nil
+    }
+}

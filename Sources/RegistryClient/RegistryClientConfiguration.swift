@@ -1,0 +1,63 @@
+import Foundation
+import NIOCore
+
+/// The release of hocker, for `--version` and the `User-Agent`.
+public enum HockerVersion {
+    /// Semantic version; 2 because it succeeds the Haskell hocker 1.x.
+    public static let current = "2.0.0"
+}
+
+/// How the HTTP client behaves: timeouts, retries, TLS and proxies.
+public struct RegistryClientConfiguration: Sendable {
+    /// Plain http to any host, and TLS without certificate verification.
+    public var insecure = false
+    /// Retries of a request after a connection error, 429 or 5xx (default 5).
+    public var retries = 5
+    /// Time to establish a connection (default 30 s).
+    public var connectTimeout: TimeAmount = .seconds(30)
+    /// Longest wait for the next bytes of a response (default 60 s).
+    public var readTimeout: TimeAmount = .seconds(60)
+    /// Longest a single request may take, body included (default 6 h).
+    public var requestDeadline: TimeAmount = .hours(6)
+    /// Longest the client may spend on requests, retries and waits in all,
+    /// counted from its creation (`--max-time`); nil for no limit.
+    public var maxTime: Duration?
+    /// Largest manifest accepted, in bytes (default 4 MiB).
+    public var maxManifestBytes = 4 * 1024 * 1024
+    /// First retry delay; doubled each time, with jitter (default 0.5 s).
+    public var retryBaseDelay: Duration = .milliseconds(500)
+    /// Longest delay between retries, `Retry-After` included (default 30 s).
+    public var maxRetryDelay: Duration = .seconds(30)
+    /// The environment, for the proxy variables.
+    public var environment: [String: String] = ProcessInfo.processInfo.environment
+    /// Where issued tokens are registered so output can mask them; nil for none.
+    public var redactor: SecretRedactor?
+    /// Sent as `User-Agent`.
+    public var userAgent = "hocker/" + HockerVersion.current
+    /// Told of every retry before its wait begins, so a person sees why
+    /// nothing is arriving; nil for silence.
+    public var retryObserver: (@Sendable (RetryNotice) -> Void)?
+
+    public init() {}
+}
+
+/// A retry about to happen: what failed, which attempt comes next, and
+/// how long until it starts.
+public struct RetryNotice: Sendable, CustomStringConvertible {
+    /// The URL that failed.
+    public var url: String
+    /// What went wrong, in a few words ("HTTP 503", "connection refused").
+    public var reason: String
+    /// The attempt about to be made, counting from 1.
+    public var nextAttempt: Int
+    /// The most attempts the retry budget allows.
+    public var maxAttempts: Int
+    /// The wait before it.
+    public var delay: Duration
+
+    public var description: String {
+        let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+        let wait = seconds < 10 ? String(format: "%.1f", seconds) : String(Int(seconds.rounded()))
+        return "retrying in \(wait) s (attempt \(nextAttempt) of \(maxAttempts)): \(reason) from \(url)"
+    }
+}
