@@ -35,6 +35,52 @@ extension FaultTests {
             }
         }
 
+        /// A bearer token from each of the places a user keeps one, for the
+        /// plain-http registry test below.
+        struct BearerSource: Sendable, CustomTestStringConvertible {
+            var name: String
+            var setUp: @Sendable (_ directory: String, _ token: String) throws -> (arguments: [String], environment: [String: String])
+            var testDescription: String { name }
+        }
+
+        static let bearerSources: [BearerSource] = [
+            BearerSource(name: "--token") { _, token in (["--token", token], [:]) },
+            BearerSource(name: "DOCKER_TOKEN") { _, token in ([], ["DOCKER_TOKEN": token]) },
+            BearerSource(name: "an auth file's registrytoken") { directory, token in
+                let path = "\(directory)/auth.json"
+                try #"{"auths": {"registry.example": {"registrytoken": "\#(token)"}}}"#.write(toFile: path, atomically: true, encoding: .utf8)
+                return (["--authfile", path], [:])
+            },
+        ]
+
+        @Test("a bearer token never goes over plain http to a host that is not loopback, unless --insecure", arguments: bearerSources)
+        func bearerOverPlainHTTP(_ source: BearerSource) async throws {
+            let fixture = try FaultFixture.shared
+            let directory = try Scratch.directory("fault-bearer")
+            defer { Scratch.remove(directory) }
+            try await withFaultProxy(in: fixture.token) { proxy in
+                let token = try fixture.token.tokenServer!.signToken(
+                    subject: Self.bob.name, access: [TokenAccess(type: "repository", name: "private/small", actions: ["pull"])])
+                let (arguments, environment) = try source.setUp(directory, token)
+                let command = ["--registry", "http://registry.example/v2/"] + arguments + ["private/small", "v1"]
+                let refused = try await HockerBinary.run("hocker-manifest", command, environment: Self.viaHTTPProxy(proxy).merging(environment) { $1 })
+                #expect(refused.status == 1, "\(refused.stderrText)")
+                #expect(refused.stderrText.contains("refusing to send credentials over plain http to registry.example"), "\(refused.stderrText)")
+                #expect(refused.stderrText.contains("--insecure"), "\(refused.stderrText)")
+                #expect(refused.stdout.isEmpty)
+                // The token is refused before anything is sent: no request, with or without it, reached the proxy.
+                #expect(proxy.requests.allSatisfy { $0.authorization == nil })
+                #expect(!refused.stderrText.contains(token))
+
+                let allowed = try await HockerBinary.run(
+                    "hocker-manifest", ["--insecure"] + command, environment: Self.viaHTTPProxy(proxy).merging(environment) { $1 })
+                #expect(allowed.status == 0, "\(allowed.stderrText)")
+                #expect(sha256Digest(allowed.stdout) == fixture.privateImage.digest)
+                #expect(proxy.requests.contains { $0.authorization == "Bearer \(token)" })
+                print("fault scenario | bearer token from \(source.name), plain http, host not loopback | refused without --insecure: \(refused.stderrText.split(separator: "\n").first ?? "") | 0 requests carried it")
+            }
+        }
+
         @Test("credentials never go to a plain-http token realm on a host that is not loopback")
         func tokenRealmOverPlainHTTP() async throws {
             let fixture = try FaultFixture.shared
