@@ -39,6 +39,9 @@ public struct TokenPolicy: Sendable {
     /// Note: distribution 2.8 accepts tokens up to 60 s past `exp` (clock-skew leeway),
     /// so short lifetimes only show up in what clients do, not in registry rejections.
     public var expiresIn: Int
+    /// Refresh tokens (the identity tokens `docker login` stores) and the
+    /// user each stands for, for the `grant_type=refresh_token` POST.
+    public var refreshTokens: [String: String] = [:]
 
     /// - Parameters:
     ///   - anonymousPullPrefixes: prefixes anyone may pull, e.g. `["public/"]`.
@@ -69,6 +72,11 @@ public struct TokenPolicy: Sendable {
             allowed.formUnion(["pull", "push", "delete", "*"])
         }
         return allowed
+    }
+
+    /// The user a refresh token stands for, `nil` when it is unknown.
+    func user(refreshToken: String) -> TokenUser? {
+        refreshTokens[refreshToken].flatMap { name in users.first { $0.name == name } }
     }
 
     /// The user with `name` if `password` matches, `nil` otherwise.

@@ -139,5 +139,30 @@ extension RegistrySuites {
                 environment: ["DOCKER_USER": bob.name, "DOCKER_PASS": bob.password])
             #expect(sha256Digest(viaEnvironment.stdout) == fixture.privateImage.digest)
         }
+
+        @Test("token auth: an identity token from an auth file is exchanged with the refresh-token grant", .serialized, arguments: [true, false])
+        func identityToken(known: Bool) async throws {
+            let fixture = try RegistryFixture.shared
+            let directory = try Scratch.directory("identity")
+            defer { Scratch.remove(directory) }
+            let secret = known ? RegistryFixture.bobIdentityToken : "not-a-Known-refresh-token"
+            let path = "\(directory)/auth.json"
+            try #"{"auths": {"\#(fixture.token.hostPort)": {"identitytoken": "\#(secret)"}}}"#.write(toFile: path, atomically: true, encoding: .utf8)
+            let before = fixture.token.tokenServer?.requests.count ?? 0
+            let result = try await HockerBinary.run(
+                "hocker", ["manifest", "--verbose", "--index", "--authfile", path, "\(fixture.token.hostPort)/private/app:v1"])
+            let requests = (fixture.token.tokenServer?.requests ?? []).dropFirst(before).filter { $0.method == "POST" }
+            #expect(!result.stderrText.contains(secret) && !result.stdoutText.contains(secret))
+            if known {
+                #expect(result.status == 0, "\(result.stderrText)")
+                #expect(sha256Digest(result.stdout) == fixture.privateImage.digest)
+                #expect(requests.contains { $0.user == RegistryFixture.bob.name && $0.status == 200 }, "\(requests)")
+            } else {
+                #expect(result.status == 1)
+                #expect(result.stderrText.contains("unauthorized: private/app"), "\(result.stderrText)")
+                #expect(result.stderrText.contains("the token server rejected an identity token"), "\(result.stderrText)")
+                #expect(requests.contains { $0.status == 401 })
+            }
+        }
     }
 }

@@ -8,6 +8,8 @@ import Testing
 final class RegistryFixture: SuiteFixture {
     static let alice = (user: "alice", password: "alice-Pa55word")
     static let bob = TokenUser(name: "bob", password: "bob-Pa55word", pullPushPrefixes: ["private/"])
+    /// The identity token `docker login` would have stored for bob.
+    static let bobIdentityToken = "bob-identity-Refresh-t0ken"
 
     let open: TestRegistry
     let basic: TestRegistry
@@ -48,7 +50,9 @@ final class RegistryFixture: SuiteFixture {
     static func start() async throws -> RegistryFixture {
         async let open = TestRegistry.start(auth: .open)
         async let basic = TestRegistry.start(auth: .htpasswd(users: [alice.user: alice.password]))
-        async let token = TestRegistry.start(auth: .token(TokenPolicy(anonymousPullPrefixes: ["public/"], users: [bob])))
+        var tokenPolicy = TokenPolicy(anonymousPullPrefixes: ["public/"], users: [bob])
+        tokenPolicy.refreshTokens = [bobIdentityToken: bob.name]
+        async let token = TestRegistry.start(auth: .token(tokenPolicy))
         let builder = TestImageBuilder()
         async let singleImage = builder.build(
             tag: "v1",
