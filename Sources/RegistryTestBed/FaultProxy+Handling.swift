@@ -1,0 +1,501 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// How ``FaultProxy`` answers what arrives at its listeners: the main and
+// alternate listeners' HTTP requests, one phase after another (see
+// `handle`), and the forward-proxy listener's `CONNECT` tunnels.
+
+extension FaultProxy {
+    // MARK: Serving
+
+    typealias Outbound = NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+
+    /// Serves requests on one client connection until it closes or a fault ends it.
+    func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, listener: ProxyListener) async {
+        let channel = connection.channel
+        try? await connection.executeThenClose { inbound, outbound in
+            var parts = inbound.makeAsyncIterator()
+            while let part = try await parts.next() {
+                guard case .head(let head) = part else { continue }
+                var body = ByteBuffer()
+                reading: while let next = try await parts.next() {
+                    switch next {
+                    case .body(var chunk): body.writeBuffer(&chunk)
+                    case .end: break reading
+                    case .head: return
+                    }
+                }
+                let keepOpen = try await handle(head, body: body, listener: listener, outbound: outbound, channel: channel)
+                guard keepOpen, head.isKeepAlive else { return }
+            }
+        }
+    }
+
+    /// A request being answered, and what has been sent for it: its record is
+    /// listed in ``requests`` from its arrival and updated when it is done.
+    struct Exchange {
+        var record: ProxiedRequest
+        var index: Int
+    }
+
+    /// Where a request is forwarded: the URI and the `Authorization` it goes
+    /// upstream with, which differ from the request's own for a redirected blob.
+    struct Route {
+        var uri: String
+        var authorization: String?
+    }
+
+    /// Answers one request; returns whether the connection may carry another.
+    ///
+    /// The phases, in order, each of which may answer the request itself:
+    /// record it, resolve where it goes, decide whether its token expired,
+    /// take the matching rule, answer locally for the actions that never
+    /// reach the registry, then build the upstream head and relay the
+    /// response with the body faults. The record is written back to
+    /// ``requests`` however the request ends.
+    private func handle(
+        _ head: HTTPRequestHead, body: ByteBuffer, listener: ProxyListener, outbound: Outbound, channel: any Channel
+    ) async throws -> Bool {
+        var exchange = recordArrival(head, listener: listener)
+        defer {
+            let record = exchange.record
+            let index = exchange.index
+            state.withLockedValue { $0.records[index] = record }
+        }
+
+        guard let route = try await resolveRoute(head, outbound: outbound, exchange: &exchange) else { return true }
+        let stripAuthorization = tokenExpired(authorization: route.authorization, exchange: &exchange)
+        let action = stripAuthorization ? nil : takeAction(exchange: &exchange)
+        if try await answerLocally(action, route: route, outbound: outbound, exchange: &exchange) { return true }
+
+        // Forward to the registry or the token server.
+        let upstreamPort: Int
+        if exchange.record.kind == .token {
+            guard let tokenPort else {
+                try await respond(status: 404, headers: [:], body: "no token server", outbound: outbound, exchange: &exchange)
+                return true
+            }
+            upstreamPort = tokenPort
+        } else {
+            upstreamPort = self.upstreamPort
+        }
+        let upstreamHead = upstreamRequestHead(
+            head, route: route, action: action, stripAuthorization: stripAuthorization, upstreamPort: upstreamPort)
+
+        let upstream: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
+        do {
+            upstream = try await connectUpstream(port: upstreamPort)
+        } catch {
+            try await respond(status: 502, headers: [:], body: "upstream unreachable: \(error)", outbound: outbound, exchange: &exchange)
+            return true
+        }
+        return try await relay(
+            upstreamHead, body: body, through: upstream, action: action, outbound: outbound, channel: channel, exchange: &exchange)
+    }
+
+    // MARK: The phases of a request
+
+    /// Parses the arriving request and lists its record in ``requests`` at
+    /// once (status 0), so a test sees a request still being answered.
+    ///
+    /// An absolute-form URI (`GET http://host/v2/...`, the proxy standing in
+    /// as someone's `HTTP_PROXY`) is reduced to path and query, and its host
+    /// is recorded as the `Host`. Every request at the alternate listener is
+    /// a ``ProxiedRequestKind/redirected`` blob, whatever its path says.
+    private func recordArrival(_ head: HTTPRequestHead, listener: ProxyListener) -> Exchange {
+        var uri = head.uri
+        var host = head.headers.first(name: "Host")
+        if uri.hasPrefix("http://"), let components = URLComponents(string: uri) {
+            // Absolute form: the proxy is someone's HTTP_PROXY.
+            host = components.host.map { h in components.port.map { "\(h):\($0)" } ?? h }
+            uri = components.percentEncodedPath + (components.percentEncodedQuery.map { "?" + $0 } ?? "")
+        }
+        let path = String(uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+        let method = head.method.rawValue
+        let kind = listener == .alternate ? ProxiedRequestKind.redirected : ProxiedRequestKind.classify(path)
+        let arrived = ProxiedRequest(
+            listener: listener, method: method, uri: uri, path: path, kind: kind, host: host,
+            authorization: head.headers.first(name: "Authorization"), range: head.headers.first(name: "Range"),
+            status: 0, bodyBytes: 0, fault: nil)
+        let index = state.withLockedValue { state in
+            state.records.append(arrived)
+            return state.records.count - 1
+        }
+        return Exchange(record: arrived, index: index)
+    }
+
+    /// Resolves where the request goes; nil when it goes nowhere and has
+    /// been answered here.
+    ///
+    /// `/r/ID` at the alternate listener stands for the blob request a
+    /// ``FaultAction/redirectToAlternateHost`` redirected: it is forwarded as
+    /// that request, with that request's authorization (as a signed URL
+    /// would carry it), and recorded under the blob's path so rules and byte
+    /// counts see the blob; an unknown id is a 404. The `/loop/` hops of
+    /// ``FaultAction/redirectLoop`` redirect to each other for ever. Anything
+    /// else goes upstream as it came.
+    private func resolveRoute(_ head: HTTPRequestHead, outbound: Outbound, exchange: inout Exchange) async throws -> Route? {
+        let path = exchange.record.path
+        // The redirect target: serve the blob the id stands for, with the
+        // authorization of the original request (as a signed URL would).
+        var route = Route(uri: exchange.record.uri, authorization: head.headers.first(name: "Authorization"))
+        if exchange.record.listener == .alternate {
+            let id = String(path.dropFirst("/r/".count))
+            guard let target = state.withLockedValue({ $0.redirects[id] }) else {
+                try await respond(status: 404, headers: [:], body: "unknown redirect id", outbound: outbound, exchange: &exchange)
+                return nil
+            }
+            route.uri = target.uri
+            route.authorization = target.authorization
+            exchange.record.path = String(target.uri.split(separator: "?").first ?? "")
+        }
+        if exchange.record.kind == .loop {
+            let next = path == "/loop/a" ? "/loop/b" : "/loop/a"
+            try await respond(status: 302, headers: ["Location": next], body: "", outbound: outbound, exchange: &exchange)
+            return nil
+        }
+        return route
+    }
+
+    /// Decides, under the ``TokenFault`` set, whether the bearer token a
+    /// registry request carries has expired; if so the request is forwarded
+    /// without its `Authorization` (and no rule applies), so the client gets
+    /// the registry's own 401 challenge, as it would for a token that really
+    /// expired. Only bearer tokens on registry API requests count: token
+    /// requests, loop hops and redirected blobs are left alone, and so are
+    /// basic credentials.
+    private func tokenExpired(authorization: String?, exchange: inout Exchange) -> Bool {
+        // Expiring tokens: answer with the registry's own challenge.
+        var stripAuthorization = false
+        if [.base, .manifest, .blob, .tags, .other].contains(exchange.record.kind), let authorization, authorization.hasPrefix("Bearer ") {
+            stripAuthorization = state.withLockedValue { state in
+                switch state.tokenFault {
+                case .none:
+                    return false
+                case .singleUse:
+                    return !state.usedTokens.insert(authorization).inserted
+                case .rejectAfter(let requests):
+                    state.authorizedRequests += 1
+                    return state.authorizedRequests > requests
+                }
+            }
+            if stripAuthorization { exchange.record.fault = "token refused" }
+        }
+        return stripAuthorization
+    }
+
+    /// Takes the action of the first rule that matches the request and has
+    /// uses left, using one of them up, and records the action as the
+    /// request's fault. Rules match on the recorded path, so a redirected
+    /// blob is matched by its blob path.
+    private func takeAction(exchange: inout Exchange) -> FaultAction? {
+        let method = exchange.record.method
+        let kind = exchange.record.kind
+        let path = exchange.record.path
+        let action: FaultAction? = state.withLockedValue { state in
+            for index in state.rules.indices where state.rules[index].rule.match.matches(method, kind, path) {
+                if let remaining = state.rules[index].remaining {
+                    guard remaining > 0 else { continue }
+                    state.rules[index].remaining = remaining - 1
+                }
+                return state.rules[index].rule.action
+            }
+            return nil
+        }
+        if let action { exchange.record.fault = "\(action)" }
+        return action
+    }
+
+    /// Answers the request here for the actions that never reach the
+    /// registry; returns whether it did. These are ``FaultAction/respond(status:headers:body:)``,
+    /// the 429 with its `Retry-After`, the 307 to the alternate listener
+    /// (remembering what its id stands for), the first hop of the redirect
+    /// loop, and ``FaultAction/serve(body:contentType:chunked:)``, whose body
+    /// goes out in 64 KiB pieces counted like forwarded ones.
+    /// ``FaultAction/stallBeforeHeaders(_:)`` waits here, then lets the
+    /// request go on upstream.
+    private func answerLocally(_ action: FaultAction?, route: Route, outbound: Outbound, exchange: inout Exchange) async throws -> Bool {
+        switch action {
+        case .respond(let status, let headers, let text)?:
+            try await respond(status: status, headers: headers, body: text, outbound: outbound, exchange: &exchange)
+            return true
+        case .tooManyRequests(let retryAfter)?:
+            let value: String
+            switch retryAfter {
+            case .seconds(let seconds): value = String(seconds)
+            case .httpDate(let seconds): value = Self.httpDate(Date().addingTimeInterval(TimeInterval(seconds)))
+            }
+            try await respond(
+                status: 429, headers: ["Retry-After": value, "Content-Type": "application/json"],
+                body: #"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down (injected)"}]}"#, outbound: outbound, exchange: &exchange)
+            return true
+        case .redirectToAlternateHost?:
+            let id = UUID().uuidString.lowercased()
+            let uri = exchange.record.uri
+            state.withLockedValue { $0.redirects[id] = (uri, route.authorization) }
+            try await respond(
+                status: 307, headers: ["Location": "http://localhost:\(alternatePort)/r/\(id)"], body: "", outbound: outbound, exchange: &exchange)
+            return true
+        case .redirectLoop?:
+            try await respond(status: 302, headers: ["Location": "/loop/a"], body: "", outbound: outbound, exchange: &exchange)
+            return true
+        case .serve(let data, let contentType, let chunked)?:
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: contentType)
+            if chunked {
+                headers.add(name: "Transfer-Encoding", value: "chunked")
+            } else {
+                headers.add(name: "Content-Length", value: String(data.count))
+            }
+            exchange.record.status = 200
+            try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)))
+            if exchange.record.method != "HEAD" {
+                var offset = 0
+                while offset < data.count {
+                    let piece = data[data.startIndex + offset..<data.startIndex + min(data.count, offset + 64 * 1024)]
+                    try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: piece))))
+                    offset += piece.count
+                    count(Int64(piece.count), path: exchange.record.path, exchange: &exchange)
+                }
+            }
+            try await outbound.write(.end(nil))
+            return true
+        case .stallBeforeHeaders(let duration)?:
+            try await Task.sleep(for: duration)
+            return false
+        default:
+            return false
+        }
+    }
+
+    /// Builds the request head sent upstream from the client's: `Range`
+    /// dropped for ``FaultAction/ignoreRange``, or an open `bytes=N-` moved
+    /// on for ``FaultAction/shiftRange(by:)``; the connection and proxy
+    /// headers dropped; the route's `Authorization`, unless the token
+    /// expired; `Host` naming the upstream, whatever the client asked for;
+    /// and `Connection: close`, as each request gets its own upstream connection.
+    private func upstreamRequestHead(
+        _ head: HTTPRequestHead, route: Route, action: FaultAction?, stripAuthorization: Bool, upstreamPort: Int
+    ) -> HTTPRequestHead {
+        var headers = head.headers
+        switch action {
+        case .ignoreRange?:
+            headers.remove(name: "Range")
+        case .shiftRange(let offset)?:
+            if let range = headers.first(name: "Range"), range.hasPrefix("bytes="), range.hasSuffix("-"),
+               let start = Int64(range.dropFirst("bytes=".count).dropLast()) {
+                headers.replaceOrAdd(name: "Range", value: "bytes=\(start + offset)-")
+            }
+        default:
+            break
+        }
+        headers.remove(name: "Connection")
+        headers.remove(name: "Proxy-Connection")
+        headers.remove(name: "Proxy-Authorization")
+        headers.remove(name: "Authorization")
+        if let forwardAuthorization = route.authorization, !stripAuthorization { headers.add(name: "Authorization", value: forwardAuthorization) }
+        headers.replaceOrAdd(name: "Host", value: "127.0.0.1:\(upstreamPort)")
+        headers.add(name: "Connection", value: "close")
+        return HTTPRequestHead(version: .http1_1, method: head.method, uri: route.uri, headers: headers)
+    }
+
+    /// Connects to the registry or the token server on 127.0.0.1, as an
+    /// HTTP/1.1 client.
+    private func connectUpstream(port upstreamPort: Int) async throws -> NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart> {
+        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .connect(host: "127.0.0.1", port: upstreamPort) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                }
+            }
+    }
+
+    /// Sends the request upstream and relays the response, applying the body
+    /// faults as the bytes go by; returns whether the client connection may
+    /// carry another request (false once a fault has cut the body short).
+    ///
+    /// The head is passed through ``relayedHead(_:realm:action:)``. In the body,
+    /// ``FaultAction/flipByte(at:)`` inverts one byte; ``FaultAction/resetAfter(bytes:)``,
+    /// ``FaultAction/truncateAfter(bytes:)`` and ``FaultAction/chunkedThenCloseAfter(bytes:)``
+    /// send the first bytes and end the connection, with a TCP RST for the
+    /// first (SO_LINGER 0) and a FIN for the others; ``FaultAction/stallAfter(bytes:_:)``
+    /// sends the first bytes, waits, then sends the rest. Every byte handed
+    /// to the client is counted.
+    private func relay(
+        _ upstreamHead: HTTPRequestHead, body: ByteBuffer, through upstream: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>,
+        action: FaultAction?, outbound: Outbound, channel: any Channel, exchange: inout Exchange
+    ) async throws -> Bool {
+        var body = body
+        let realm = state.withLockedValue { $0.realmOverride } ?? "http://127.0.0.1:\(port)/token"
+        return try await upstream.executeThenClose { upstreamInbound, upstreamOutbound in
+            try await upstreamOutbound.write(.head(upstreamHead))
+            if body.readableBytes > 0 { try await upstreamOutbound.write(.body(.byteBuffer(body))) }
+            try await upstreamOutbound.write(.end(nil))
+            body.clear()
+
+            var sent: Int64 = 0
+            var chunkedInstead = false
+            for try await part in upstreamInbound {
+                switch part {
+                case .head(let upstreamResponseHead):
+                    let (responseHead, chunked) = relayedHead(upstreamResponseHead, realm: realm, action: action)
+                    if chunked { chunkedInstead = true }
+                    exchange.record.status = Int(responseHead.status.code)
+                    try await outbound.write(.head(responseHead))
+                case .body(var chunk):
+                    let length = Int64(chunk.readableBytes)
+                    switch action {
+                    case .flipByte(let offset)? where offset >= sent && offset < sent + length:
+                        let index = chunk.readerIndex + Int(offset - sent)
+                        if let byte = chunk.getInteger(at: index, as: UInt8.self) { chunk.setInteger(~byte, at: index) }
+                    case .resetAfter(let limit)? where sent + length >= limit,
+                        .truncateAfter(let limit)? where sent + length >= limit,
+                        .chunkedThenCloseAfter(let limit)? where chunkedInstead && sent + length >= limit:
+                        let keep = Int(limit - sent)
+                        if keep > 0, let prefix = chunk.readSlice(length: keep) {
+                            try await outbound.write(.body(.byteBuffer(prefix)))
+                            count(Int64(keep), path: exchange.record.path, exchange: &exchange)
+                        }
+                        if case .resetAfter? = action {
+                            // SO_LINGER 0: close() sends RST, as a dropped connection would.
+                            try? await (channel as? any SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get()
+                        } else {
+                            // Give the prefix a moment to leave before the FIN.
+                            try await Task.sleep(for: .milliseconds(50))
+                        }
+                        return false
+                    case .stallAfter(let limit, let duration)? where sent <= limit && sent + length > limit:
+                        let keep = Int(limit - sent)
+                        if keep > 0, let prefix = chunk.readSlice(length: keep) {
+                            try await outbound.write(.body(.byteBuffer(prefix)))
+                            count(Int64(keep), path: exchange.record.path, exchange: &exchange)
+                            sent += Int64(keep)
+                        }
+                        try await Task.sleep(for: duration)
+                    default:
+                        break
+                    }
+                    let remaining = Int64(chunk.readableBytes)
+                    if remaining > 0 {
+                        try await outbound.write(.body(.byteBuffer(chunk)))
+                        count(remaining, path: exchange.record.path, exchange: &exchange)
+                    }
+                    sent += remaining
+                case .end:
+                    try await outbound.write(.end(nil))
+                    return true
+                }
+            }
+            // The registry closed without finishing the response.
+            return false
+        }
+    }
+
+    /// The upstream response head as the client gets it, and whether its
+    /// body is to be sent chunked instead: the connection headers dropped
+    /// (the proxy keeps its own connection), the token server's realm in
+    /// Bearer challenges replaced with `realm` so token requests come through
+    /// the proxy too, and for ``FaultAction/chunkedThenCloseAfter(bytes:)``
+    /// a 200's `Content-Length` swapped for chunked encoding.
+    private func relayedHead(_ upstreamHead: HTTPResponseHead, realm: String, action: FaultAction?) -> (HTTPResponseHead, chunked: Bool) {
+        var responseHead = upstreamHead
+        var chunkedInstead = false
+        responseHead.headers.remove(name: "Connection")
+        responseHead.headers.remove(name: "Keep-Alive")
+        if let tokenRealm {
+            let challenges = responseHead.headers["WWW-Authenticate"]
+            responseHead.headers.remove(name: "WWW-Authenticate")
+            for challenge in challenges {
+                responseHead.headers.add(name: "WWW-Authenticate", value: challenge.replacingOccurrences(of: tokenRealm, with: realm))
+            }
+        }
+        if case .chunkedThenCloseAfter? = action, responseHead.status == .ok {
+            responseHead.headers.remove(name: "Content-Length")
+            responseHead.headers.replaceOrAdd(name: "Transfer-Encoding", value: "chunked")
+            chunkedInstead = true
+        }
+        responseHead.version = .http1_1
+        return (responseHead, chunkedInstead)
+    }
+
+    // MARK: Forward proxy
+
+    /// Answers one `CONNECT` at the forward-proxy listener and tunnels the
+    /// connection's bytes to the main listener, which serves what comes through.
+    func tunnel(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        try? await client.executeThenClose { inbound, outbound in
+            var incoming = inbound.makeAsyncIterator()
+            var head = ByteBuffer()
+            let separator = Array("\r\n\r\n".utf8)
+            var end: Int?
+            while end == nil, var chunk = try await incoming.next() {
+                head.writeBuffer(&chunk)
+                end = head.readableBytesView.firstRange(of: separator)?.upperBound
+                if head.readableBytes > 16 * 1024 { return }
+            }
+            guard let end else { return }
+            let headText = String(decoding: head.readableBytesView[head.readerIndex..<end], as: UTF8.self)
+            let words = headText.split(separator: " ", maxSplits: 2)
+            var record = ProxiedRequest(
+                listener: .main, method: words.first.map(String.init) ?? "", uri: words.count > 1 ? String(words[1]) : "", path: "",
+                kind: .connect, host: words.count > 1 ? String(words[1]) : nil, authorization: nil, range: nil, status: 0, bodyBytes: 0, fault: nil)
+            guard record.method == "CONNECT" else {
+                record.status = 405
+                state.withLockedValue { $0.records.append(record) }
+                try await outbound.write(ByteBuffer(string: "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+                return
+            }
+            record.status = 200
+            state.withLockedValue { $0.records.append(record) }
+            head.moveReaderIndex(to: end)
+            let upstream = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                }
+            try await outbound.write(ByteBuffer(string: "HTTP/1.1 200 Connection established\r\n\r\n"))
+            try await upstream.executeThenClose { upstreamInbound, upstreamOutbound in
+                if head.readableBytes > 0 { try await upstreamOutbound.write(head) }
+                try await withThrowingDiscardingTaskGroup { group in
+                    group.addTask {
+                        for try await chunk in upstreamInbound { try await outbound.write(chunk) }
+                    }
+                    while let chunk = try await incoming.next() { try await upstreamOutbound.write(chunk) }
+                    upstreamOutbound.finish()
+                }
+            }
+        }
+    }
+
+    // MARK: Answers and counts
+
+    /// Counts `bytes` of body handed to the client, on the request's record
+    /// and on `path`'s total (what ``bytesServed(path:)`` reports).
+    private func count(_ bytes: Int64, path: String, exchange: inout Exchange) {
+        exchange.record.bodyBytes += bytes
+        state.withLockedValue { $0.bytesByPath[path, default: 0] += bytes }
+    }
+
+    /// Answers with `status`, `headers` (in name order) and `body`, with its
+    /// `Content-Length`; a HEAD gets no body.
+    private func respond(status: Int, headers: [String: String], body: String, outbound: Outbound, exchange: inout Exchange) async throws {
+        var responseHeaders = HTTPHeaders()
+        for (name, value) in headers.sorted(by: { $0.key < $1.key }) { responseHeaders.add(name: name, value: value) }
+        responseHeaders.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count))
+        exchange.record.status = status
+        try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: responseHeaders)))
+        if !body.isEmpty, exchange.record.method != "HEAD" { try await outbound.write(.body(.byteBuffer(ByteBuffer(string: body)))) }
+        try await outbound.write(.end(nil))
+    }
+}
