@@ -60,11 +60,12 @@ public enum FileChunks {
         return done
     }
 
-    /// Copies `count` bytes from the start of `source` into `destination` at `offset`.
-    public static func copy(from source: FileDescriptor, count: Int64, into destination: FileDescriptor, at offset: Int64) throws(FileCopyError) {
+    /// Copies `count` bytes from the start of `source` into `destination` at
+    /// `offset` (nil: in order, for a stream).
+    public static func copy(from source: FileDescriptor, count: Int64, into destination: FileDescriptor, at offset: Int64?) throws(FileCopyError) {
         do {
             try forEach(in: source, count: count) { piece, position in
-                try write(piece, to: destination, at: offset + position)
+                try write(piece, to: destination, at: offset.map { $0 + position })
             }
         } catch let error as FileCopyError {
             throw error
@@ -74,18 +75,19 @@ public enum FileChunks {
     }
 
     /// Copies `source` (`count` bytes, or to its end) into `destination` at
-    /// `offset`, hashing it on the way: one read to copy and check a file.
+    /// `offset` (nil: in order), hashing it on the way: one read to copy and
+    /// check a file. Without a destination it only hashes.
     ///
     /// - Returns: the digest with `algorithm` and the number of bytes copied.
     public static func copyHashing(
-        from source: FileDescriptor, count: Int64? = nil, into destination: FileDescriptor, at offset: Int64, algorithm: Digest.Algorithm
+        from source: FileDescriptor, count: Int64? = nil, into destination: FileDescriptor?, at offset: Int64?, algorithm: Digest.Algorithm
     ) throws(FileCopyError) -> (digest: Digest, size: Int64) {
         var hasher = DigestHasher(algorithm)
         let size: Int64
         do {
             size = try forEach(in: source, count: count) { piece, position in
                 hasher.update(bufferPointer: piece)
-                try write(piece, to: destination, at: offset + position)
+                if let destination { try write(piece, to: destination, at: offset.map { $0 + position }) }
             }
         } catch let error as FileCopyError {
             throw error

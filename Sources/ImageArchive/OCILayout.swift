@@ -2,17 +2,23 @@ import Foundation
 import ImageReference
 import ImageSpec
 
-/// The files of an OCI image layout (image-spec `image-layout.md`) holding
-/// one image: `oci-layout`, `index.json` and `blobs/<alg>/<hex>`.
+/// The files of an OCI image layout (image-spec `image-layout.md`):
+/// `oci-layout`, `index.json` and `blobs/<alg>/<hex>`, holding one image or
+/// one multi-platform index with its images.
 public struct OCILayout: Sendable {
-    /// The manifest's descriptor, as `index.json` lists it.
-    public var manifest: Descriptor
-    /// The tag recorded as `org.opencontainers.image.ref.name`, if any.
+    /// What `index.json` lists: an image manifest, or an index.
+    public var top: Descriptor
+    /// The tag recorded as `org.opencontainers.image.ref.name` (what
+    /// `skopeo … oci:DIR:TAG` looks up), if any.
     public var referenceName: String?
+    /// The full name recorded as `io.containerd.image.name` (what
+    /// `ctr image import` names the image), if any.
+    public var imageName: String?
 
-    public init(manifest: Descriptor, referenceName: String?) {
-        self.manifest = manifest
+    public init(top: Descriptor, referenceName: String?, imageName: String? = nil) {
+        self.top = top
         self.referenceName = referenceName
+        self.imageName = imageName
     }
 
     /// The contents of `oci-layout`.
@@ -24,45 +30,52 @@ public struct OCILayout: Sendable {
     }
 
     /// Blobs to store once each, in order: a layer repeated in an image, or
-    /// equal to its config, has one file.
+    /// shared by two platforms, has one file.
     public static func uniqueBlobs(_ blobs: [Descriptor]) -> [Descriptor] {
         var seen: Set<Digest> = []
         return blobs.filter { seen.insert($0.digest).inserted }
     }
 
-    /// Writes `oci-layout`, `index.json` and the manifest (`manifestBytes`)
-    /// under `root`, and creates the `blobs/<alg>` directories.
+    /// Writes `oci-layout`, `index.json` and the manifest documents (the
+    /// index, if any, and every image manifest) under `root`, and creates
+    /// the `blobs/<alg>` directories.
     ///
-    /// - Returns: the path under `root` for each of `blobs` (config and
+    /// - Returns: the path under `root` for each of `blobs` (configs and
     ///   layers), stored once each, for the caller to fill.
-    public func writeSkeleton(at root: String, manifestBytes: Data, blobs: [Descriptor]) throws -> [(blob: Descriptor, path: String)] {
-        let unique = Self.uniqueBlobs(blobs)
-        for algorithm in Set(([manifest] + unique).map(\.digest.algorithm.rawValue)) {
+    public func writeSkeleton(at root: String, documents: [ManifestDocument], blobs: [Descriptor]) throws -> [(blob: Descriptor, path: String)] {
+        let unique = Self.uniqueBlobs(blobs).filter { blob in !documents.contains { $0.digest == blob.digest } }
+        for algorithm in Set(([top] + documents.map(\.descriptor) + unique).map(\.digest.algorithm.rawValue)) {
             try FileManager.default.createDirectory(atPath: "\(root)/blobs/\(algorithm)", withIntermediateDirectories: true)
         }
         try Data(Self.layoutFileBytes).write(to: URL(fileURLWithPath: "\(root)/oci-layout"))
         try Data(indexBytes()).write(to: URL(fileURLWithPath: "\(root)/index.json"))
-        try manifestBytes.write(to: URL(fileURLWithPath: "\(root)/\(Self.blobPath(manifest.digest))"))
+        for document in documents {
+            try document.bytes.write(to: URL(fileURLWithPath: "\(root)/\(Self.blobPath(document.digest))"))
+        }
         return unique.map { ($0, "\(root)/\(Self.blobPath($0.digest))") }
     }
 
     /// The contents of `index.json`.
     public func indexBytes() throws -> [UInt8] {
-        struct Entry: Encodable {
-            var mediaType: String
-            var digest: String
-            var size: Int64
-            var annotations: [String: String]?
-        }
-        struct Index: Encodable {
-            var schemaVersion = 2
-            var mediaType = "application/vnd.oci.image.index.v1+json"
-            var manifests: [Entry]
-        }
-        let annotations = referenceName.map { ["org.opencontainers.image.ref.name": $0] }
-        let index = Index(manifests: [Entry(mediaType: manifest.mediaType, digest: manifest.digest.description, size: manifest.size, annotations: annotations)])
+        var annotations: [String: String] = [:]
+        if let referenceName { annotations["org.opencontainers.image.ref.name"] = referenceName }
+        if let imageName { annotations["io.containerd.image.name"] = imageName }
+        let entry = Descriptor(mediaType: top.mediaType, digest: top.digest, size: top.size, annotations: annotations.isEmpty ? nil : annotations)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(index))
+        return Array(try encoder.encode(ImageIndex(mediaType: MediaType.ociIndex, manifests: [entry])))
+    }
+
+    /// An OCI index of `images` (each with its platform): the index a
+    /// layout gets for some, not all, of a multi-platform image's platforms.
+    public static func index(of images: [(manifest: Descriptor, platform: Platform?)]) throws -> ManifestDocument {
+        let entries = images.map { image in
+            Descriptor(
+                mediaType: image.manifest.mediaType, digest: image.manifest.digest, size: image.manifest.size,
+                platform: image.platform.map(PlatformDescriptor.init))
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try ManifestDocument(bytes: try encoder.encode(ImageIndex(mediaType: MediaType.ociIndex, manifests: entries)), contentType: nil)
     }
 }

@@ -42,21 +42,29 @@ public struct BlobCache: Sendable {
         "\(directory)/blobs/\(digest.algorithm.rawValue)/\(digest.hex)"
     }
 
-    /// Copies the cached blob into `file` at `offset`, verifying its size and
-    /// digest on the way. Returns false — and removes the entry if it is
-    /// damaged — when the cache cannot supply it.
-    func copyVerified(_ digest: Digest, size: Int64?, into file: FileDescriptor, at offset: Int64) -> Bool {
+    /// Copies the cached blob into `file` at `offset` (nil: in order, for a
+    /// stream), verifying its size and digest. Returns false — and removes
+    /// the entry if it is damaged — when the cache cannot supply it. Into a
+    /// stream, which cannot take back what it was given, the entry is
+    /// checked before any byte is copied.
+    func copyVerified(_ digest: Digest, size: Int64?, into file: FileDescriptor, at offset: Int64?) -> Bool {
         let source = path(for: digest)
         guard let input = try? FileDescriptor.open(source, .readOnly, options: [.closeOnExec]) else { return false }
         defer { try? input.close() }
-        guard let (copied, copiedSize) = try? FileChunks.copyHashing(from: input, into: file, at: offset, algorithm: digest.algorithm),
-              size.map({ $0 == copiedSize }) ?? true, copied == digest
-        else {
-            // A damaged entry: drop it so the next run downloads the blob again.
-            unlink(source)
-            return false
+        func intact(_ copied: (digest: Digest, size: Int64)?) -> Bool {
+            guard let copied, size.map({ $0 == copied.size }) ?? true, copied.digest == digest else {
+                // A damaged entry: drop it so the next run downloads the blob again.
+                unlink(source)
+                return false
+            }
+            return true
         }
-        return true
+        if offset == nil {
+            let checked = try? FileChunks.copyHashing(from: input, into: nil, at: nil, algorithm: digest.algorithm)
+            guard let checked, intact(checked) else { return false }
+            return (try? FileChunks.copy(from: input, count: checked.size, into: file, at: nil)) != nil
+        }
+        return intact(try? FileChunks.copyHashing(from: input, into: file, at: offset, algorithm: digest.algorithm))
     }
 
     /// Creates a uniquely named temporary file in the cache for a blob being downloaded.
@@ -65,6 +73,26 @@ public struct BlobCache: Sendable {
         let file = try FileDescriptor.open(
             temporary, .readWrite, options: [.create, .exclusiveCreate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
         return (temporary, file)
+    }
+
+    /// The bytes of a small cached blob, verified; nil when the cache does
+    /// not have it intact.
+    func verifiedBytes(_ blob: Descriptor) -> Data? {
+        guard let data = FileManager.default.contents(atPath: path(for: blob.digest)) else { return nil }
+        guard Int64(data.count) == blob.size, DigestHasher.digest(of: data, algorithm: blob.digest.algorithm) == blob.digest else {
+            unlink(path(for: blob.digest))
+            return nil
+        }
+        return data
+    }
+
+    /// Adds a blob whose verified bytes are in memory (a config read for
+    /// its platform); a failure only means it is not cached.
+    func store(_ bytes: Data, digest: Digest) {
+        guard !FileManager.default.fileExists(atPath: path(for: digest)), let (temporary, file) = try? makeTemporary(for: digest) else { return }
+        let written = (try? bytes.withUnsafeBytes { try file.writeAll($0) }) != nil
+        try? file.close()
+        if written { commit(temporary: temporary, digest: digest) } else { unlink(temporary) }
     }
 
     /// Moves a verified temporary file into place (atomically; a concurrent

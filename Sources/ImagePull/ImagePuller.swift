@@ -41,13 +41,64 @@ public struct ImagePuller: Sendable {
     public var observer: (any TransferObserver)?
     /// Where temporary outputs are registered, so a signal can remove them.
     public let temporaryPaths: TemporaryPaths
+    /// Told of what a person should know but that does not stop the run
+    /// (an image whose config names another platform than the host's).
+    public var warn: (@Sendable (String) -> Void)?
 
-    public init(client: RegistryClient, cache: BlobCache? = nil, jobs: Int? = nil, observer: (any TransferObserver)? = nil, temporaryPaths: TemporaryPaths) {
+    public init(
+        client: RegistryClient, cache: BlobCache? = nil, jobs: Int? = nil, observer: (any TransferObserver)? = nil, temporaryPaths: TemporaryPaths,
+        warn: (@Sendable (String) -> Void)? = nil
+    ) {
         self.client = client
         self.cache = cache
         self.jobs = jobs
         self.observer = observer
         self.temporaryPaths = temporaryPaths
+        self.warn = warn
+    }
+
+    // MARK: Resolving
+
+    /// An image resolved for a platform request, with its config when it
+    /// was read to check the platform.
+    public struct Resolution: Sendable {
+        public var image: ResolvedImage
+        /// The config's bytes, verified, when they were read.
+        public var configBytes: Data?
+    }
+
+    /// Resolves `image` for `platform`. A single image manifest says nothing
+    /// of its platform, so its config is read: asked for a platform
+    /// explicitly, an image built for another is refused; asked for none,
+    /// one built for another than the host's gets a warning. With
+    /// `readConfig` false the config is read only when a platform was asked.
+    public func resolve(_ image: ImageReference, platform: PlatformRequest, readConfig: Bool = true) async throws -> Resolution {
+        let resolved = try await client.resolveImage(image, platform: platform)
+        guard resolved.index == nil else { return Resolution(image: resolved, configBytes: nil) }
+        let wanted: Platform
+        switch platform {
+        case .any: return Resolution(image: resolved, configBytes: nil)
+        case .host:
+            guard readConfig else { return Resolution(image: resolved, configBytes: nil) }
+            wanted = .host
+        case .exactly(let explicit): wanted = explicit
+        }
+        let config = resolved.manifest.config
+        let bytes: Data
+        if let cached = cache?.verifiedBytes(config) {
+            bytes = cached
+        } else {
+            bytes = try await client.fetchBlobBytes(config, of: image)
+            cache?.store(bytes, digest: config.digest)
+        }
+        if let actual = try? ImageConfiguration(bytes: bytes).platform, !wanted.matches(actual) {
+            let name = "\(client.endpoint.host)/\(image.repositoryReference)"
+            guard case .host = platform else {
+                throw ImageSpecError.platformMismatch(image: name, requested: wanted, actual: actual)
+            }
+            warn?("\(name) is a single \(actual) image, not one for this machine (\(Platform.host)); taking it as it is")
+        }
+        return Resolution(image: resolved, configBytes: bytes)
     }
 
     // MARK: Whole images
@@ -57,53 +108,91 @@ public struct ImagePuller: Sendable {
     ///
     /// - Returns: what the reference resolved to.
     @discardableResult
-    public func pull(_ image: ImageReference, platform: Platform, format: ImageFormat, to path: String) async throws -> ResolvedImage {
-        let resolved = try await client.resolveImage(image, platform: platform)
+    public func pull(_ image: ImageReference, platform: PlatformRequest, format: ImageFormat, to path: String) async throws -> ResolvedImage {
+        let resolution = try await resolve(image, platform: platform)
+        let resolved = resolution.image
+        let known = resolution.configBytes.map { [resolved.manifest.config.digest: $0] } ?? [:]
         switch format {
         case .docker:
             let repoTags = image.tag.map { ["\(image.familiarName):\($0)"] } ?? []
             let layout = try DockerArchiveLayout(config: resolved.manifest.config, layers: resolved.manifest.layers, repoTags: repoTags)
-            let file = try OutputFile(target: path, registry: temporaryPaths)
-            do {
+            try await OutputWriting.withSeekableFile(for: path, temporaryPaths: temporaryPaths) { file, shownPath in
                 do {
-                    try layout.writeSkeleton(to: file.descriptor)
+                    try layout.writeSkeleton(to: file)
                 } catch {
-                    throw OutputError.cannotWrite(path: path, detail: "\(error)")
+                    throw OutputError.cannotWrite(path: shownPath, detail: "\(error)")
                 }
-                let slots = layout.blobEntries.map { BlobSlot(blob: $0.blob, destination: BlobDestination(file: file.descriptor, offset: $0.offset, path: path)) }
-                try await download(slots, of: image)
-            } catch {
-                file.discard()
-                throw error
+                let slots = layout.blobEntries.map { BlobSlot(blob: $0.blob, destination: BlobDestination(file: file, offset: $0.offset, path: shownPath)) }
+                try await download(slots, of: image, known: known)
             }
-            try file.commit()
         case .oci:
-            let directory = try OutputDirectory(target: path, registry: temporaryPaths)
-            let blobFiles: [(blob: Descriptor, path: String)]
+            try await writeLayout(
+                to: path, top: resolved.document.descriptor, documents: [resolved.document], blobs: resolved.manifest.blobs, of: image, known: known)
+        }
+        return resolved
+    }
+
+    /// Resolves `image` for every platform `selection` picks and writes an
+    /// OCI layout of them to `path`: for `.all`, the index as the registry
+    /// serves it (its digest kept) with every manifest it lists; for some
+    /// platforms, an index of those; for a single image manifest, that image.
+    @discardableResult
+    public func pullLayout(_ image: ImageReference, selection: PlatformSelection, to path: String) async throws -> ResolvedImages {
+        let resolved = try await client.resolveImages(image, selection: selection)
+        guard let index = resolved.index else {
+            let single = resolved.images[0]
+            try await writeLayout(to: path, top: single.document.descriptor, documents: [single.document], blobs: single.manifest.blobs, of: image)
+            return resolved
+        }
+        var documents = resolved.images.map(\.document)
+        var blobs = resolved.images.flatMap(\.manifest.blobs)
+        let top: ManifestDocument
+        if selection == .all {
+            top = index
+            // What `.all` leaves out (attestations) is still listed by the index: fetch it too, so the layout is whole.
+            for entry in index.index?.manifests ?? [] where !documents.contains(where: { $0.digest == entry.digest }) {
+                var child = image
+                child.digest = entry.digest
+                let document = try await client.fetchManifest(child)
+                documents.append(document)
+                blobs += document.imageManifest?.blobs ?? []
+            }
+        } else {
+            top = try OCILayout.index(of: resolved.images.map { ($0.document.descriptor, $0.platform) })
+        }
+        try await writeLayout(to: path, top: top.descriptor, documents: [top] + documents, blobs: blobs, of: image)
+        return resolved
+    }
+
+    /// Writes an OCI layout: the documents as they are, then every blob
+    /// downloaded into its file.
+    private func writeLayout(
+        to path: String, top: Descriptor, documents: [ManifestDocument], blobs: [Descriptor], of image: ImageReference, known: [Digest: Data] = [:]
+    ) async throws {
+        let directory = try OutputDirectory(target: path, registry: temporaryPaths)
+        let blobFiles: [(blob: Descriptor, path: String)]
+        do {
+            let layout = OCILayout(top: top, referenceName: image.tag, imageName: image.tag.map { "\(image.registry)/\(image.repository):\($0)" })
+            blobFiles = try layout.writeSkeleton(at: directory.temporary, documents: documents, blobs: blobs)
+        } catch {
+            throw OutputError.cannotWrite(path: path, detail: "\(error)")
+        }
+        var files: [FileDescriptor] = []
+        defer { for file in files { try? file.close() } }
+        var slots: [BlobSlot] = []
+        for (blob, blobPath) in blobFiles {
+            let file: FileDescriptor
             do {
-                blobFiles = try OCILayout(manifest: resolved.document.descriptor, referenceName: image.tag)
-                    .writeSkeleton(at: directory.temporary, manifestBytes: resolved.document.bytes, blobs: resolved.manifest.blobs)
+                file = try FileDescriptor.open(
+                    blobPath, .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
             } catch {
                 throw OutputError.cannotWrite(path: path, detail: "\(error)")
             }
-            var files: [FileDescriptor] = []
-            defer { for file in files { try? file.close() } }
-            var slots: [BlobSlot] = []
-            for (blob, blobPath) in blobFiles {
-                let file: FileDescriptor
-                do {
-                    file = try FileDescriptor.open(
-                        blobPath, .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
-                } catch {
-                    throw OutputError.cannotWrite(path: path, detail: "\(error)")
-                }
-                files.append(file)
-                slots.append(BlobSlot(blob: blob, destination: BlobDestination(file: file, path: path)))
-            }
-            try await download(slots, of: image)
-            try directory.commit()
+            files.append(file)
+            slots.append(BlobSlot(blob: blob, destination: BlobDestination(file: file, path: path)))
         }
-        return resolved
+        try await download(slots, of: image, known: known)
+        try directory.commit()
     }
 
     /// Where a blob goes.
@@ -113,8 +202,9 @@ public struct ImagePuller: Sendable {
     }
 
     /// Downloads blobs into their slots (through the cache when there is one)
-    /// in the order and number at once that `DownloadSchedule` gives.
-    func download(_ slots: [BlobSlot], of image: ImageReference) async throws {
+    /// in the order and number at once that `DownloadSchedule` gives; blobs
+    /// whose verified bytes are `known` already are written from memory.
+    func download(_ slots: [BlobSlot], of image: ImageReference, known: [Digest: Data] = [:]) async throws {
         let sizes = slots.map(\.blob.size)
         // Measured on 2 cores: 4 large blobs at once move as much as 6 or 8;
         // 40 small layers finish ~10% sooner with 8 requests in flight than with 4.
@@ -130,6 +220,13 @@ public struct ImagePuller: Sendable {
                     let slot = slots[index]
                     group.addTask {
                         observer?.blobStarted(slot.blob)
+                        if let bytes = known[slot.blob.digest] {
+                            try Self.write(bytes, to: slot.destination)
+                            cache?.store(bytes, digest: slot.blob.digest)
+                            observer?.blobAdvanced(slot.blob, by: Int64(bytes.count))
+                            observer?.blobFinished(slot.blob, from: .registry)
+                            return index
+                        }
                         let source = try await client.fetchBlob(
                             slot.blob.digest, size: slot.blob.size, of: image, into: slot.destination, cache: cache,
                             progress: Self.progress(of: slot.blob, to: observer))
@@ -147,6 +244,14 @@ public struct ImagePuller: Sendable {
         observer?.transferCompleted()
     }
 
+    private static func write(_ bytes: Data, to destination: BlobDestination) throws {
+        do {
+            try bytes.withUnsafeBytes { try FileChunks.write($0, to: destination.file, at: destination.offset) }
+        } catch {
+            throw OutputError.cannotWrite(path: destination.path, detail: "\(error)")
+        }
+    }
+
     /// The progress callback that tells `observer` of `blob`'s bytes; nil without one.
     static func progress(of blob: Descriptor, to observer: (any TransferObserver)?) -> (@Sendable (Int64) -> Void)? {
         guard let observer else { return nil }
@@ -155,25 +260,25 @@ public struct ImagePuller: Sendable {
 
     // MARK: One blob
 
-    /// Fetches one blob to `path` (atomically), or to standard output when
-    /// `path` is nil — after it is verified, through a temporary file, so no
-    /// unverified byte is printed.
+    /// Fetches one blob to `path`: a file atomically; standard output (nil
+    /// or `-`) after it is verified, through a temporary file, so no
+    /// unverified byte is printed; a stream (a FIFO, a device) as it arrives.
     ///
     /// - Parameter size: the size the manifest gives; nil when unknown.
     public func fetchBlob(_ digest: Digest, size: Int64?, of image: ImageReference, to path: String?) async throws {
-        guard let path else {
+        guard let path, path != "-" else {
             try await withVerifiedBlob(digest, size: size, of: image) { file in
                 do {
                     try StandardOutput.copy(from: file.descriptor)
                 } catch {
-                    throw OutputError.cannotWrite(path: "standard output", detail: "\(error)")
+                    throw OutputError.writing("standard output", error)
                 }
             }
             return
         }
         let file = try OutputFile(target: path, registry: temporaryPaths)
         do {
-            try await fetch(digest, size: size, of: image, into: BlobDestination(file: file.descriptor, path: path))
+            try await fetch(digest, size: size, of: image, into: BlobDestination(file: file.descriptor, offset: file.isSeekable ? 0 : nil, path: path))
         } catch {
             file.discard()
             throw error
@@ -181,10 +286,15 @@ public struct ImagePuller: Sendable {
         try file.commit()
     }
 
-    /// Resolves `image` for `platform` and fetches its config, as ``fetchBlob(_:size:of:to:)``.
-    public func fetchConfig(of image: ImageReference, platform: Platform, to path: String?) async throws {
-        let config = try await client.resolveImage(image, platform: platform).manifest.config
-        try await fetchBlob(config.digest, size: config.size, of: image, to: path)
+    /// Resolves `image` for `platform` and writes its config, as ``fetchBlob(_:size:of:to:)``.
+    public func fetchConfig(of image: ImageReference, platform: PlatformRequest, to path: String?) async throws {
+        let resolution = try await resolve(image, platform: platform)
+        guard let bytes = resolution.configBytes else {
+            let config = resolution.image.manifest.config
+            return try await fetchBlob(config.digest, size: config.size, of: image, to: path)
+        }
+        // Read (and verified) for the platform check already.
+        try OutputWriting.write(bytes, to: path, temporaryPaths: temporaryPaths)
     }
 
     /// Fetches one blob into a temporary file in TMPDIR and hands it to

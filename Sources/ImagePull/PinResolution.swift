@@ -9,11 +9,17 @@ extension ImagePin {
     /// layer is downloaded. For a single image manifest the config is read
     /// (in memory) to record the platform it says it is for.
     ///
+    /// An explicit selection that a single image's config contradicts is
+    /// refused (it is not an index to pick from); the default one gets a
+    /// warning through `warn`.
+    ///
     /// - Parameters:
+    ///   - explicit: whether the user named the platforms (else `selection` is the host's).
     ///   - name: the pin's short name.
     ///   - registryURI: the registry as the pin records it (`https://host/v2/`).
     public static func resolve(
-        _ image: ImageReference, selection: PlatformSelection, name: String, registryURI: String, client: RegistryClient
+        _ image: ImageReference, selection: PlatformSelection, explicit: Bool, name: String, registryURI: String, client: RegistryClient,
+        warn: (@Sendable (String) -> Void)? = nil
     ) async throws -> ImagePin {
         var pin = ImagePin(name: name, registry: registryURI, repository: image.repository, tag: image.tag, images: [])
         let resolved = try await client.resolveImages(image, selection: selection)
@@ -24,6 +30,13 @@ extension ImagePin {
         } else if let single = resolved.images.first {
             // A single-platform image: its config says which platform it is.
             let platform = try? await configuration(of: single.manifest, image: image, client: client).platform
+            if let platform, case .platforms(let wanted) = selection, !wanted.contains(where: { $0.matches(platform) }) {
+                let name = "\(client.endpoint.host)/\(image.repositoryReference)"
+                if explicit {
+                    throw ImageSpecError.platformMismatch(image: name, requested: wanted[0], actual: platform)
+                }
+                warn?("\(name) is a single \(platform) image, not one for this machine (\(Platform.host)); pinning it as it is")
+            }
             pin.images = [ImagePin.PlatformImage(platform: platform, document: single.document, manifest: single.manifest)]
         }
         return pin

@@ -20,6 +20,9 @@ public enum ExitStatus: Int32, Sendable {
     case failure = 1
     /// The arguments or an input file the user gave are wrong (exit status 2).
     case usage = 2
+    /// Standard output's reader went away (`| head`): 128 + SIGPIPE, and
+    /// nothing printed, as a command killed by SIGPIPE ends.
+    case readerGone = 141
 }
 
 extension UserFacingError {

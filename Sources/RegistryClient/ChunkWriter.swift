@@ -5,15 +5,17 @@ import struct SystemPackage.FileDescriptor
 
 /// Gathers body chunks, without copying them, into one `pwritev` of about
 /// 1 MiB at increasing offsets: far fewer syscalls than a write per network
-/// chunk, and no copy into an intermediate buffer.
+/// chunk, and no copy into an intermediate buffer. Without an offset (a
+/// stream: a FIFO, a device) the chunks go out in order with `writev`.
 struct ChunkWriter {
     let file: FileDescriptor
-    private(set) var offset: Int64
+    /// Where the next byte goes; nil for a stream.
+    private(set) var offset: Int64?
     private var pending: [ByteBuffer] = []
     private var pendingBytes = 0
     static let threshold = 1 << 20
 
-    init(file: FileDescriptor, offset: Int64) {
+    init(file: FileDescriptor, offset: Int64?) {
         self.file = file
         self.offset = offset
         pending.reserveCapacity(64)
@@ -29,7 +31,7 @@ struct ChunkWriter {
     mutating func flush() throws {
         while !pending.isEmpty {
             let written = try writeGathered()
-            offset += Int64(written)
+            offset = offset.map { $0 + Int64(written) }
             pendingBytes -= written
             drop(written)
         }
@@ -41,7 +43,8 @@ struct ChunkWriter {
         vectors.reserveCapacity(pending.count)
         return try withBufferPointers(pending[...], collected: &vectors) { vectors in
             while true {
-                let result = pwritev(file.rawValue, vectors.baseAddress, Int32(vectors.count), off_t(offset))
+                let result = offset.map { pwritev(file.rawValue, vectors.baseAddress, Int32(vectors.count), off_t($0)) }
+                    ?? writev(file.rawValue, vectors.baseAddress, Int32(vectors.count))
                 if result >= 0 { return result }
                 if errno != EINTR { throw Errno(rawValue: errno) }
             }

@@ -12,12 +12,14 @@ import struct SystemPackage.FileDescriptor
 /// and the path the file is known by, for messages.
 public struct BlobDestination: Sendable {
     public var file: FileDescriptor
-    /// Bytes into the file where the blob's first byte goes.
-    public var offset: Int64
+    /// Bytes into the file where the blob's first byte goes; nil for a
+    /// stream (a FIFO, a device), which takes the bytes in order and cannot
+    /// be rewound.
+    public var offset: Int64?
     /// The path messages name (the target the user gave, not a temporary name).
     public var path: String
 
-    public init(file: FileDescriptor, offset: Int64 = 0, path: String) {
+    public init(file: FileDescriptor, offset: Int64? = 0, path: String) {
         self.file = file
         self.offset = offset
         self.path = path
@@ -80,6 +82,7 @@ extension RegistryClient {
             if received > 0 { headers.replaceOrAdd(name: "Range", value: "bytes=\(received)-") }
         } receive: { response in
             let resuming = received > 0
+            var progressed = false
             let contentLength = response.headers.first(name: "Content-Length").flatMap(Int64.init)
             switch response.status {
             case .ok:
@@ -117,6 +120,7 @@ extension RegistryClient {
                         throw RegistryError.sizeMismatch(what: what, expected: expectedSize, actual: received)
                     }
                     chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                    progressed = true
                     try sink.write(chunk)
                     progress?(Int64(chunk.readableBytes))
                 }
@@ -130,7 +134,7 @@ extension RegistryClient {
                 // Every byte arrived before the connection broke: nothing left to ask for.
                 if let knownSize, received >= knownSize { return }
                 logger.debug("blob transfer interrupted", metadata: ["digest": "\(digest.short)", "received": "\(received)", "error": "\(Self.describe(error))"])
-                throw TransferInterrupted(failure: AttemptFailure(detail: Self.describe(error), retryable: Self.isRetryable(error)))
+                throw TransferInterrupted(failure: Self.attemptFailure(error, madeProgress: progressed))
             }
         }
         if let expectedSize, received != expectedSize {
@@ -187,6 +191,9 @@ struct FileSink: BlobSink {
     }
 
     mutating func restart() throws(RegistryError) {
+        guard destination.offset != nil else {
+            throw .cannotWrite(path: destination.path, detail: "the registry sent the blob again from its start, and a stream cannot be rewound")
+        }
         writer = ChunkWriter(file: destination.file, offset: destination.offset)
     }
 

@@ -96,9 +96,11 @@ struct DockerArchiveTests {
 struct OCILayoutTests {
     @Test func indexNamesTheManifest() throws {
         let digest = Digest.sha256(bytes: [UInt8](repeating: 9, count: 32))
-        let layout = OCILayout(manifest: Descriptor(mediaType: "application/vnd.oci.image.manifest.v1+json", digest: digest, size: 42), referenceName: "v1")
+        let layout = OCILayout(
+            top: Descriptor(mediaType: "application/vnd.oci.image.manifest.v1+json", digest: digest, size: 42), referenceName: "v1",
+            imageName: "r.example/team/app:v1")
         let text = String(decoding: try layout.indexBytes(), as: UTF8.self)
-        #expect(text == #"{"manifests":[{"annotations":{"org.opencontainers.image.ref.name":"v1"},"digest":"\#(digest)","mediaType":"application/vnd.oci.image.manifest.v1+json","size":42}],"mediaType":"application/vnd.oci.image.index.v1+json","schemaVersion":2}"#)
+        #expect(text == #"{"manifests":[{"annotations":{"io.containerd.image.name":"r.example/team/app:v1","org.opencontainers.image.ref.name":"v1"},"digest":"\#(digest)","mediaType":"application/vnd.oci.image.manifest.v1+json","size":42}],"mediaType":"application/vnd.oci.image.index.v1+json","schemaVersion":2}"#)
         #expect(OCILayout.blobPath(digest) == "blobs/sha256/\(digest.hex)")
     }
 
@@ -106,13 +108,14 @@ struct OCILayoutTests {
         func blob(_ byte: UInt8, _ size: Int64) -> Descriptor {
             Descriptor(mediaType: "application/octet-stream", digest: Digest.sha256(bytes: [UInt8](repeating: byte, count: 32)), size: size)
         }
-        let manifestBytes = Data(#"{"schemaVersion":2}"#.utf8)
-        let manifest = Descriptor(mediaType: "application/vnd.oci.image.manifest.v1+json", digest: Digest.sha256(bytes: [UInt8](repeating: 1, count: 32)), size: Int64(manifestBytes.count))
+        let manifestBytes = Data(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"x","digest":"sha256:\#(String(repeating: "0", count: 64))","size":1},"layers":[]}"#.utf8)
+        let document = try ManifestDocument(bytes: manifestBytes, contentType: nil)
+        let manifest = document.descriptor
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("hocker-oci-skeleton-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }
         let (config, a, b) = (blob(2, 10), blob(3, 20), blob(4, 30))
-        let files = try OCILayout(manifest: manifest, referenceName: "v1").writeSkeleton(at: root, manifestBytes: manifestBytes, blobs: [config, a, b, a])
+        let files = try OCILayout(top: manifest, referenceName: "v1").writeSkeleton(at: root, documents: [document], blobs: [config, a, b, a])
         #expect(files.map(\.blob.digest) == [config.digest, a.digest, b.digest])
         #expect(files.map(\.path) == [config, a, b].map { "\(root)/\(OCILayout.blobPath($0.digest))" })
         #expect(try Data(contentsOf: URL(fileURLWithPath: "\(root)/oci-layout")) == Data(OCILayout.layoutFileBytes))
