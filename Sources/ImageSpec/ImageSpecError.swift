@@ -11,6 +11,8 @@ public enum ImageSpecError: UserFacingError, Equatable {
     case noMatchingPlatform(requested: Platform, available: [Platform], image: String)
     /// An image config that is not JSON of the expected shape.
     case invalidConfig(String)
+    /// A single-platform image whose config names another platform than the one asked for.
+    case platformMismatch(image: String, requested: Platform, actual: Platform)
 
     public var message: String {
         switch self {
@@ -22,6 +24,8 @@ public enum ImageSpecError: UserFacingError, Equatable {
             "no image for platform \(requested) in \(image); it has: \(available.map(\.description).joined(separator: ", "))"
         case .invalidConfig(let reason):
             "invalid image config: \(reason)"
+        case .platformMismatch(let image, let requested, let actual):
+            "\(image) is a single \(actual) image, not \(requested): it is no multi-platform index to pick \(requested) from"
         }
     }
 
@@ -29,6 +33,8 @@ public enum ImageSpecError: UserFacingError, Equatable {
         switch self {
         case .noMatchingPlatform:
             ["pick one with --platform os/arch[/variant], or print the index itself with --index"]
+        case .platformMismatch(_, _, let actual):
+            ["to take it anyway: --platform \(actual) (or --platform any)"]
         case .unsupportedManifest(let type, _) where MediaType.isSchema1(type):
             ["schema 1 images cannot be fetched; ask for a newer tag"]
         default:

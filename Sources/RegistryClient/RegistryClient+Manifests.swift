@@ -70,10 +70,21 @@ extension RegistryClient {
     }
 
     /// Fetches `image` and, when it is an index, the manifest in it for
-    /// `platform`. The error for a platform the index lacks lists the ones it has.
-    public func resolveImage(_ image: ImageReference, platform: Platform) async throws -> ResolvedImage {
-        // One platform asked: exactly one image, or `entries(for:)` has thrown.
-        try await resolveImages(image, selection: .platforms([platform])).images[0]
+    /// `platform`. The error for a platform the index lacks lists the ones
+    /// it has. A single image manifest is returned as it is: what its
+    /// config says of its platform is for the caller to check.
+    public func resolveImage(_ image: ImageReference, platform: PlatformRequest) async throws -> ResolvedImage {
+        let top = try await fetchManifest(image)
+        switch top.content {
+        case .image(let manifest):
+            return ResolvedImage(index: nil, document: top, manifest: manifest, platform: nil)
+        case .index(let index):
+            guard let entry = platform.entry(in: index) else {
+                let requested: Platform = if case .exactly(let platform) = platform { platform } else { .host }
+                throw ImageSpecError.noMatchingPlatform(requested: requested, available: index.platforms, image: "\(endpoint.host)/\(image.repositoryReference)")
+            }
+            return try await resolveEntry(entry, of: index, document: top, image: image)
+        }
     }
 
     /// Fetches `image` and, when it is an index, the image manifest of every
@@ -87,17 +98,22 @@ extension RegistryClient {
         case .index(let index):
             var images: [ResolvedImage] = []
             for entry in try index.entries(for: selection, image: "\(endpoint.host)/\(image.repositoryReference)") {
-                var child = image
-                child.digest = entry.digest
-                let document = try await fetchManifest(child)
-                guard let manifest = document.imageManifest else {
-                    let which = entry.platform?.platform.description ?? entry.digest.description
-                    throw ImageSpecError.invalidManifest("the index entry for \(which) is itself an index")
-                }
-                images.append(ResolvedImage(index: top, document: document, manifest: manifest, platform: entry.platform?.platform))
+                images.append(try await resolveEntry(entry, of: index, document: top, image: image))
             }
             return ResolvedImages(index: top, images: images)
         }
+    }
+
+    /// The image manifest an index entry names.
+    private func resolveEntry(_ entry: Descriptor, of index: ImageIndex, document: ManifestDocument, image: ImageReference) async throws -> ResolvedImage {
+        var child = image
+        child.digest = entry.digest
+        let childDocument = try await fetchManifest(child)
+        guard let manifest = childDocument.imageManifest else {
+            let which = entry.platform?.platform.description ?? entry.digest.description
+            throw ImageSpecError.invalidManifest("the index entry for \(which) is itself an index")
+        }
+        return ResolvedImage(index: document, document: childDocument, manifest: manifest, platform: entry.platform?.platform)
     }
 
     /// Checks `bytes` against `expected`; their SHA-256, already computed, is not computed again.

@@ -4,6 +4,7 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// Reading answers and naming failures: the registry's error bodies, the
 /// error for a status, `Retry-After`, and a connection error in words.
@@ -38,7 +39,7 @@ extension RegistryClient {
         } catch is NIOTooManyBytesError {
             throw RegistryError.tooLarge(what: what, limit: limit)
         } catch {
-            throw TransferInterrupted(failure: AttemptFailure(detail: describe(error), retryable: isRetryable(error)))
+            throw TransferInterrupted(failure: attemptFailure(error))
         }
     }
 
@@ -76,14 +77,31 @@ extension RegistryClient {
         return .milliseconds(Int64(date.timeIntervalSinceNow * 1000))
     }
 
-    /// Whether another attempt may succeed where this error failed.
+    /// What a failed request or body read says about another attempt.
+    static func attemptFailure(_ error: any Error, madeProgress: Bool = false) -> AttemptFailure {
+        AttemptFailure(detail: describe(error), retryable: isRetryable(error), isStall: isStall(error), madeProgress: madeProgress)
+    }
+
+    /// Whether another attempt may succeed where this error failed: not
+    /// after a name that does not resolve, a TLS failure, or a malformed URL.
     static func isRetryable(_ error: any Error) -> Bool {
         if error is CancellationError { return false }
         if let clientError = error as? HTTPClientError {
             let final: [HTTPClientError] = [.cancelled, .invalidURL, .emptyHost, .emptyScheme, .deadlineExceeded]
             return !final.contains(clientError)
         }
+        if let connectionError = error as? NIOConnectionError {
+            if connectionError.connectionErrors.isEmpty, connectionError.dnsAError != nil || connectionError.dnsAAAAError != nil { return false }
+            return connectionError.connectionErrors.allSatisfy { isRetryable($0.error) }
+        }
+        if error is NIOSSLError || error is BoringSSLError { return false }
         return true
+    }
+
+    /// Whether the error is a wait for bytes that ran out.
+    static func isStall(_ error: any Error) -> Bool {
+        guard let clientError = error as? HTTPClientError else { return false }
+        return clientError == .readTimeout || clientError == .connectTimeout
     }
 
     /// A connection error in a few words.
@@ -96,8 +114,11 @@ extension RegistryClient {
             ]
             return known.first { $0.0 == clientError }?.1 ?? "\(clientError)"
         }
-        if let connectionError = error as? NIOConnectionError, let first = connectionError.connectionErrors.first {
-            return describe(first.error)
+        if let connectionError = error as? NIOConnectionError {
+            if let first = connectionError.connectionErrors.first { return describe(first.error) }
+            if connectionError.dnsAError != nil || connectionError.dnsAAAAError != nil {
+                return "the host name \(connectionError.host) does not resolve"
+            }
         }
         if let ioError = error as? IOError { return String(cString: strerror(ioError.errnoCode)).lowercased() }
         if let parserError = error as? HTTPParserError, parserError == .invalidEOFState {

@@ -42,7 +42,7 @@ extension RegistryClient {
                 throw error
             } catch {
                 if case .deadlineExceeded? = error as? HTTPClientError { try retry.checkDeadline(url: request.url, last: "no answer in time") }
-                let delay = try retry.failed(url: request.url, AttemptFailure(detail: Self.describe(error), retryable: Self.isRetryable(error)))
+                let delay = try retry.failed(url: request.url, Self.attemptFailure(error))
                 try await pause(delay, url: request.url, retry: retry)
                 continue
             }
@@ -50,9 +50,11 @@ extension RegistryClient {
             if status == 401, case .registry(let repository) = request.authentication, answeredBy == request.url {
                 _ = try? await response.body.collect(upTo: 64 * 1024)
                 guard !reauthenticated else {
+                    let hadCredentials = await auth.hasCredential(for: repository)
                     throw RegistryError.unauthorized(
-                        repository: repository, registry: endpoint.host, detail: "access denied after authenticating",
-                        hadCredentials: await auth.hasCredential(for: repository))
+                        repository: repository, registry: endpoint.host,
+                        detail: hadCredentials ? "access denied after authenticating" : "access denied to an anonymous client",
+                        hadCredentials: hadCredentials)
                 }
                 reauthenticated = true
                 try await authenticate(response, repository: repository, rejected: authorization?.header)

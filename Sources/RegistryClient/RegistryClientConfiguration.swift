@@ -13,10 +13,13 @@ public struct RegistryClientConfiguration: Sendable {
     public var insecure = false
     /// Retries of a request after a connection error, 429 or 5xx (default 5).
     public var retries = 5
-    /// Time to establish a connection (default 30 s).
-    public var connectTimeout: TimeAmount = .seconds(30)
-    /// Longest wait for the next bytes of a response (default 60 s).
-    public var readTimeout: TimeAmount = .seconds(60)
+    /// Time to establish a connection (default 10 s).
+    public var connectTimeout: TimeAmount = .seconds(10)
+    /// Longest wait for the next bytes of a response (default 30 s). A
+    /// stall is retried once; a second one in a row with nothing received
+    /// in between ends the operation, so a server that accepts and never
+    /// answers costs about twice this, not `retries` times it.
+    public var readTimeout: TimeAmount = .seconds(30)
     /// Longest a single request may take, body included (default 6 h).
     public var requestDeadline: TimeAmount = .hours(6)
     /// Longest the client may spend on requests, retries and waits in all,
@@ -55,9 +58,12 @@ public struct RetryNotice: Sendable, CustomStringConvertible {
     /// The wait before it.
     public var delay: Duration
 
+    /// `retrying in 0.7 s (attempt 2 of 6): connection refused by 127.0.0.1:5000`.
     public var description: String {
         let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
         let wait = seconds < 10 ? String(format: "%.1f", seconds) : String(Int(seconds.rounded()))
-        return "retrying in \(wait) s (attempt \(nextAttempt) of \(maxAttempts)): \(reason) from \(url)"
+        let components = URLComponents(string: url)
+        let host = components.map { c in (c.host ?? "") + (c.port.map { ":\($0)" } ?? "") } ?? url
+        return "retrying in \(wait) s (attempt \(nextAttempt) of \(maxAttempts)): \(reason) (\(host))"
     }
 }

@@ -11,6 +11,10 @@ struct AttemptFailure: Sendable, CustomStringConvertible {
     var retryable = true
     /// The server's `Retry-After`.
     var retryAfter: Duration?
+    /// Whether the attempt waited in vain for bytes (a connect or read timeout).
+    var isStall = false
+    /// Whether the attempt received bytes before it failed.
+    var madeProgress = false
 
     var description: String {
         guard let status else { return detail }
@@ -36,6 +40,8 @@ struct RetryBudget: Sendable {
     private(set) var attempts = 0
     /// What went wrong last, for messages.
     private(set) var lastFailure: AttemptFailure?
+    /// Stalls in a row with nothing received in between.
+    private var stallsWithoutProgress = 0
 
     init(configuration: RegistryClientConfiguration, deadline: ContinuousClock.Instant?) {
         self.configuration = configuration
@@ -58,7 +64,9 @@ struct RetryBudget: Sendable {
         failures += 1
         lastFailure = failure
         let last = failure.description
-        guard failure.retryable, failures <= configuration.retries else {
+        stallsWithoutProgress = failure.isStall && !failure.madeProgress ? stallsWithoutProgress + 1 : 0
+        // A server that keeps accepting and never sends is not waited for `retries` times over.
+        guard failure.retryable, failures <= configuration.retries, stallsWithoutProgress < 2 else {
             throw attempts > 1 ? .gaveUp(url: url, attempts: attempts, last: last) : .transport(url: url, detail: last)
         }
         var delay = backoff(failure: failures)

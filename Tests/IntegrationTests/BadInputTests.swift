@@ -58,8 +58,7 @@ extension RegistrySuites {
             let argv = testCase.arguments(fixture, "\(directory)/output")
             let result = try await HockerBinary.run(argv[0], Array(argv.dropFirst()))
             #expect(result.status == testCase.status, "\(result.stderrText)")
-            let firstLine = result.stderrText.split(separator: "\n").first.map(String.init) ?? ""
-            #expect(firstLine.hasPrefix("hocker: error: "), "\(result.stderrText)")
+            #expect(FailureOutput(result.stderrText).isWellFormed, "\(result.stderrText)")
             for mention in testCase.mentions(fixture) {
                 #expect(result.stderrText.contains(mention), "expected '\(mention)' in: \(result.stderrText)")
             }

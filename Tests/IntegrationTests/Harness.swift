@@ -111,3 +111,26 @@ struct SuiteFixtureTrait<Fixture: SuiteFixture>: SuiteTrait, TestScoping {
         try await Fixture.scope.withValue(fixture) { try await function() }
     }
 }
+
+/// What a failed run printed on stderr: the retries it announced, then the
+/// error line and its hints.
+struct FailureOutput {
+    /// `hocker: retrying in …` lines, in order.
+    var retries: [String]
+    /// The `hocker: error: …` line; empty when there is none.
+    var errorLine: String
+    /// Anything before the error line that is neither a retry nor a warning.
+    var unexpected: [String]
+
+    init(_ stderr: String) {
+        let lines = stderr.split(separator: "\n").map(String.init)
+        let errorIndex = lines.firstIndex { $0.hasPrefix("hocker: error: ") } ?? lines.endIndex
+        let before = lines[..<errorIndex]
+        retries = before.filter { $0.hasPrefix("hocker: retrying in ") }
+        unexpected = before.filter { !$0.hasPrefix("hocker: retrying in ") && !$0.hasPrefix("hocker: warning: ") }
+        errorLine = errorIndex < lines.endIndex ? lines[errorIndex] : ""
+    }
+
+    /// Whether stderr is retry notices (and warnings), then one error line.
+    var isWellFormed: Bool { !errorLine.isEmpty && unexpected.isEmpty }
+}
