@@ -24,6 +24,8 @@ struct CommandContext: Sendable {
     var temporaryPaths = TemporaryPaths()
     /// The secrets this run has seen, masked in everything it prints.
     var redactor = SecretRedactor()
+    /// Standard error: notes above the live progress lines.
+    var console = Console()
     var environment = ProcessInfo.processInfo.environment
 }
 
@@ -44,7 +46,7 @@ func withRegistryClient<Result: Sendable>(
 ) async throws -> Result {
     let resolver = try options.credentialResolver(redactor: context.redactor)
     let client = RegistryClient(
-        endpoint: endpoint, credentials: resolver, configuration: options.clientConfiguration(redactor: context.redactor),
+        endpoint: endpoint, credentials: resolver, configuration: options.clientConfiguration(context: context),
         logger: options.makeLogger(redactor: context.redactor))
     do {
         let result = try await body(client)
@@ -56,22 +58,7 @@ func withRegistryClient<Result: Sendable>(
     }
 }
 
-/// Writes bytes to `--out` (atomically) or to standard output.
+/// Writes bytes to `--out` (atomically, or through a stream) or to standard output.
 func writeOutput(_ bytes: Data, out: String?, context: CommandContext) throws {
-    guard let out else {
-        do {
-            try StandardOutput.write(bytes)
-        } catch {
-            throw OutputError.cannotWrite(path: "standard output", detail: "\(error)")
-        }
-        return
-    }
-    let file = try OutputFile(target: out, registry: context.temporaryPaths)
-    do {
-        _ = try bytes.withUnsafeBytes { try file.descriptor.writeAll(toAbsoluteOffset: 0, $0) }
-    } catch {
-        file.discard()
-        throw OutputError.cannotWrite(path: out, detail: "\(error)")
-    }
-    try file.commit()
+    try OutputWriting.write(bytes, to: out, temporaryPaths: context.temporaryPaths)
 }

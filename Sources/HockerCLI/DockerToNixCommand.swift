@@ -23,10 +23,14 @@ struct DockerToNixCommand: HockerCommand {
         commandName: "docker2nix",
         abstract: "Generate a Nix expression that fetches an image, pinned by digest.",
         discussion: """
-            Where the manifest comes from: --manifest PATH ('-' for stdin); else standard \
-            input when it is a pipe or a file; else (a terminal, /dev/null) docker2nix fetches \
-            it from the registry, resolving an index for --platform, with the same credentials \
-            as the other commands. A piped index is refused: pick a platform first.
+            Where the manifest comes from: --manifest PATH ('-' for stdin); --fetch to fetch \
+            it, whatever stdin is; else standard input when it is a pipe holding one, or a \
+            redirected file holding one (a file that is not a manifest is left unread, so \
+            `while read i; do docker2nix "$i"; done < list` fetches each); else (a terminal, \
+            /dev/null) docker2nix fetches it from the registry, resolving an index for \
+            --platform, with the same credentials as the other commands. A piped index is \
+            refused: pick a platform first. A piped manifest with no registry named is \
+            pinned to Docker Hub, with a warning.
 
             Formats: fetchdocker (default) is hocker's expression for nixpkgs' fetchdocker or \
             this project's nix/ library, one platform, sha256 in Nix base-32. hocker is an \
@@ -46,6 +50,9 @@ struct DockerToNixCommand: HockerCommand {
 
     @Option(help: ArgumentHelp("Read the image manifest from PATH ('-' for stdin) instead of fetching it.", valueName: "PATH"))
     var manifest: String?
+
+    @Flag(help: "Fetch the manifest from the registry, never reading stdin.")
+    var fetch = false
 
     @Option(
         name: [.customLong("altName"), .customLong("altImageName")],
@@ -68,6 +75,7 @@ struct DockerToNixCommand: HockerCommand {
     var allPlatforms: Bool { registryOptions.platforms.contains("all") }
 
     func validate() throws {
+        if fetch && manifest != nil { throw ValidationError("--fetch and --manifest exclude each other") }
         if json && format == .hocker { throw ValidationError("--json and --format hocker exclude each other") }
         if allPlatforms && registryOptions.platforms.count > 1 {
             throw ValidationError("--platform all takes no other --platform")
@@ -78,11 +86,16 @@ struct DockerToNixCommand: HockerCommand {
         for text in registryOptions.platforms where text != "all" {
             _ = try Platform(parsing: text)
         }
+        if effectiveFormat == .fetchdocker { _ = try registryOptions.platformRequest() }
     }
 
     func run(in context: CommandContext) async throws {
         let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
-        let source = try ManifestSource.choose(manifestOption: manifest)
+        let source = fetch ? .registry : try ManifestSource.choose(manifestOption: manifest)
+        if case .given(_, let origin) = source, registryOptions.registry == nil, !target.reference.explicitRegistry, !registryOptions.quiet {
+            context.console.note(
+                "hocker: warning: the manifest from \(origin) is pinned to Docker Hub (\(target.registryURI)); name its registry with --registry or in IMAGE-NAME if it came from another")
+        }
         let text: String
         switch effectiveFormat {
         case .fetchdocker:
@@ -106,11 +119,11 @@ struct DockerToNixCommand: HockerCommand {
         case .given(let bytes, let origin):
             return try imageManifest(parsing: bytes, origin: origin, target: target).1
         case .registry:
-            let platform = try registryOptions.resolvedPlatform()
+            let platform = try registryOptions.platformRequest()
             let resolved = try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
-                try await client.resolveImage(target.reference, platform: platform)
+                try await registryOptions.puller(client, context: context).resolve(target.reference, platform: platform).image
             }
-            if resolved.index != nil, !platform.matches(.host), !registryOptions.quiet {
+            if resolved.index != nil, platform != .host, !registryOptions.quiet {
                 FileHandle.standardError.write(Data("""
                     hocker: warning: \(target.reference) is a multi-platform image; fetchDockerConfig resolves the tag again at \
                     build time, for the build machine's platform (\(Platform.host)), not \(platform). Use --format hocker to pin \
@@ -147,7 +160,9 @@ struct DockerToNixCommand: HockerCommand {
                 images: [ImagePin.PlatformImage(platform: platform, document: document, manifest: manifest)])
         case .registry:
             return try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
-                try await ImagePin.resolve(target.reference, selection: try platformSelection(), name: name, registryURI: target.registryURI, client: client)
+                try await ImagePin.resolve(
+                    target.reference, selection: try platformSelection(), explicit: !registryOptions.platforms.isEmpty, name: name,
+                    registryURI: target.registryURI, client: client, warn: registryOptions.warnings(context: context))
             }
         }
     }
@@ -200,8 +215,8 @@ enum ManifestSource {
     /// Manifests are small; anything bigger is not one.
     static let sizeLimit = 4 << 20
 
-    /// `--manifest PATH` (or `-`); else standard input when it is a pipe, a
-    /// file or a socket; else the registry.
+    /// `--manifest PATH` (or `-`); else standard input when it is a pipe or
+    /// socket, or a regular file that holds a manifest; else the registry.
     static func choose(manifestOption: String?) throws -> ManifestSource {
         if let path = manifestOption {
             if path == "-" { return .given(try readStandardInput(), origin: "stdin") }
@@ -217,9 +232,37 @@ enum ManifestSource {
         }
         var status = stat()
         guard fstat(STDIN_FILENO, &status) == 0 else { return .registry }
-        let type = status.st_mode & S_IFMT
-        guard type == S_IFIFO || type == S_IFREG || type == S_IFSOCK else { return .registry }
-        return .given(try readStandardInput(), origin: "stdin")
+        switch status.st_mode & S_IFMT {
+        case S_IFREG:
+            // A redirected file is looked at where its reader stands, without
+            // moving it: what is not a manifest is left for whoever reads next.
+            guard let data = peekStandardInput(size: Int64(status.st_size)), looksLikeManifest(data) else { return .registry }
+            return .given(data, origin: "stdin")
+        case S_IFIFO, S_IFSOCK:
+            let data = try readStandardInput()
+            guard looksLikeManifest(data) else { throw DockerToNixError.stdinIsNoManifest(start: String(decoding: data.prefix(40), as: UTF8.self)) }
+            return .given(data, origin: "stdin")
+        default:
+            return .registry
+        }
+    }
+
+    /// Whether bytes are a JSON object with a `schemaVersion`: a manifest
+    /// (perhaps a bad one, reported as such), not a list of names.
+    static func looksLikeManifest(_ data: Data) -> Bool {
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
+        return object["schemaVersion"] != nil
+    }
+
+    /// Standard input's bytes from its current offset, read with `pread` so
+    /// the offset does not move; nil when it cannot be read that way.
+    private static func peekStandardInput(size: Int64) -> Data? {
+        let offset = lseek(STDIN_FILENO, 0, SEEK_CUR)
+        guard offset >= 0, size - Int64(offset) <= Int64(sizeLimit) else { return nil }
+        var buffer = [UInt8](repeating: 0, count: Int(size - Int64(offset)))
+        let count = buffer.withUnsafeMutableBytes { pread(STDIN_FILENO, $0.baseAddress, $0.count, off_t(offset)) }
+        guard count >= 0 else { return nil }
+        return Data(buffer.prefix(count))
     }
 
     private static func readStandardInput() throws -> Data {
@@ -239,6 +282,8 @@ enum ManifestSource {
 /// A `docker2nix` failure that is not the registry's.
 enum DockerToNixError: UserFacingError {
     case indexGiven(origin: String, platforms: [String], arguments: String)
+    /// A pipe on stdin, read whole, held something that is not a manifest.
+    case stdinIsNoManifest(start: String)
     case emptyManifest(origin: String)
     case unreadableManifest(path: String, detail: String)
     case manifestTooLarge(origin: String)
@@ -250,6 +295,9 @@ enum DockerToNixError: UserFacingError {
             return "the manifest on \(origin) is an index (a multi-platform manifest list), not an image manifest; its platforms: \(listed)"
         case .emptyManifest(let origin):
             return "no manifest on \(origin): it is empty"
+        case .stdinIsNoManifest(let start):
+            let shown = start.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f }.map(String.init).joined()
+            return "docker2nix read its standard input (a pipe) for a manifest, and what it holds is not one (it starts \"\(shown)\")"
         case .unreadableManifest(let path, let detail):
             return "cannot read the manifest \(path): \(detail)"
         case .manifestTooLarge(let origin):
@@ -266,6 +314,8 @@ enum DockerToNixError: UserFacingError {
                 "or let docker2nix fetch and resolve it (no piped manifest): docker2nix --platform \(example) \(arguments)",
                 "several platforms at once: docker2nix --format hocker --platform all \(arguments)",
             ]
+        case .stdinIsNoManifest:
+            return ["to fetch the manifest from the registry instead: docker2nix --fetch ..., or docker2nix ... </dev/null"]
         case .emptyManifest:
             return [
                 "pipe an image manifest (hocker-manifest NAME TAG | docker2nix NAME TAG), or run docker2nix without a pipe (stdin a terminal or </dev/null) to fetch it from the registry"

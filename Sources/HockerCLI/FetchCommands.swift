@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ImagePull
+import ImageSpec
 import ImageReference
 import RegistryClient
 
@@ -31,11 +32,11 @@ struct ManifestCommand: HockerCommand {
 
     func run(in context: CommandContext) async throws {
         let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
-        let platform = try registryOptions.resolvedPlatform()
+        let platform = try registryOptions.platformRequest()
         let bytes = try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
             index
                 ? try await client.fetchManifest(target.reference).bytes
-                : try await client.resolveImage(target.reference, platform: platform).document.bytes
+                : try await registryOptions.puller(client, context: context).resolve(target.reference, platform: platform, readConfig: false).image.document.bytes
         }
         try writeOutput(bytes, out: out, context: context)
     }
@@ -58,11 +59,14 @@ struct ConfigCommand: HockerCommand {
     @Option(help: ArgumentHelp("Write the config to PATH instead of stdout.", valueName: "PATH"))
     var out: String?
 
+    @OptionGroup var display: ProgressOptions
+
     func run(in context: CommandContext) async throws {
         let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
-        let platform = try registryOptions.resolvedPlatform()
+        let platform = try registryOptions.platformRequest()
         try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
-            try await registryOptions.puller(client, context: context).fetchConfig(of: target.reference, platform: platform, to: out)
+            try await registryOptions.puller(client, context: context, observer: display.reporter(quiet: registryOptions.quiet, context: context))
+                .fetchConfig(of: target.reference, platform: platform, to: out)
         }
     }
 }
@@ -91,6 +95,8 @@ struct LayerCommand: HockerCommand {
     @Option(help: ArgumentHelp("Write the blob to PATH instead of stdout.", valueName: "PATH"))
     var out: String?
 
+    @OptionGroup var display: ProgressOptions
+
     func run(in context: CommandContext) async throws {
         let digest = try Digest(parsing: layer, allowBareHex: true)
         // The tag is never used, so it is not checked (nixpkgs passes "unused").
@@ -98,7 +104,8 @@ struct LayerCommand: HockerCommand {
         arguments.imageTag = nil
         let target = try ImageTarget(arguments: arguments, registry: registryOptions.registry, insecure: registryOptions.insecure)
         try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
-            try await registryOptions.puller(client, context: context).fetchBlob(digest, size: nil, of: target.reference, to: out)
+            try await registryOptions.puller(client, context: context, observer: display.reporter(quiet: registryOptions.quiet, context: context))
+                .fetchBlob(digest, size: nil, of: target.reference, to: out)
         }
     }
 }
@@ -106,6 +113,15 @@ struct LayerCommand: HockerCommand {
 extension RegistryOptions {
     /// The puller for `client`, with the blob cache these options name.
     func puller(_ client: RegistryClient, context: CommandContext, jobs: Int? = nil, observer: (any TransferObserver)? = nil) throws -> ImagePuller {
-        ImagePuller(client: client, cache: try blobCache(environment: context.environment), jobs: jobs, observer: observer, temporaryPaths: context.temporaryPaths)
+        ImagePuller(
+            client: client, cache: try blobCache(environment: context.environment), jobs: jobs, observer: observer,
+            temporaryPaths: context.temporaryPaths, warn: warnings(context: context))
+    }
+
+    /// Where warnings go: a line on stderr, above any progress; none with `--quiet`.
+    func warnings(context: CommandContext) -> (@Sendable (String) -> Void)? {
+        guard !quiet else { return nil }
+        let console = context.console
+        return { message in console.note("hocker: warning: \(message)") }
     }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import ImagePull
 import ImageReference
@@ -48,17 +47,23 @@ public enum HockerMain {
 
     /// Parses the process's arguments, runs the command and exits: 0 on
     /// success, 1 on failure, 2 on a usage error, 130/143 on SIGINT/SIGTERM.
+    @MainActor
     public static func run(tool: Tool, arguments: [String] = CommandLine.arguments) async -> Never {
         let argv = commandLine(tool: tool, arguments: arguments)
         let context = CommandContext()
-        let signalSources = installSignalHandlers(context.temporaryPaths)
-        defer { withExtendedLifetime(signalSources) {} }
+        // On the main thread, before any work: the signal mask set here is the one new threads inherit.
+        let paths = context.temporaryPaths
+        Interrupts.install(cleanup: { paths.removeAll() }, resize: { TerminalSize.changed() })
 
         let command: any ParsableCommand
         do {
             command = try Hocker.parseAsRoot(argv)
         } catch {
-            exit(report(error, redactor: context.redactor, usageHint: "see '\(["hocker", argv.first].compactMap { $0 }.joined(separator: " ")) --help'"))
+            var hint = "see '\(["hocker", argv.first].compactMap { $0 }.joined(separator: " ")) --help'"
+            if let word = argv.first, !word.hasPrefix("-"), !subcommandNames.contains(word), let meant = suggestion(for: word) {
+                hint = "did you mean 'hocker \(meant)'? (see 'hocker --help')"
+            }
+            exit(report(error, redactor: context.redactor, usageHint: hint))
         }
         do {
             if let runnable = command as? any HockerCommand {
@@ -83,8 +88,47 @@ public enum HockerMain {
         let invokedAs = arguments.first.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
         let effective = tool == .hocker ? (Tool(rawValue: invokedAs) ?? .hocker) : tool
         var argv = removingRTSOptions(Array(arguments.dropFirst()))
-        if let subcommand = effective.subcommand { argv.insert(subcommand, at: 0) }
+        if let subcommand = effective.subcommand {
+            argv.insert(subcommand, at: 0)
+        } else {
+            argv = subcommandFirst(argv)
+        }
         return argv
+    }
+
+    /// The subcommands `hocker` has, by name.
+    static var subcommandNames: [String] {
+        Hocker.configuration.subcommands.map { $0._commandName }
+    }
+
+    /// `hocker -q image x` as `hocker image -q x`: options written before the
+    /// subcommand are the subcommand's (they all share them).
+    static func subcommandFirst(_ argv: [String]) -> [String] {
+        let rootOnly: Set = ["-h", "--help", "help", "--version", "--generate-completion-script"]
+        guard let first = argv.first, first.hasPrefix("-"), !rootOnly.contains(first),
+              let index = argv.firstIndex(where: { subcommandNames.contains($0) })
+        else { return argv }
+        var reordered = argv
+        let subcommand = reordered.remove(at: index)
+        return [subcommand] + reordered
+    }
+
+    /// The subcommand `word` was likely meant to be, for a typo.
+    static func suggestion(for word: String) -> String? {
+        func distance(_ a: [Character], _ b: [Character]) -> Int {
+            var previous = Array(0...b.count)
+            for (i, x) in a.enumerated() {
+                var current = [i + 1]
+                for (j, y) in b.enumerated() {
+                    current.append(min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1)))
+                }
+                previous = current
+            }
+            return previous[b.count]
+        }
+        let scored = subcommandNames.filter { $0 != "nix-builder" }.map { ($0, distance(Array(word.lowercased()), Array($0))) }
+        guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= max(2, best.0.count / 3) else { return nil }
+        return best.0
     }
 
     /// Removes every `+RTS ... -RTS` span (GHC runtime options, which
@@ -108,6 +152,7 @@ public enum HockerMain {
     /// `usageHint` is added under an error of the argument parser's own.
     static func report(_ error: any Error, redactor: SecretRedactor, usageHint: String? = nil) -> Int32 {
         if let error = error as? any UserFacingError {
+            guard error.exitStatus != .readerGone else { return error.exitStatus.rawValue }
             emit(["hocker: error: \(error.message)"] + error.hints.map { "  hint: \($0)" }, redactor: redactor)
             return error.exitStatus.rawValue
         }
@@ -139,17 +184,4 @@ public enum HockerMain {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
-    /// On SIGINT or SIGTERM: remove temporary outputs, exit 128 + signal.
-    private static func installSignalHandlers(_ paths: TemporaryPaths) -> [any DispatchSourceSignal] {
-        [SIGINT, SIGTERM].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                paths.removeAll()
-                _exit(128 + number)
-            }
-            source.resume()
-            return source
-        }
-    }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ImagePull
+import ImageSpec
 import ImageReference
 import RegistryClient
 
@@ -16,16 +17,30 @@ struct ImageCommand: HockerCommand {
             compressed and download in parallel straight into their place in the tar. \
             The path written is printed on stdout.
 
+            Where it goes: --out PATH; '-' for stdout (a docker-archive only); by default \
+            NAME-TAG.tar (NAME-TAG-OS-ARCH.tar for a --platform other than this \
+            machine's) in the current directory. An existing file, or an existing OCI \
+            layout directory, is replaced whole, atomically, once every byte is \
+            verified; a symlink is followed and stays a link. A FIFO or a device \
+            (/dev/stdout) is written through instead, so if the command fails it may \
+            have received part of the archive.
+
+            An OCI layout (--format oci) may hold several platforms: --platform \
+            repeated, or --platform all (the registry's index, its digest kept). podman \
+            load names a layout after its directory; a docker-archive carries the \
+            image's name.
+
             Examples:
               hocker-image --out=debian.tar library/debian jessie && podman load -i debian.tar
               hocker image debian:bookworm --platform linux/arm64 --out debian-arm64.tar
-              hocker image --format oci --out debian-oci debian:bookworm
+              hocker image debian:bookworm --out - | podman load
+              hocker image --format oci --platform all --out debian-oci debian:bookworm
             """)
 
     @OptionGroup var registryOptions: RegistryOptions
     @OptionGroup var image: ImageArguments
 
-    @Option(help: ArgumentHelp("Where to write the archive (default: NAME-TAG.tar here).", valueName: "PATH"))
+    @Option(help: ArgumentHelp("Where to write the image ('-' for stdout; default: NAME-TAG.tar here).", valueName: "PATH"))
     var out: String?
 
     @Option(help: "docker (a docker-archive tar) or oci (an OCI layout directory).")
@@ -36,28 +51,50 @@ struct ImageCommand: HockerCommand {
         valueName: "N"))
     var jobs: Int?
 
-    @Option(help: "Progress on stderr: auto (live on a terminal), plain (a line per blob) or none.")
-    var progress: ProgressMode = .auto
+    @OptionGroup var display: ProgressOptions
+
+    /// Several platforms, or all: only an OCI layout holds them.
+    var multiPlatform: Bool { registryOptions.platforms.count > 1 || registryOptions.platforms.contains("all") }
 
     func validate() throws {
         if let jobs, !(1...64).contains(jobs) { throw ValidationError("--jobs takes a number from 1 to 64") }
+        if multiPlatform, format != .oci {
+            throw ValidationError("a docker-archive holds one platform; write several (or --platform all) as an OCI layout with --format oci")
+        }
+        if registryOptions.platforms.contains("all"), registryOptions.platforms.count > 1 {
+            throw ValidationError("--platform all takes no other --platform")
+        }
     }
 
     func run(in context: CommandContext) async throws {
         let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
-        let platform = try registryOptions.resolvedPlatform()
-        let path = out ?? defaultPath(target.reference)
         try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
-            let reporter = ProgressReporter(mode: progress, quiet: registryOptions.quiet)
-            try await registryOptions.puller(client, context: context, jobs: jobs, observer: reporter)
-                .pull(target.reference, platform: platform, format: format, to: path)
+            let puller = try registryOptions.puller(
+                client, context: context, jobs: jobs, observer: display.reporter(quiet: registryOptions.quiet, context: context))
+            if multiPlatform {
+                let path = out ?? defaultPath(target.reference, platform: nil)
+                let selection: PlatformSelection = registryOptions.platforms.contains("all")
+                    ? .all : .platforms(try registryOptions.platforms.map { text in try Platform(parsing: text) })
+                try await puller.pullLayout(target.reference, selection: selection, to: path)
+                try writeOutput(Data((path + "\n").utf8), out: nil, context: context)
+            } else {
+                let platform = try registryOptions.platformRequest()
+                let path = out ?? defaultPath(target.reference, platform: platform)
+                try await puller.pull(target.reference, platform: platform, format: format, to: path)
+                // The path written, as hocker printed it; not when the archive itself went to stdout.
+                if path != "-" { try writeOutput(Data((path + "\n").utf8), out: nil, context: context) }
+            }
         }
-        try writeOutput(Data((path + "\n").utf8), out: nil, context: context)
     }
 
-    private func defaultPath(_ reference: ImageReference) -> String {
+    /// `NAME-TAG.tar`, with the platform when it is not the host's, so
+    /// pulls of two platforms do not replace each other.
+    private func defaultPath(_ reference: ImageReference, platform: PlatformRequest?) -> String {
         let name = reference.repository.split(separator: "/").last.map(String.init) ?? "image"
-        let suffix = reference.tag ?? reference.digest.map { $0.short } ?? "latest"
-        return format == .docker ? "\(name)-\(suffix).tar" : "\(name)-\(suffix)"
+        var stem = "\(name)-\(reference.tag ?? reference.digest.map { $0.short } ?? "latest")"
+        if case .exactly(let platform)? = platform, !platform.matches(.host) {
+            stem += "-" + platform.description.replacingOccurrences(of: "/", with: "-")
+        }
+        return format == .docker ? "\(stem).tar" : stem
     }
 }

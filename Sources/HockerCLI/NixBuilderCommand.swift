@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ImagePull
 import ImageReference
+import ImageSpec
 import RegistryClient
 
 /// `hocker nix-builder`: the builder of every derivation in `nix/`. Nix runs
@@ -30,6 +31,14 @@ struct NixBuilderCommand: HockerCommand {
         shouldDisplay: false)
 
     func run(in context: CommandContext) async throws {
+        do {
+            try await build(in: context)
+        } catch let error as any UserFacingError {
+            throw NixBuildFailure(error)
+        }
+    }
+
+    private func build(in context: CommandContext) async throws {
         let attributes = BuilderAttributes(context.environment)
         let action = try attributes.require("hockerAction")
         let out = try attributes.require("out")
@@ -43,7 +52,7 @@ struct NixBuilderCommand: HockerCommand {
             }
         case "fetch-config":
             let image = try attributes.image(tag: try attributes.require("tag"))
-            let platform = try attributes["platform"].map { text throws(ReferenceError) in try Platform(parsing: text) } ?? .host
+            let platform = try PlatformRequest(parsing: attributes["platform"])
             log("fetching the config of \(image.repositoryReference) into \(out)")
             try await withPuller(attributes, context: context) { puller in
                 try await puller.fetchConfig(of: image, platform: platform, to: out)
@@ -119,6 +128,35 @@ struct NixBuilderCommand: HockerCommand {
         let repoTags = try attributes.repoTags()
         log("assembling \(path) from \(layers.count) layers\(repoTags.isEmpty ? "" : " as \(repoTags.joined(separator: ", "))")")
         try DockerArchiveAssembly.write(config: config, layers: layers, repoTags: repoTags, to: path, temporaryPaths: context.temporaryPaths)
+    }
+}
+
+/// An error inside a Nix build, with hints a Nix user can act on: the
+/// attributes and environment of the build, not command-line flags.
+struct NixBuildFailure: UserFacingError {
+    let underlying: any UserFacingError
+
+    init(_ underlying: any UserFacingError) { self.underlying = underlying }
+
+    var message: String { underlying.message }
+    var exitStatus: ExitStatus { underlying.exitStatus }
+
+    var hints: [String] {
+        switch (underlying as? RegistryError, underlying as? ImageSpecError) {
+        case (.unauthorized?, _), (.denied?, _), (.tokenRequestFailed?, _):
+            return [
+                "the build takes credentials from DOCKER_USER and DOCKER_PASS, DOCKER_TOKEN or REGISTRY_AUTH_FILE in the environment of nix-build (with a nix-daemon, in the daemon's)"
+            ]
+        case (.insecureCredentials?, _):
+            return ["use an https registry, or pass insecure = true to the fetch if the network is trusted"]
+        case (_, .noMatchingPlatform?), (_, .platformMismatch?):
+            return ["pass platform = \"os/arch\" (or system) to the function that fetches the image"]
+        case (.transport?, _), (.gaveUp?, _), (.timeLimitReached?, _):
+            return ["check the registry in the expression and the build's network: fixed-output derivations may use it; the proxy variables pass through impureEnvVars"]
+        default:
+            // Hints that name flags are for the command line, not for a build.
+            return underlying.hints.filter { !$0.contains("--") }
+        }
     }
 }
 

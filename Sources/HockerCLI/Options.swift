@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ImagePull
+import ImageSpec
 import ImageReference
 import Logging
 import RegistryClient
@@ -30,12 +31,12 @@ struct RegistryOptions: ParsableArguments {
     @Option(
         name: .customLong("platform"),
         help: ArgumentHelp(
-            "Platform to pick from a multi-platform image (default: linux/ and this machine's architecture). docker2nix takes several, or 'all'.",
+            """
+            Platform to pick from a multi-platform image (default: linux/ and this machine's architecture). A single-platform \
+            image built for another is refused, unless 'any'. docker2nix and 'image --format oci' take several, or 'all'.
+            """,
             valueName: "os/arch[/variant]"))
     var platforms: [String] = []
-
-    /// The `--platform` given (the last one when repeated); docker2nix reads `platforms`.
-    var platform: String? { platforms.last }
 
     @Option(help: ArgumentHelp(
         "Keep blobs by digest in DIR and reuse them, verified, instead of downloading them again (default: $HOCKER_CACHE, else none).",
@@ -45,13 +46,19 @@ struct RegistryOptions: ParsableArguments {
     @Flag(help: "Allow plain http and TLS without certificate verification.")
     var insecure = false
 
-    @Option(help: ArgumentHelp("Retries after connection errors, 429 and 5xx answers.", valueName: "N"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Retries after connection errors, 429 and 5xx answers, each announced on stderr (default 5).", valueName: "N"))
     var retries = 5
 
-    @Option(help: ArgumentHelp("Seconds to wait for data before a transfer counts as stalled.", valueName: "SECONDS"))
-    var timeout = 60
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Seconds to wait for data before a transfer counts as stalled; a stall is retried once (default 30).", valueName: "SECONDS"))
+    var timeout = 30
 
-    @Option(name: .customLong("max-time"), help: ArgumentHelp("Seconds the whole run may take, retries included (default: no limit).", valueName: "SECONDS"))
+    @Option(
+        name: .customLong("max-time"), parsing: .unconditional,
+        help: ArgumentHelp("Seconds the whole run may take, retries included (default: no limit).", valueName: "SECONDS"))
     var maxTime: Int?
 
     @Flag(name: [.short, .long], help: "Print nothing but the result and errors.")
@@ -66,9 +73,14 @@ struct RegistryOptions: ParsableArguments {
         guard maxTime.map({ $0 > 0 }) ?? true else { throw ValidationError("--max-time takes a positive number of seconds") }
     }
 
-    /// The platform asked for, or the host's.
-    func resolvedPlatform() throws(ReferenceError) -> Platform {
-        try platform.map { text throws(ReferenceError) in try Platform(parsing: text) } ?? .host
+    /// The one `--platform` a command takes; given twice it is a usage error.
+    func platformRequest() throws -> PlatformRequest {
+        guard platforms.count <= 1 else {
+            throw UsageError(
+                "--platform is given \(platforms.count) times; this command takes one",
+                hints: ["several platforms: hocker image --format oci, or docker2nix --format hocker"])
+        }
+        return try PlatformRequest(parsing: platforms.first)
     }
 
     /// Reads and checks credentials before any network traffic.
@@ -84,9 +96,15 @@ struct RegistryOptions: ParsableArguments {
         return try BlobCache(directory: directory)
     }
 
-    func clientConfiguration(redactor: SecretRedactor) -> RegistryClientConfiguration {
+    /// The client's settings; every retry is announced on stderr unless `--quiet`.
+    func clientConfiguration(context: CommandContext) -> RegistryClientConfiguration {
         var configuration = RegistryClientConfiguration()
+        let redactor = context.redactor
         configuration.redactor = redactor
+        if !quiet {
+            let console = context.console
+            configuration.retryObserver = { notice in console.note("hocker: \(redactor.redact(notice.description))") }
+        }
         configuration.insecure = insecure
         configuration.retries = retries
         configuration.readTimeout = .seconds(Int64(timeout))

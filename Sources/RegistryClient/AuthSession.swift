@@ -47,8 +47,11 @@ actor AuthSession {
     }
 
     /// The `Authorization` a request for `repository` carries, if one is known.
+    /// A credential helper that fails here is not an error yet: the
+    /// registry may need no credentials at all. It is run again, and its
+    /// failure reported, when the registry asks for them.
     func authorization(for repository: String) throws -> RegistryClient.Authorization? {
-        if case .bearer(let token)? = try credential(for: repository)?.credential {
+        if case .bearer(let token)? = (try? credential(for: repository))??.credential {
             return .init(header: "Bearer \(token)", fromCredentials: true)
         }
         if let basicHeader { return .init(header: basicHeader, fromCredentials: true) }

@@ -56,7 +56,8 @@ public struct ResolvedCredential: Sendable, Hashable {
 /// reported as a usage error, naming the file but never its contents.
 public enum CredentialError: UserFacingError, Equatable {
     case unreadable(path: String, detail: String)
-    case malformedCredentialsFile(path: String, line: Int, reason: String)
+    /// A credentials file that does not parse; `line` is nil when the file as a whole is at fault.
+    case malformedCredentialsFile(path: String, line: Int?, reason: String)
     case malformedAuthFile(path: String, reason: String)
     case incomplete(String)
 
@@ -67,7 +68,7 @@ public enum CredentialError: UserFacingError, Equatable {
         case .unreadable(let path, let detail):
             "cannot read credentials file \(path): \(detail)"
         case .malformedCredentialsFile(let path, let line, let reason):
-            "credentials file \(path), line \(line): \(reason)"
+            "credentials file \(path)\(line.map { ", line \($0)" } ?? ""): \(reason)"
         case .malformedAuthFile(let path, let reason):
             "auth file \(path) does not parse: \(reason)"
         case .incomplete(let reason):
@@ -92,7 +93,8 @@ public enum CredentialsFile {
                 throw .malformedCredentialsFile(path: path, line: number + 1, reason: "expected KEY=VALUE")
             }
             let key = line[..<equals].trimmingCharacters(in: .whitespaces)
-            var value = Substring(line[line.index(after: equals)...])
+            // `KEY = "value" ` as shells and .env files are written: spaces around the value are not part of it.
+            var value = Substring(line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces))
             for quote in ["\"", "'"] where value.count >= 2 && value.hasPrefix(quote) && value.hasSuffix(quote) {
                 value = value.dropFirst().dropLast()
             }
@@ -119,9 +121,9 @@ public enum CredentialsFile {
         case (let user?, let pass?) where !user.isEmpty:
             return .basic(username: user, password: pass)
         case (nil, nil):
-            throw .malformedCredentialsFile(path: path, line: 0, reason: "no credentials in it (USERNAME and PASSWORD, or BEARER_TOKEN)")
+            throw .malformedCredentialsFile(path: path, line: nil, reason: "no credentials in it (USERNAME and PASSWORD, or BEARER_TOKEN)")
         default:
-            throw .malformedCredentialsFile(path: path, line: 0, reason: "a username needs a password and a password a username")
+            throw .malformedCredentialsFile(path: path, line: nil, reason: "a username needs a password and a password a username")
         }
     }
 }
@@ -204,35 +206,47 @@ public struct CredentialResolver: Sendable {
 
         if let explicit { options.redactor?.register(explicit.credential) }
         var files: [AuthFile] = []
-        for (path, required) in Self.authFilePaths(options) {
+        for (path, source) in Self.authFilePaths(options) {
             guard FileManager.default.fileExists(atPath: path) else {
-                if required { throw .unreadable(path: path, detail: "no such file") }
+                if source == .named { throw .unreadable(path: path, detail: "no such file") }
                 continue
             }
             do {
                 files.append(try AuthFile(path: path))
             } catch {
-                if required { throw error }
+                if source != .implicit { throw error }
             }
         }
         authFiles = files
     }
 
-    /// The auth files to search, in order, each marked whether the user named it.
-    static func authFilePaths(_ options: CredentialOptions) -> [(String, Bool)] {
+    /// How an auth file came to be searched, which decides what its absence
+    /// or damage means.
+    enum AuthFileSource {
+        /// `--authfile`: it must exist and parse.
+        case named
+        /// `REGISTRY_AUTH_FILE`: skipped when missing (a variable left over),
+        /// but when it exists it must parse.
+        case variable
+        /// The default places: skipped when missing or damaged.
+        case implicit
+    }
+
+    /// The auth files to search, in order, with where each came from.
+    static func authFilePaths(_ options: CredentialOptions) -> [(String, AuthFileSource)] {
         let env = options.environment
-        var paths: [(String, Bool)] = []
-        if let path = options.authFile { paths.append((path, true)) }
-        if let path = env["REGISTRY_AUTH_FILE"], !path.isEmpty { paths.append((path, true)) }
+        var paths: [(String, AuthFileSource)] = []
+        if let path = options.authFile { paths.append((path, .named)) }
+        if let path = env["REGISTRY_AUTH_FILE"], !path.isEmpty { paths.append((path, .variable)) }
         if let runtime = env["XDG_RUNTIME_DIR"], !runtime.isEmpty {
-            paths.append(("\(runtime)/containers/auth.json", false))
+            paths.append(("\(runtime)/containers/auth.json", .implicit))
         }
         let home = env["HOME"] ?? NSHomeDirectory()
-        paths.append(("\(env["XDG_CONFIG_HOME"] ?? "\(home)/.config")/containers/auth.json", false))
+        paths.append(("\(env["XDG_CONFIG_HOME"] ?? "\(home)/.config")/containers/auth.json", .implicit))
         if let dockerConfig = env["DOCKER_CONFIG"], !dockerConfig.isEmpty {
-            paths.append(("\(dockerConfig)/config.json", false))
+            paths.append(("\(dockerConfig)/config.json", .implicit))
         } else {
-            paths.append(("\(home)/.docker/config.json", false))
+            paths.append(("\(home)/.docker/config.json", .implicit))
         }
         return paths
     }

@@ -81,10 +81,12 @@ public enum RegistryError: UserFacingError {
         switch self {
         case .manifestUnknown:
             ["check the tag (or digest): the repository has no such manifest"]
-        case .repositoryUnknown:
+        case .repositoryUnknown(_, let registry) where ImageReference.canonicalRegistry(registry) == ImageReference.dockerHub:
             ["check the image name; Docker Hub official images live under library/ (library/debian)"]
+        case .repositoryUnknown(let repository, let registry):
+            ["check the image name: \(registry) has no repository \(repository) (its tag list says so)"]
         case .blobUnknown:
-            ["the manifest names a blob the registry no longer has; re-resolve the tag"]
+            ["check the digest; one taken from an older manifest may name a blob the registry no longer keeps (re-resolve the tag)"]
         case .unauthorized(_, _, _, let hadCredentials):
             hadCredentials
                 ? ["check the username and password (or token) for this registry"]
