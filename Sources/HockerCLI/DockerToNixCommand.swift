@@ -91,7 +91,8 @@ struct DockerToNixCommand: HockerCommand {
 
     func run(in context: CommandContext) async throws {
         let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
-        let source = fetch ? .registry : try ManifestSource.choose(manifestOption: manifest)
+        // With --password-stdin, stdin holds the password, not a manifest.
+        let source = fetch || registryOptions.passwordStdin ? .registry : try ManifestSource.choose(manifestOption: manifest)
         if case .given(_, let origin) = source, registryOptions.registry == nil, !target.reference.explicitRegistry, !registryOptions.quiet {
             context.console.note(
                 "hocker: warning: the manifest from \(origin) is pinned to Docker Hub (\(target.registryURI)); name its registry with --registry or in IMAGE-NAME if it came from another")

@@ -55,6 +55,11 @@ public enum HockerMain {
         let paths = context.temporaryPaths
         Interrupts.install(cleanup: { paths.removeAll() }, resize: { TerminalSize.changed() })
 
+        // Under every name, the script covers hocker and the old names alike.
+        if let name = Completions.requestedShell(in: argv), let shell = CompletionShell(rawValue: name) {
+            print(Completions.script(for: shell), terminator: "")
+            exit(0)
+        }
         let command: any ParsableCommand
         do {
             command = try Hocker.parseAsRoot(argv)

@@ -14,8 +14,11 @@ struct RegistryOptions: ParsableArguments {
     @Option(name: [.short, .long], help: "Registry username (with --password).")
     var username: String?
 
-    @Option(name: [.short, .long], help: "Registry password (with --username).")
+    @Option(name: [.short, .long], help: "Registry password (with --username); it shows in the process list, so prefer --password-stdin.")
     var password: String?
+
+    @Flag(name: .customLong("password-stdin"), help: "Read the password (with --username) from standard input, up to its end or first newline.")
+    var passwordStdin = false
 
     @Option(name: [.short, .long], help: "Bearer token sent as it is (excludes --username/--password).")
     var token: String?
@@ -85,9 +88,24 @@ struct RegistryOptions: ParsableArguments {
 
     /// Reads and checks credentials before any network traffic.
     func credentialResolver(redactor: SecretRedactor) throws(CredentialError) -> CredentialResolver {
-        try CredentialResolver(options: CredentialOptions(
+        var password = password
+        if passwordStdin {
+            guard self.password == nil else { throw .incomplete("--password and --password-stdin exclude each other") }
+            guard username != nil else { throw .incomplete("--password-stdin needs --username") }
+            password = Self.readPasswordFromStandardInput()
+            guard password?.isEmpty == false else { throw .incomplete("--password-stdin read no password from standard input") }
+        }
+        return try CredentialResolver(options: CredentialOptions(
             username: username, password: password, token: token, credentialsFile: credentialsFile, authFile: authfile,
             redactor: redactor))
+    }
+
+    /// Standard input up to its end or first newline (a trailing CR too), as `docker login --password-stdin` reads it.
+    private static func readPasswordFromStandardInput() -> String? {
+        let data = FileHandle.standardInput.readDataToEndOfFile()
+        guard let text = String(data: data, encoding: .utf8) else { return nil }
+        return String(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+            .trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
     }
 
     /// The blob cache from `--cache` or `HOCKER_CACHE`, if any.

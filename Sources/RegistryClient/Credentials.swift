@@ -181,8 +181,9 @@ public struct CredentialResolver: Sendable {
             }
             explicit = ResolvedCredential(.bearer(token: token), origin: "--token")
         } else if options.username != nil || options.password != nil {
-            guard let username = options.username, let password = options.password else {
-                throw .incomplete("--username and --password go together")
+            guard let username = options.username else { throw .incomplete("--password needs --username") }
+            guard let password = options.password else {
+                throw .incomplete("--username '\(username.prefix(64))' needs a password: --password-stdin (read from standard input) or --password")
             }
             explicit = ResolvedCredential(.basic(username: username, password: password), origin: "--username/--password")
         } else if let path = options.credentialsFile {
