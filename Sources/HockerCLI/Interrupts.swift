@@ -67,7 +67,10 @@ enum Interrupts {
         var unblocked = sigset_t()
         sigemptyset(&unblocked)
         for number in endingSignals + [SIGWINCH] {
-            _ = signal(number, handler)
+            let previous = signal(number, handler)
+            // Ignored by whoever started us (nohup; a background job of a shell without
+            // job control ignores SIGINT): stay ignored, as every program should.
+            if let previous, unsafeBitCast(previous, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self) { _ = signal(number, SIG_IGN) }
             sigaddset(&unblocked, number)
         }
         _ = pthread_sigmask(SIG_UNBLOCK, &unblocked, nil)
