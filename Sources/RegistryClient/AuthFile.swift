@@ -117,7 +117,8 @@ struct AuthFile: Sendable {
         } catch {
             throw .credentialHelper(name: name, detail: "cannot start it: \(CredentialResolver.describe(error))")
         }
-        input.fileHandleForWriting.write(Data(serverURL.utf8))
+        // A helper that is missing exits before reading: its stdin is then a broken pipe, not a crash.
+        try? input.fileHandleForWriting.write(contentsOf: Data(serverURL.utf8))
         try? input.fileHandleForWriting.close()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

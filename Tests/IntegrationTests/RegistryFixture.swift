@@ -22,6 +22,8 @@ final class RegistryFixture: SuiteFixture {
     let multi: PushedImage
     /// The same behind a Docker manifest list.
     let multiDocker: PushedImage
+    /// A single arm64/v8 manifest, no index: its platform is only in its config.
+    let arm64: PushedImage
     /// In the htpasswd registry.
     let basicImage: PushedImage
     /// In the token registry: pullable by anyone.
@@ -32,7 +34,8 @@ final class RegistryFixture: SuiteFixture {
 
     private init(
         open: TestRegistry, basic: TestRegistry, token: TestRegistry, single: PushedImage, docker: PushedImage, multi: PushedImage,
-        multiDocker: PushedImage, basicImage: PushedImage, publicImage: PushedImage, privateImage: PushedImage, images: [TestImage]
+        multiDocker: PushedImage, arm64: PushedImage, basicImage: PushedImage, publicImage: PushedImage, privateImage: PushedImage,
+        images: [TestImage]
     ) {
         self.open = open
         self.basic = basic
@@ -41,6 +44,7 @@ final class RegistryFixture: SuiteFixture {
         self.docker = docker
         self.multi = multi
         self.multiDocker = multiDocker
+        self.arm64 = arm64
         self.basicImage = basicImage
         self.publicImage = publicImage
         self.privateImage = privateImage
@@ -64,18 +68,21 @@ final class RegistryFixture: SuiteFixture {
         async let multiImage = builder.build(
             tag: "v1", platforms: [.linuxAMD64, .linuxARM64],
             layers: [TestLayerSpec(seed: "multi-base", approximateSize: 100_000), TestLayerSpec(seed: "multi-app", approximateSize: 10_000)])
+        async let arm64Image = builder.build(tag: "v1", platforms: [.linuxARM64], layers: [TestLayerSpec(seed: "arm64-only", approximateSize: 20_000)])
         let (openRegistry, basicRegistry, tokenRegistry) = try await (open, basic, token)
-        let (single, multi) = try await (singleImage, multiImage)
+        let (single, multi, arm64Only) = try await (singleImage, multiImage, arm64Image)
         async let pushedSingle = openRegistry.push(single, repository: "test/single", tag: "v1")
         async let pushedDocker = openRegistry.push(single, repository: "test/docker", tag: "v1", format: .dockerSchema2)
         async let pushedMulti = openRegistry.push(multi, repository: "test/multi", tag: "v1")
         async let pushedMultiDocker = openRegistry.push(multi, repository: "test/multidocker", tag: "v1", format: .dockerSchema2)
+        async let pushedArm64 = openRegistry.push(arm64Only, repository: "test/arm64", tag: "v1")
         async let pushedBasic = basicRegistry.push(single, repository: "private/app", tag: "v1")
         async let pushedPublic = tokenRegistry.push(single, repository: "public/app", tag: "v1")
         async let pushedPrivate = tokenRegistry.push(multi, repository: "private/app", tag: "v1")
         return try await RegistryFixture(
             open: openRegistry, basic: basicRegistry, token: tokenRegistry, single: pushedSingle, docker: pushedDocker, multi: pushedMulti,
-            multiDocker: pushedMultiDocker, basicImage: pushedBasic, publicImage: pushedPublic, privateImage: pushedPrivate, images: [single, multi])
+            multiDocker: pushedMultiDocker, arm64: pushedArm64, basicImage: pushedBasic, publicImage: pushedPublic, privateImage: pushedPrivate,
+            images: [single, multi, arm64Only])
     }
 
     func stop() {
