@@ -119,8 +119,9 @@ let
 
   platformOf = image: if image.platform or null == null then "unknown" else image.platform;
 
-  # The entry of `images` for `platform`, else for `system`. A pin of a
-  # single image needs no choice.
+  # The entry of `images` for `platform`, else for `system`. A pin whose only
+  # image names no platform needs no choice; one that names another platform
+  # than the one wanted is refused, unless platform = "any" (take it as it is).
   selectImage = { images, platform, system, what }:
     let
       wanted =
@@ -130,9 +131,10 @@ let
       single = head images;
     in
     if images == [ ] then throw "hocker: ${what}: the pin lists no images"
-    else if length images == 1 && (platform == null || single.platform or null == null) then single
+    else if platform == "any" then (if matching != [ ] then head matching else single)
+    else if length images == 1 && single.platform or null == null then single
     else if matching != [ ] then head matching
-    else throw "hocker: ${what}: no image for ${wanted}${if platform == null then " (system ${system})" else ""}; the pin has ${concatStringsSep ", " (map platformOf images)}; pass platform = \"os/arch\" to pick one";
+    else throw "hocker: ${what}: no image for ${wanted}${if platform == null then " (system ${system})" else ""}; the pin has ${concatStringsSep ", " (map platformOf images)}; pass platform = \"os/arch\" to pick one, or platform = \"any\" to take a single image whatever it is for";
 
   blobHex = digest: removePrefix "sha256:" digest;
 
@@ -250,7 +252,7 @@ let
       , tag ? null
       , name ? null
       , images                  # [ { platform; manifestDigest; config; layers; ... } ]
-      , platform ? null         # "os/arch[/variant]" to pick
+      , platform ? null         # "os/arch[/variant]" to pick, or "any"
       , system ? librarySystem  # else the platform of this Nix system
       , finalImageName ? null   # the name the loaded image gets (default: the registry's name for it)
       , finalImageTag ? null    # its tag (default: tag)
