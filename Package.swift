@@ -6,12 +6,8 @@ let package = Package(
     // Mutex (Synchronization) needs macOS 15.
     platforms: [.macOS(.v15)],
     products: [
+        // One executable; the old tool names are links to it (scripts/install makes them).
         .executable(name: "hocker", targets: ["hocker"]),
-        .executable(name: "hocker-manifest", targets: ["hocker-manifest"]),
-        .executable(name: "hocker-config", targets: ["hocker-config"]),
-        .executable(name: "hocker-layer", targets: ["hocker-layer"]),
-        .executable(name: "hocker-image", targets: ["hocker-image"]),
-        .executable(name: "docker2nix", targets: ["docker2nix"]),
         .library(name: "ImageReference", targets: ["ImageReference"]),
         .library(name: "ImageSpec", targets: ["ImageSpec"]),
         .library(name: "RegistryClient", targets: ["RegistryClient"]),
@@ -88,11 +84,6 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "hocker", dependencies: ["HockerCLI"]),
-        .executableTarget(name: "hocker-manifest", dependencies: ["HockerCLI"]),
-        .executableTarget(name: "hocker-config", dependencies: ["HockerCLI"]),
-        .executableTarget(name: "hocker-layer", dependencies: ["HockerCLI"]),
-        .executableTarget(name: "hocker-image", dependencies: ["HockerCLI"]),
-        .executableTarget(name: "docker2nix", dependencies: ["HockerCLI"]),
         .testTarget(name: "ImageReferenceTests", dependencies: ["ImageReference", "RegistryTestBed"]),
         .testTarget(name: "ImageSpecTests", dependencies: ["ImageSpec", "ImageReference", "RegistryTestBed"], exclude: ["Fixtures"]),
         .testTarget(name: "RegistryClientTests", dependencies: ["RegistryClient", "ImageSpec", "RegistryTestBed"]),

@@ -4,19 +4,34 @@ import Testing
 
 /// Runs the built hocker executables and checks what they write.
 enum HockerBinary {
-    /// The directory with the built executables: beside the test bundle, or
-    /// `HOCKER_BIN_DIR` when set.
+    /// A directory holding `hocker` and the old tool names as links to the
+    /// built executable, as `scripts/install` lays them out (so every test
+    /// of an old name goes through argv[0] dispatch), or `HOCKER_BIN_DIR`
+    /// when set.
     static let directory: String = {
         if let override = ProcessInfo.processInfo.environment["HOCKER_BIN_DIR"] { return override }
+        let built = builtExecutable
+        let links = FileManager.default.temporaryDirectory.appendingPathComponent("hocker-bin-\(UUID().uuidString.prefix(8))").path
+        try? FileManager.default.createDirectory(atPath: links, withIntermediateDirectories: true)
+        for tool in ["hocker", "hocker-manifest", "hocker-config", "hocker-layer", "hocker-image", "docker2nix"] {
+            try? FileManager.default.createSymbolicLink(atPath: "\(links)/\(tool)", withDestinationPath: built)
+        }
+        return links
+    }()
+
+    /// The `hocker` the package built: beside the test bundle, else in `.build/debug`.
+    static let builtExecutable: String = {
         let argv0 = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
         var candidate = argv0.deletingLastPathComponent()
         // On Linux the runner is the .xctest binary itself; elsewhere it sits inside the bundle.
         while candidate.path != "/" && candidate.pathComponents.contains(where: { $0.hasSuffix(".xctest") }) {
             candidate = candidate.deletingLastPathComponent()
         }
-        if FileManager.default.isExecutableFile(atPath: candidate.appendingPathComponent("hocker").path) { return candidate.path }
+        if FileManager.default.isExecutableFile(atPath: candidate.appendingPathComponent("hocker").path) {
+            return candidate.appendingPathComponent("hocker").path
+        }
         let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return packageRoot.appendingPathComponent(".build/debug").path
+        return packageRoot.appendingPathComponent(".build/debug/hocker").path
     }()
 
     static func path(_ tool: String) -> String { "\(directory)/\(tool)" }

@@ -202,7 +202,7 @@ extension FaultTests {
                 let pressed = clock.now
                 try await terminal.type("C-c")
                 // The terminal echoes the keys as ^C before the shell's next output.
-                let after = try await terminal.waitFor(.seconds(5)) { $0.contains("EXIT:") }
+                let after = try await terminal.waitFor(.seconds(5)) { $0.wholeMatch(of: /(\^C)?EXIT:\d+/) != nil }
                 let elapsed = clock.now - pressed
                 #expect(after.contains { $0.hasSuffix("EXIT:130") }, "\(after.joined(separator: "\n"))")
                 #expect(elapsed < .seconds(1), "took \(elapsed)")

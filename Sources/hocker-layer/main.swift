@@ -1,3 +1,0 @@
-import HockerCLI
-
-await HockerMain.run(tool: .layer)
