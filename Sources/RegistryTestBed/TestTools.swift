@@ -6,7 +6,8 @@ public enum TestTools {
     /// The tools the full integration suite uses.
     public static let all = ["docker-registry", "skopeo", "podman", "htpasswd", "openssl", "tar", "gzip"]
 
-    /// The absolute path of executable `name`, searching `PATH`, then `/usr/sbin` and `/usr/bin`.
+    /// The absolute path of executable `name`, searching `PATH` only, so a
+    /// tool taken out of `PATH` counts as missing.
     ///
     /// A `name` containing a `/` is returned as-is when it is executable.
     public static func path(_ name: String) -> String? {
@@ -15,9 +16,7 @@ public enum TestTools {
             return fileManager.isExecutableFile(atPath: name) ? name : nil
         }
         let pathVariable = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        var directories = pathVariable.split(separator: ":").map(String.init)
-        directories += ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/sbin", "/bin"]
-        for directory in directories where !directory.isEmpty {
+        for directory in pathVariable.split(separator: ":").map(String.init) where !directory.isEmpty {
             let candidate = (directory as NSString).appendingPathComponent(name)
             var isDirectory: ObjCBool = false
             if fileManager.fileExists(atPath: candidate, isDirectory: &isDirectory),
