@@ -104,9 +104,15 @@ public enum FetchDockerExpression {
 
     /// The source text, laid out exactly as hocker 1.0.x printed it.
     public static func render(_ image: FetchDockerImage) throws(NixGenerationError) -> String {
-        let tree = try expression(for: image)
+        try NixGenerationError.printing(try expression(for: image), style: .hocker)
+    }
+}
+
+extension NixGenerationError {
+    /// `tree` printed in `style`, a printer failure reported as a generation one.
+    static func printing(_ tree: NixExpr, style: NixPrinter.Style) throws(NixGenerationError) -> String {
         do {
-            return try NixPrinter(style: .hocker).render(tree)
+            return try NixPrinter(style: style).render(tree)
         } catch {
             throw .render(error)
         }

@@ -59,11 +59,6 @@ public enum HockerImageExpression {
 
     /// The source text, in the conventional layout.
     public static func render(_ pin: ImagePin) throws(NixGenerationError) -> String {
-        let tree = try expression(for: pin)
-        do {
-            return try NixPrinter(style: .standard).render(tree)
-        } catch {
-            throw .render(error)
-        }
+        try NixGenerationError.printing(try expression(for: pin), style: .standard)
     }
 }
