@@ -19,7 +19,10 @@ struct Hocker: AsyncParsableCommand {
             hocker-config, hocker-layer, hocker-image, docker2nix.
             """,
         version: HockerVersion.current,
-        subcommands: [ManifestCommand.self, ConfigCommand.self, LayerCommand.self, ImageCommand.self, DockerToNixCommand.self, NixBuilderCommand.self])
+        subcommands: [
+            ManifestCommand.self, ConfigCommand.self, LayerCommand.self, ImageCommand.self, DockerToNixCommand.self, NixBuilderCommand.self,
+            LockCommand.self, TagsCommand.self, InspectCommand.self, DigestCommand.self,
+        ])
 }
 
 /// Entry point shared by every executable.
