@@ -80,8 +80,8 @@ extension RegistryClient {
 
     /// The digest of the manifest `image` names, from one `HEAD` (its
     /// `Docker-Content-Digest`), as docker and Renovate ask: nothing is
-    /// downloaded. A registry that sends no digest on `HEAD` is asked with a
-    /// `GET` instead, and the bytes hashed.
+    /// downloaded. A registry that sends no digest on `HEAD` (or answers it
+    /// 405 or 501) is asked with a `GET` instead, and the bytes hashed.
     ///
     /// The `Accept` header is the one ``fetchManifest(_:)`` sends, so the
     /// digest is that of the document a `GET` would return (an index, when
@@ -92,6 +92,8 @@ extension RegistryClient {
         request.headers.add(name: "Accept", value: MediaType.acceptAnyManifest)
         var retry = makeRetryBudget()
         let head: ManifestHead? = try await send(request, retry: &retry) { response in
+            // A front that does not do HEAD at all gets the GET.
+            if response.status == .methodNotAllowed || response.status == .notImplemented { return nil }
             guard response.status == .ok else { throw await manifestFailure(response, url: url, image: image) }
             guard let header = response.headers.first(name: "Docker-Content-Digest"), let digest = try? Digest(parsing: header) else {
                 return nil

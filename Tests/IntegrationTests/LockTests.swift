@@ -240,9 +240,14 @@ struct LockTests {
         #expect(unknown.stderrText.contains("hocker.lock.json has no entry nothing (its entries: app-b)"), "\(unknown.stderrText)")
     }
 
-    /// A registry that gives no digest on HEAD: update falls back to a GET of
-    /// the manifest, and finds nothing moved.
-    @Test func noDigestOnHEAD() async throws {
+    /// A registry that gives no digest on HEAD, and one that does not do
+    /// HEAD at all: update falls back to a GET of the manifest, and finds
+    /// nothing moved.
+    @Test(arguments: [
+        FaultAction.respond(status: 200, headers: ["Content-Type": "application/vnd.oci.image.index.v1+json"]),
+        FaultAction.respond(status: 405),
+    ])
+    func noDigestOnHEAD(_ answer: FaultAction) async throws {
         let fixture = try LockFixture.shared
         let prefix = LockFixture.prefix("nodigest")
         let image = try await fixture.open.push(fixture.multi, repository: "\(prefix)/app", tag: "v1")
@@ -251,7 +256,7 @@ struct LockTests {
         try await withFaultProxy(in: fixture.open) { proxy in
             let reference = "\(proxy.hostPort)/\(image.repository):v1"
             try await Self.succeed(["lock", "add", reference], in: directory)
-            proxy.add(.manifestHEADs, .respond(status: 200, headers: ["Content-Type": "application/vnd.oci.image.index.v1+json"]))
+            proxy.add(.manifestHEADs, answer)
             let before = proxy.requests.count
             let update = try await Self.succeed(["lock", "update", "--json"], in: directory)
             let report = try JSONDecoder().decode(LockReport.self, from: update.stdout)
