@@ -6,7 +6,7 @@ import Testing
 /// `hocker lock` as a person runs it: the built binary in a directory of
 /// its own, against real registries whose tags the tests move, with the
 /// registries' access logs as the witness of what was asked.
-@Suite("Lock files", .lockRegistries, .enabled(if: Integration.enabled, Integration.skipReason))
+@Suite("Lock files", .serialized, .lockRegistries, .enabled(if: Integration.enabled, Integration.skipReason))
 struct LockTests {
     /// `hocker ARGS` in `directory`.
     static func hocker(_ arguments: [String], in directory: String) async throws -> ProcessResult {
