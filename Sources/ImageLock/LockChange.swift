@@ -10,7 +10,9 @@ public struct EntryChange: Codable, Sendable, Hashable {
     public struct PlatformChange: Codable, Sendable, Hashable {
         /// `os/arch[/variant]`, nil for an image that names none.
         public var platform: String?
+        /// The image manifest's digest as the lock file had it.
         public var old: Digest?
+        /// The image manifest's digest now.
         public var new: Digest?
 
         public init(platform: String?, old: Digest?, new: Digest?) {
@@ -119,6 +121,7 @@ public struct EntryChange: Codable, Sendable, Hashable {
 
 /// An entry that could not be checked or resolved; the lock file keeps it as it was.
 public struct EntryFailure: Codable, Sendable, Hashable {
+    /// The entry's name.
     public var name: String
     /// The image, `registry/repository:tag`.
     public var image: String
@@ -147,11 +150,15 @@ public struct EntryFailure: Codable, Sendable, Hashable {
 /// }
 /// ```
 public struct LockReport: Codable, Sendable, Hashable {
+    /// The version of the report's layout (fields are only added).
     public var formatVersion = 1
     /// The lock file, as it was named.
     public var lockFile: String
+    /// The entries resolved again (update) or to resolve again (check), by name.
     public var changed: [EntryChange]
+    /// The entries whose digest is the one written, asked with one HEAD each, by name.
     public var unchanged: [String]
+    /// The entries that could not be looked at; the lock file keeps them as they were.
     public var failed: [EntryFailure]
     /// Whether the lock file was rewritten (never by `check`).
     public var written: Bool

@@ -106,7 +106,9 @@ public struct LockRequest: Codable, Sendable, Hashable {
 /// `request` object beside its fields. The pin's `name` is the entry's
 /// name (its key in `entries`).
 public struct LockEntry: Codable, Sendable, Hashable {
+    /// What was asked.
     public var request: LockRequest
+    /// What it resolved to; its `name` is the entry's.
     public var pin: ImagePin
 
     public init(request: LockRequest, pin: ImagePin) {

@@ -25,6 +25,7 @@ public struct LockFile: Sendable, Hashable {
     /// The lock file `hocker lock` uses when not told otherwise, in the current directory.
     public static let defaultPath = "hocker.lock.json"
 
+    /// The layout the file was written in (``currentFormatVersion`` when written).
     public var formatVersion: Int
     /// The entries by name.
     public var entries: [String: LockEntry]

@@ -27,7 +27,9 @@ import RegistryClient
 /// }
 /// ```
 public struct ImageInspection: Codable, Sendable, Hashable {
+    /// One platform's image manifest and what its config says.
     public struct Image: Codable, Sendable, Hashable {
+        /// `os/arch[/variant]`: the index entry's, else the config's; nil when neither says.
         public var platform: String?
         public var manifestDigest: Digest
         public var manifestMediaType: String
@@ -36,9 +38,11 @@ public struct ImageInspection: Codable, Sendable, Hashable {
         public var configDigest: Digest
         /// The config's and the layers' sizes, in bytes.
         public var size: Int64
+        /// How many layers the manifest lists.
         public var layers: Int
         /// The config's `created`, as written.
         public var created: String?
+        /// The config's `config.Labels`; empty when it has none.
         public var labels: [String: String]
 
         enum CodingKeys: String, CodingKey {
@@ -61,8 +65,11 @@ public struct ImageInspection: Codable, Sendable, Hashable {
 
     /// The image as asked for, `registry/repository:tag`.
     public var reference: String
+    /// What the reference names: the index, or the image manifest.
     public var digest: Digest
+    /// The media type of what `digest` names.
     public var mediaType: String
+    /// One per platform, in the index's order (or as `--platform` asked).
     public var images: [Image]
 
     /// Inspects `image`: its manifest, and for an index the image manifests

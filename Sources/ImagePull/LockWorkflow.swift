@@ -44,6 +44,7 @@ public struct LockWorkflow: Sendable {
     public var jobs: Int
     /// Plain http and TLS without verification, for the endpoints entries name.
     public var insecure: Bool
+    /// Where the lock file's temporary copy is registered, so a signal can remove it.
     public let temporaryPaths: TemporaryPaths
     /// Told of what a person should know but does not stop the run.
     public var warn: (@Sendable (String) -> Void)?
@@ -88,7 +89,9 @@ public struct LockWorkflow: Sendable {
     /// An image to add: the reference resolved against `--registry`, the
     /// reference as the user wrote it, the name and what to ask for.
     public struct Addition: Sendable {
+        /// Where the registry's API is.
         public var endpoint: RegistryEndpoint
+        /// The image, resolved against `--registry`.
         public var image: ImageReference
         /// The reference as given on the command line.
         public var given: String

@@ -266,6 +266,41 @@ struct LockTests {
         }
     }
 
+    /// One `--max-time` for the whole run, across entries and registries:
+    /// four entries behind two registries that stall every HEAD for 6 s,
+    /// one entry at a time, end together after about 2 s — not 2 s each —
+    /// every entry with its line and kept as it was.
+    @Test func oneTimeLimitForTheRun() async throws {
+        let fixture = try LockFixture.shared
+        let prefix = LockFixture.prefix("maxtime")
+        let image = try await fixture.open.push(fixture.single, repository: "\(prefix)/app", tag: "v1")
+        let directory = try Scratch.directory("lock-maxtime")
+        defer { Scratch.remove(directory) }
+        try await withFaultProxy(in: fixture.open) { first in
+            try await withFaultProxy(in: fixture.open) { second in
+                for (proxy, names) in [(first, ["a", "b"]), (second, ["c", "d"])] {
+                    for name in names {
+                        try await Self.succeed(["lock", "add", "--name", name, "\(proxy.hostPort)/\(image.repository):v1"], in: directory)
+                    }
+                    proxy.add(.manifestHEADs, .stallBeforeHeaders(.seconds(6)))
+                }
+                let before = try Self.bytes(directory)
+                let started = ContinuousClock.now
+                let update = try await Self.hocker(["lock", "update", "--jobs", "1", "--max-time", "2"], in: directory)
+                let elapsed = ContinuousClock.now - started
+                #expect(update.status == 1)
+                #expect(elapsed < .seconds(5), "took \(elapsed): the limit is not the run's")
+                let errors = update.stderrText.split(separator: "\n").filter { $0.hasPrefix("hocker: error: ") }
+                #expect(errors.count == 5, "\(update.stderrText)")
+                for name in ["a", "b", "c", "d"] {
+                    #expect(errors.contains { $0.hasPrefix("hocker: error: \(name): gave up on ") && $0.contains("within the time limit of 2 s") }, "\(name): \(update.stderrText)")
+                }
+                #expect(errors.last == "hocker: error: 4 of 4 entries failed (a, b, c, d); hocker.lock.json keeps them as they were")
+                #expect(try Self.bytes(directory) == before)
+            }
+        }
+    }
+
     // MARK: Look-ups
 
     /// `hocker tags` against a registry that pages its tag list: every tag,
