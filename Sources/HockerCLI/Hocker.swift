@@ -118,6 +118,11 @@ public enum HockerMain {
         else { return argv }
         var reordered = argv
         let subcommand = reordered.remove(at: index)
+        // `hocker -q lock update`: the group's own subcommand comes along.
+        let nested = Hocker.configuration.subcommands.first { $0._commandName == subcommand }?.configuration.subcommands.map { $0._commandName } ?? []
+        if index < reordered.count, nested.contains(reordered[index]) {
+            return [subcommand, reordered.remove(at: index)] + reordered
+        }
         return [subcommand] + reordered
     }
 
