@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "RegistryClient", targets: ["RegistryClient"]),
         .library(name: "ImageArchive", targets: ["ImageArchive"]),
         .library(name: "NixExpression", targets: ["NixExpression"]),
+        .library(name: "ImageLock", targets: ["ImageLock"]),
         .library(name: "ImagePull", targets: ["ImagePull"]),
         .library(name: "HockerCLI", targets: ["HockerCLI"]),
     ],
@@ -55,11 +56,13 @@ let package = Package(
         ),
         // Pure: the Nix syntax tree, its printer, hashes and generators.
         .target(name: "NixExpression", dependencies: ["ImageReference", "ImageSpec"]),
-        // The use cases: pull images, resolve pins, assemble archives from local files.
+        // Pure: the lock file model and what moved between two resolutions.
+        .target(name: "ImageLock", dependencies: ["ImageReference", "ImageSpec"]),
+        // The use cases: pull images, resolve pins, keep lock files, assemble archives from local files.
         .target(
             name: "ImagePull",
             dependencies: [
-                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive",
+                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "ImageLock",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -67,7 +70,7 @@ let package = Package(
         .target(
             name: "HockerCLI",
             dependencies: [
-                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "NixExpression", "ImagePull",
+                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "NixExpression", "ImageLock", "ImagePull",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -87,6 +90,7 @@ let package = Package(
         .testTarget(name: "ImageReferenceTests", dependencies: ["ImageReference", "RegistryTestBed"]),
         .testTarget(name: "ImageSpecTests", dependencies: ["ImageSpec", "ImageReference", "RegistryTestBed"], exclude: ["Fixtures"]),
         .testTarget(name: "RegistryClientTests", dependencies: ["RegistryClient", "ImageSpec", "RegistryTestBed"]),
+        .testTarget(name: "ImageLockTests", dependencies: ["ImageLock", "ImageSpec", "ImageReference"], exclude: ["Fixtures"]),
         .testTarget(name: "NixExpressionTests", dependencies: ["NixExpression", "ImageSpec", "ImageReference"], exclude: ["Fixtures"]),
         .testTarget(
             name: "ImagePullTests",
@@ -101,7 +105,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "RegistryTestBed", "NixExpression",
+                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "RegistryTestBed", "NixExpression", "ImageLock",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -257,7 +257,7 @@ let
       , finalImageName ? null   # the name the loaded image gets (default: the registry's name for it)
       , finalImageTag ? null    # its tag (default: tag)
       , insecure ? false
-      , ...                     # formatVersion, indexDigest, indexMediaType
+      , ...                     # formatVersion, digest, mediaType, indexDigest, indexMediaType
       }:
       let
         what = "${repository}${if tag == null then "" else ":${tag}"}";
@@ -293,6 +293,30 @@ let
 
     # fetchImage of a `docker2nix --json` document.
     fetchImageFromJSON = path: fetchImage (builtins.fromJSON (builtins.readFile path));
+
+    # Every entry of a `hocker lock` file, by name: each the docker-archive
+    # fetchImage builds (the same derivations, so blobs are shared with
+    # every other pin), for `platform` if given, else the one `system` runs,
+    # named as the entry's --final-name says. Entries are built only when
+    # used. Takes the file, or { lockFile; platform ? null; system ? ...; }.
+    fromLock = arg:
+      let
+        options = if builtins.isAttrs arg then arg else { lockFile = arg; };
+        lockFile = options.lockFile;
+        platform = options.platform or null;
+        system = options.system or librarySystem;
+        lock = builtins.fromJSON (builtins.readFile lockFile);
+        version = lock.formatVersion or 0;
+        image = name: entry:
+          let request = entry.request or { };
+          in fetchImage ((removeAttrs entry [ "request" ]) // {
+            inherit platform system;
+            finalImageName = request.finalName or null;
+            finalImageTag = request.finalTag or null;
+          });
+      in
+      if version != 1 then throw "hocker: ${toString lockFile} has formatVersion ${toString version}; this library reads 1 (upgrade hocker)"
+      else builtins.mapAttrs image (lock.entries or { });
 
     # Calls a generated expression (a file or a function) with the functions
     # it asks for, as nixpkgs' callPackage does.

@@ -19,7 +19,10 @@ struct Hocker: AsyncParsableCommand {
             hocker-config, hocker-layer, hocker-image, docker2nix.
             """,
         version: HockerVersion.current,
-        subcommands: [ManifestCommand.self, ConfigCommand.self, LayerCommand.self, ImageCommand.self, DockerToNixCommand.self, NixBuilderCommand.self])
+        subcommands: [
+            ManifestCommand.self, ConfigCommand.self, LayerCommand.self, ImageCommand.self, DockerToNixCommand.self, NixBuilderCommand.self,
+            LockCommand.self, TagsCommand.self, InspectCommand.self, DigestCommand.self,
+        ])
 }
 
 /// Entry point shared by every executable.
@@ -115,6 +118,11 @@ public enum HockerMain {
         else { return argv }
         var reordered = argv
         let subcommand = reordered.remove(at: index)
+        // `hocker -q lock update`: the group's own subcommand comes along.
+        let nested = Hocker.configuration.subcommands.first { $0._commandName == subcommand }?.configuration.subcommands.map { $0._commandName } ?? []
+        if index < reordered.count, nested.contains(reordered[index]) {
+            return [subcommand, reordered.remove(at: index)] + reordered
+        }
         return [subcommand] + reordered
     }
 

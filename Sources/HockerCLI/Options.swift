@@ -36,7 +36,7 @@ struct RegistryOptions: ParsableArguments {
         help: ArgumentHelp(
             """
             Platform to pick from a multi-platform image (default: linux/ and this machine's architecture). A single-platform \
-            image built for another is refused, unless 'any'. docker2nix and 'image --format oci' take several, or 'all'.
+            image built for another is refused, unless 'any'. docker2nix, 'image --format oci', 'lock add' and inspect take several, or 'all'.
             """,
             valueName: "os/arch[/variant]"))
     var platforms: [String] = []
@@ -163,6 +163,12 @@ struct ImageTarget: Sendable {
     /// by default) and the second is a tag or a digest. With one, it is a
     /// reference; a registry host in it must agree with `--registry`.
     init(arguments: ImageArguments, registry: String?, insecure: Bool) throws(ReferenceError) {
+        try self.init(name: arguments.imageName, tag: arguments.imageTag, registry: registry, insecure: insecure)
+    }
+
+    /// Resolves an image name (a reference) and an optional tag or digest against `--registry`.
+    init(name imageName: String, tag imageTag: String?, registry: String?, insecure: Bool) throws(ReferenceError) {
+        let arguments = (imageName: imageName, imageTag: imageTag)
         let given = try registry.map { text throws(ReferenceError) in try RegistryEndpoint(parsing: text, insecure: insecure) }
         let defaultName = given?.name ?? ImageReference.dockerHub
         var reference = try ImageReference(parsing: arguments.imageName, defaultRegistry: defaultName)

@@ -39,6 +39,8 @@ extension ImagePin {
             }
             pin.images = [ImagePin.PlatformImage(platform: platform, document: single.document, manifest: single.manifest)]
         }
+        pin.digest = pin.resolvedDigest
+        pin.mediaType = pin.resolvedMediaType
         return pin
     }
 

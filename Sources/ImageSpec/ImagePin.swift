@@ -17,6 +17,8 @@ import ImageReference
 ///   "registry": "https://registry-1.docker.io/v2/",     // the registry API URI
 ///   "repository": "library/debian",                     // the full repository path
 ///   "tag": "jessie",                                    // null when pinned by digest only
+///   "digest": "sha256:…",                               // what the tag named: the index, or the single image manifest
+///   "mediaType": "application/vnd.oci.image.index.v1+json",  // its media type
 ///   "indexDigest": "sha256:…",                          // the index the tag named, else null
 ///   "indexMediaType": "application/vnd.oci.image.index.v1+json",  // or null
 ///   "images": [                                         // one per platform, in index order
@@ -35,7 +37,9 @@ import ImageReference
 /// `hash` is the digest in SRI form, the `outputHash` of the blob's
 /// fixed-output derivation; it is written, never read back (the digest says
 /// the same). Fields are only ever added, with `formatVersion` raised when
-/// one changes meaning.
+/// one changes meaning: `digest` and `mediaType` came later within version 1,
+/// so a document without them reads as naming its index, or else its single
+/// image manifest.
 public struct ImagePin: Codable, Sendable, Hashable {
     /// The version of this document's layout.
     public static let currentFormatVersion = 1
@@ -45,13 +49,21 @@ public struct ImagePin: Codable, Sendable, Hashable {
     public var registry: String
     public var repository: String
     public var tag: String?
+    /// What the tag (or the digest asked for) named: the index, or the single
+    /// image manifest. The string a bot edits when a tag moves; nil only for
+    /// a pin with neither an index nor exactly one image.
+    public var digest: Digest?
+    /// The media type of what `digest` names.
+    public var mediaType: String?
     public var indexDigest: Digest?
     public var indexMediaType: String?
     public var images: [PlatformImage]
 
+    /// A pin; `digest` and `mediaType` default to the index's, else to the
+    /// single image manifest's.
     public init(
-        name: String, registry: String, repository: String, tag: String?, indexDigest: Digest? = nil, indexMediaType: String? = nil,
-        images: [PlatformImage]
+        name: String, registry: String, repository: String, tag: String?, digest: Digest? = nil, mediaType: String? = nil,
+        indexDigest: Digest? = nil, indexMediaType: String? = nil, images: [PlatformImage]
     ) {
         formatVersion = Self.currentFormatVersion
         self.name = name
@@ -61,6 +73,20 @@ public struct ImagePin: Codable, Sendable, Hashable {
         self.indexDigest = indexDigest
         self.indexMediaType = indexMediaType
         self.images = images
+        self.digest = digest ?? resolvedDigest
+        self.mediaType = mediaType ?? resolvedMediaType
+    }
+
+    /// The digest the images were resolved from: the index's, else the
+    /// single image manifest's. `digest` differs from it only in a document
+    /// edited since (a bot's bump not yet re-resolved).
+    public var resolvedDigest: Digest? {
+        indexDigest ?? (images.count == 1 ? images[0].manifestDigest : nil)
+    }
+
+    /// The media type of ``resolvedDigest``.
+    public var resolvedMediaType: String? {
+        indexDigest != nil ? indexMediaType : (images.count == 1 ? images[0].manifestMediaType : nil)
     }
 
     /// One platform's image manifest and its blobs.
@@ -134,6 +160,25 @@ public struct ImagePin: Codable, Sendable, Hashable {
         }
     }
 
+    enum CodingKeys: String, CodingKey {
+        case formatVersion, name, registry, repository, tag, digest, mediaType, indexDigest, indexMediaType, images
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        formatVersion = try container.decode(Int.self, forKey: .formatVersion)
+        name = try container.decode(String.self, forKey: .name)
+        registry = try container.decode(String.self, forKey: .registry)
+        repository = try container.decode(String.self, forKey: .repository)
+        tag = try container.decodeIfPresent(String.self, forKey: .tag)
+        indexDigest = try container.decodeIfPresent(Digest.self, forKey: .indexDigest)
+        indexMediaType = try container.decodeIfPresent(String.self, forKey: .indexMediaType)
+        images = try container.decode([PlatformImage].self, forKey: .images)
+        // Absent from documents written before the fields were added.
+        digest = try container.decodeIfPresent(Digest.self, forKey: .digest) ?? resolvedDigest
+        mediaType = try container.decodeIfPresent(String.self, forKey: .mediaType) ?? resolvedMediaType
+    }
+
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(formatVersion, forKey: .formatVersion)
@@ -141,6 +186,8 @@ public struct ImagePin: Codable, Sendable, Hashable {
         try container.encode(registry, forKey: .registry)
         try container.encode(repository, forKey: .repository)
         try container.encode(tag, forKey: .tag)
+        try container.encode(digest, forKey: .digest)
+        try container.encode(mediaType, forKey: .mediaType)
         try container.encode(indexDigest, forKey: .indexDigest)
         try container.encode(indexMediaType, forKey: .indexMediaType)
         try container.encode(images, forKey: .images)

@@ -15,6 +15,8 @@ extension ImagePin {
             .attr("registry", .string(registry)),
             .attr("repository", .string(repository)),
             .attr("tag", .optionalString(tag)),
+            .attr("digest", .optionalString(digest?.description)),
+            .attr("mediaType", .optionalString(mediaType)),
             .attr("indexDigest", .optionalString(indexDigest?.description)),
             .attr("indexMediaType", .optionalString(indexMediaType)),
             .attr("images", .list(imageValues)),

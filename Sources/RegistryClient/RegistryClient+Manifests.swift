@@ -25,6 +25,25 @@ public struct ResolvedImage: Sendable {
     }
 }
 
+/// What a `HEAD` of a manifest told: the digest of the document a `GET`
+/// would return, its media type and size.
+public struct ManifestHead: Sendable, Hashable {
+    public var digest: Digest
+    /// From `Content-Type`, without parameters; nil when not sent.
+    public var mediaType: String?
+    /// Bytes, from `Content-Length`; nil when not sent.
+    public var size: Int64?
+    /// Whether the registry gave no digest on `HEAD`, so the manifest was fetched with `GET` and hashed.
+    public var fetched: Bool
+
+    public init(digest: Digest, mediaType: String?, size: Int64?, fetched: Bool) {
+        self.digest = digest
+        self.mediaType = mediaType
+        self.size = size
+        self.fetched = fetched
+    }
+}
+
 /// Images resolved from one reference: the index, if it named one, and an
 /// image manifest for each platform picked from it.
 public struct ResolvedImages: Sendable {
@@ -46,17 +65,7 @@ extension RegistryClient {
         request.headers.add(name: "Accept", value: MediaType.acceptAnyManifest)
         var retry = makeRetryBudget()
         let (body, headers) = try await send(request, retry: &retry) { response in
-            guard response.status == .ok else {
-                var error = await failure(response, url: url, repository: image.repository) { code in
-                    code == "NAME_UNKNOWN"
-                        ? .repositoryUnknown(repository: image.repository, registry: self.endpoint.host)
-                        : .manifestUnknown(image: image.repositoryReference, registry: self.endpoint.host)
-                }
-                if case .manifestUnknown = error, await !repositoryExists(image.repository) {
-                    error = .repositoryUnknown(repository: image.repository, registry: endpoint.host)
-                }
-                throw error
-            }
+            guard response.status == .ok else { throw await manifestFailure(response, url: url, image: image) }
             return (try await Self.collect(response, upTo: limit, what: "manifest"), response.headers)
         }
         let bytes = Data(buffer: body)
@@ -67,6 +76,54 @@ extension RegistryClient {
             try Self.verify(bytes, sha256: actual, against: served, what: "manifest \(image.repositoryReference)")
         }
         return try ManifestDocument(bytes: bytes, contentType: headers.first(name: "Content-Type"), digest: actual)
+    }
+
+    /// The digest of the manifest `image` names, from one `HEAD` (its
+    /// `Docker-Content-Digest`), as docker and Renovate ask: nothing is
+    /// downloaded. A registry that sends no digest on `HEAD` (or answers it
+    /// 405 or 501) is asked with a `GET` instead, and the bytes hashed.
+    ///
+    /// The `Accept` header is the one ``fetchManifest(_:)`` sends, so the
+    /// digest is that of the document a `GET` would return (an index, when
+    /// the tag names one).
+    public func manifestDigest(_ image: ImageReference) async throws -> ManifestHead {
+        let url = url(image.repository, "manifests", image.reference)
+        var request = RegistryRequest(.HEAD, url, authentication: .registry(repository: image.repository))
+        request.headers.add(name: "Accept", value: MediaType.acceptAnyManifest)
+        var retry = makeRetryBudget()
+        let head: ManifestHead? = try await send(request, retry: &retry) { response in
+            // A front that does not do HEAD at all gets the GET.
+            if response.status == .methodNotAllowed || response.status == .notImplemented { return nil }
+            guard response.status == .ok else { throw await manifestFailure(response, url: url, image: image) }
+            guard let header = response.headers.first(name: "Docker-Content-Digest"), let digest = try? Digest(parsing: header) else {
+                return nil
+            }
+            let type = response.headers.first(name: "Content-Type").map { String($0.prefix { $0 != ";" }).trimmingCharacters(in: .whitespaces) }
+            return ManifestHead(digest: digest, mediaType: type, size: response.headers.first(name: "Content-Length").flatMap(Int64.init), fetched: false)
+        }
+        if let head {
+            if let pinned = image.digest, head.digest != pinned {
+                throw RegistryError.digestMismatch(what: "manifest \(image.repository)@\(pinned) (its HEAD)", expected: pinned, actual: head.digest)
+            }
+            return head
+        }
+        let document = try await fetchManifest(image)
+        return ManifestHead(digest: document.digest, mediaType: document.mediaType, size: Int64(document.bytes.count), fetched: true)
+    }
+
+    /// The error for a manifest request the registry did not answer with
+    /// 200: an unknown tag, or an unknown repository (asked through the tag
+    /// list when the registry does not say which).
+    private func manifestFailure(_ response: HTTPClientResponse, url: String, image: ImageReference) async -> RegistryError {
+        var error = await failure(response, url: url, repository: image.repository) { code in
+            code == "NAME_UNKNOWN"
+                ? .repositoryUnknown(repository: image.repository, registry: self.endpoint.host)
+                : .manifestUnknown(image: image.repositoryReference, registry: self.endpoint.host)
+        }
+        if case .manifestUnknown = error, await !repositoryExists(image.repository) {
+            error = .repositoryUnknown(repository: image.repository, registry: endpoint.host)
+        }
+        return error
     }
 
     /// Fetches `image` and, when it is an index, the manifest in it for

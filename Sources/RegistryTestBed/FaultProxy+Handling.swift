@@ -273,9 +273,43 @@ extension FaultProxy {
         case .stallBeforeHeaders(let duration)?:
             try await Task.sleep(for: duration)
             return false
+        case .pageTagList(let size)?:
+            try await servePage(size: size, route: route, outbound: outbound, exchange: &exchange)
+            return true
         default:
             return false
         }
+    }
+
+    /// One page of the registry's tag list (``FaultAction/pageTagList(size:)``):
+    /// the whole list asked upstream with the request's authorization, sorted,
+    /// cut after `last` to `n` (else `size`) tags, with a `Link` to the next
+    /// page while more remain. An upstream error is passed on as it came.
+    private func servePage(size: Int, route: Route, outbound: Outbound, exchange: inout Exchange) async throws {
+        let path = exchange.record.path
+        let whole = try await TestHTTP.request(
+            "GET", "http://127.0.0.1:\(upstreamPort)\(path)", headers: route.authorization.map { [("Authorization", $0)] } ?? [])
+        struct TagList: Codable {
+            var name: String
+            var tags: [String]?
+        }
+        guard whole.status == 200, let list = try? JSONDecoder().decode(TagList.self, from: whole.body) else {
+            let passed = ["Content-Type", "WWW-Authenticate"].reduce(into: [String: String]()) { headers, name in headers[name] = whole.header(name) }
+            try await respond(status: whole.status, headers: passed, body: whole.bodyText, outbound: outbound, exchange: &exchange)
+            return
+        }
+        let query = URLComponents(string: exchange.record.uri)?.queryItems ?? []
+        let count = query.first { $0.name == "n" }?.value.flatMap(Int.init) ?? size
+        let last = query.first { $0.name == "last" }?.value
+        let sorted = (list.tags ?? []).sorted()
+        let rest = last.map { last in sorted.filter { $0 > last } } ?? sorted
+        let page = Array(rest.prefix(max(count, 1)))
+        var headers = ["Content-Type": "application/json; charset=utf-8"]
+        if rest.count > page.count, let end = page.last {
+            headers["Link"] = "<\(path)?n=\(count)&last=\(end)>; rel=\"next\""
+        }
+        let body = String(decoding: try JSONEncoder().encode(TagList(name: list.name, tags: page)), as: UTF8.self)
+        try await respond(status: 200, headers: headers, body: body, outbound: outbound, exchange: &exchange)
     }
 
     /// Builds the request head sent upstream from the client's: `Range`

@@ -67,6 +67,10 @@ public struct FaultMatch: Sendable {
     }
     /// `GET` of any manifest.
     public static let manifestGETs = FaultMatch { method, kind, _ in method == "GET" && kind == .manifest }
+    /// `HEAD` of any manifest.
+    public static let manifestHEADs = FaultMatch { method, kind, _ in method == "HEAD" && kind == .manifest }
+    /// `GET` of any tag list.
+    public static let tagLists = FaultMatch { method, kind, _ in method == "GET" && kind == .tags }
     /// Every registry API request (`/v2/...`), whatever the method.
     public static let registryRequests = FaultMatch { _, kind, _ in [.base, .manifest, .blob, .tags, .other].contains(kind) }
     /// Token requests.
@@ -113,6 +117,11 @@ public enum FaultAction: Sendable {
     case ignoreRange
     /// Forwards `Range: bytes=N-` as `bytes=N+offset-`: a 206 for another range than asked.
     case shiftRange(by: Int64)
+    /// Answers a tag list one page at a time, as Docker Hub, GHCR and Harbor
+    /// do (distribution 2.8 ignores `n`): from the registry's whole list, in
+    /// lexical order, the `n` (else `size`) tags after `last`, with a
+    /// `Link: <…?n=…&last=…>; rel="next"` while more remain.
+    case pageTagList(size: Int)
 }
 
 /// One fault: which requests, what happens, how many times.

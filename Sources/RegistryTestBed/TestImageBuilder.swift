@@ -27,11 +27,13 @@ public struct TestImageBuilder: Sendable {
     ///   - layers: the layers, bottom first. Unless a spec is `sharedAcrossPlatforms`, the
     ///     platform is mixed into its seed so each platform's layers differ.
     ///   - forceIndex: wrap even a single platform in an image index.
+    ///   - labels: `config.Labels` of every platform's config.
     public func build(
         tag: String = "latest",
         platforms: [TestPlatform] = [.linuxAMD64],
         layers: [TestLayerSpec],
-        forceIndex: Bool = false
+        forceIndex: Bool = false,
+        labels: [String: String] = [:]
     ) async throws -> TestImage {
         guard !platforms.isEmpty else { throw TestBedError.invalidImageSpec(reason: "at least one platform is required") }
         guard Set(platforms).count == platforms.count else {
@@ -58,7 +60,7 @@ public struct TestImageBuilder: Sendable {
             layoutPath = try makeTemporaryDirectory(prefix: "hocker-oci")
         }
         do {
-            return try await buildLayout(at: layoutPath, tag: tag, platforms: platforms, layers: layers, forceIndex: forceIndex)
+            return try await buildLayout(at: layoutPath, tag: tag, platforms: platforms, layers: layers, forceIndex: forceIndex, labels: labels)
         } catch {
             try? FileManager.default.removeItem(atPath: layoutPath)
             throw error
@@ -66,7 +68,7 @@ public struct TestImageBuilder: Sendable {
     }
 
     private func buildLayout(
-        at layoutPath: String, tag: String, platforms: [TestPlatform], layers: [TestLayerSpec], forceIndex: Bool
+        at layoutPath: String, tag: String, platforms: [TestPlatform], layers: [TestLayerSpec], forceIndex: Bool, labels: [String: String]
     ) async throws -> TestImage {
         let blobsPath = "\(layoutPath)/blobs/sha256"
         let stagingPath = "\(layoutPath)/.staging"
@@ -96,12 +98,14 @@ public struct TestImageBuilder: Sendable {
                 platformLayers.append(layer)
             }
 
+            var runConfig: [String: Any] = ["Cmd": ["/bin/sh"], "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]]
+            if !labels.isEmpty { runConfig["Labels"] = labels }
             var config: [String: Any] = [
                 "architecture": platform.architecture,
                 "os": platform.os,
                 "created": "1970-01-01T00:00:00Z",
                 "rootfs": ["type": "layers", "diff_ids": platformLayers.map(\.diffID)],
-                "config": ["Cmd": ["/bin/sh"], "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]],
+                "config": runConfig,
             ]
             if let variant = platform.variant { config["variant"] = variant }
             let configBytes = try canonicalJSON(config)

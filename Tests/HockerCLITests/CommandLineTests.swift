@@ -17,6 +17,8 @@ struct CommandLineParsingTests {
         (.layer, ["hocker-layer", "+RTS", "-N4", "-RTS", "--layer", "d", "x", "unused"], ["layer", "--layer", "d", "x", "unused"]),
         (.config, ["hocker-config", "a", "+RTS", "-N", "-RTS", "b", "+RTS", "-s"], ["config", "a", "b"]),
         (.config, ["hocker-config", "-RTS", "a"], ["config", "-RTS", "a"]),
+        (.hocker, ["hocker", "-q", "lock", "update", "app"], ["lock", "update", "-q", "app"]),
+        (.hocker, ["hocker", "--quiet", "tags", "x"], ["tags", "--quiet", "x"]),
     ])
     func argumentsParsed(_ tool: HockerMain.Tool, _ argv: [String], _ expected: [String]) {
         #expect(HockerMain.commandLine(tool: tool, arguments: argv) == expected)

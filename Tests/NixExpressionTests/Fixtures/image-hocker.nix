@@ -5,6 +5,8 @@ fetchImage {
   registry = "http://127.0.0.1:5000/v2/";
   repository = "team/app";
   tag = "v1";
+  digest = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+  mediaType = "application/vnd.oci.image.index.v1+json";
   indexDigest = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
   indexMediaType = "application/vnd.oci.image.index.v1+json";
   images = [

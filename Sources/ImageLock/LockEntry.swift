@@ -1,0 +1,229 @@
+import Foundation
+import ImageReference
+import ImageSpec
+
+/// What `hocker lock add` was asked for: kept so that `update` resolves
+/// the same thing again.
+///
+/// In the lock file (every field present, `null` where there is no value):
+///
+/// ```
+/// "request": {
+///   "finalName": null,                       // --final-name NAME, else null
+///   "finalTag": null,                        // --final-name NAME:TAG, else null
+///   "platforms": ["linux/amd64"],            // see `platforms`
+///   "reference": "127.0.0.1:5000/team/app:1.2"
+/// }
+/// ```
+public struct LockRequest: Codable, Sendable, Hashable {
+    /// The reference as it was given to `lock add` (relative to the entry's
+    /// `registry` when it names no host). `update` rewrites its tag when the
+    /// entry's `tag` was edited, so the two always agree after an update.
+    public var reference: String
+    /// The platforms asked for, `os/arch[/variant]` each, or `["all"]` for
+    /// every image of an index. Without `--platform` it records what was
+    /// pinned — this machine's platform from an index, a single image's own —
+    /// so the file means the same on every machine. Empty only for a single
+    /// image whose config names no platform.
+    public var platforms: [String]
+    /// The repository the loaded image is named (`--final-name`); nil for the registry's name.
+    public var finalName: String?
+    /// The tag the loaded image gets (`--final-name NAME:TAG`); nil for the entry's tag.
+    public var finalTag: String?
+
+    public init(reference: String, platforms: [String], finalName: String? = nil, finalTag: String? = nil) {
+        self.reference = reference
+        self.platforms = platforms
+        self.finalName = finalName
+        self.finalTag = finalTag
+    }
+
+    /// The word `platforms` holds for every image of an index.
+    public static let allPlatforms = "all"
+
+    /// The images to take from an index, and whether they were named (a
+    /// single image built for another platform is then refused) or not.
+    public func selection() throws(ReferenceError) -> (selection: PlatformSelection, explicit: Bool) {
+        if platforms == [Self.allPlatforms] { return (.all, true) }
+        if platforms.isEmpty { return (.platforms([.host]), false) }
+        var parsed: [Platform] = []
+        for text in platforms { parsed.append(try Platform(parsing: text)) }
+        return (.platforms(parsed), true)
+    }
+
+    /// The tag `reference` names: its own, `latest` when it names neither
+    /// tag nor digest, nil when it is pinned by digest.
+    public var referenceTag: String? {
+        if reference.contains("@") { return Self.tagPart(of: String(reference.prefix { $0 != "@" })) }
+        return Self.tagPart(of: reference) ?? "latest"
+    }
+
+    /// The digest `reference` pins, if any.
+    public var referenceDigest: Digest? {
+        guard let at = reference.firstIndex(of: "@") else { return nil }
+        return try? Digest(parsing: String(reference[reference.index(after: at)...]))
+    }
+
+    /// The request with `reference` naming `tag` instead of its own (the name
+    /// kept as it was written). A reference pinned by digest is left alone.
+    public func following(tag: String) -> LockRequest {
+        guard !reference.contains("@"), referenceTag != tag else { return self }
+        var copy = self
+        let name = Self.tagPart(of: reference).map { String(reference.dropLast($0.count + 1)) } ?? reference
+        copy.reference = name + ":" + tag
+        return copy
+    }
+
+    /// The text after the colon that starts a tag (one after the last `/`).
+    private static func tagPart(of text: String) -> String? {
+        guard let colon = text.lastIndex(of: ":"), !text[colon...].contains("/") else { return nil }
+        return String(text[text.index(after: colon)...])
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case reference, platforms, finalName, finalTag
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        reference = try container.decode(String.self, forKey: .reference)
+        platforms = try container.decodeIfPresent([String].self, forKey: .platforms) ?? []
+        finalName = try container.decodeIfPresent(String.self, forKey: .finalName)
+        finalTag = try container.decodeIfPresent(String.self, forKey: .finalTag)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(reference, forKey: .reference)
+        try container.encode(platforms, forKey: .platforms)
+        try container.encode(finalName, forKey: .finalName)
+        try container.encode(finalTag, forKey: .finalTag)
+    }
+}
+
+/// One image in the lock file: the request and its resolution, an
+/// ``ImagePin`` — the very document `docker2nix --json` prints, with a
+/// `request` object beside its fields. The pin's `name` is the entry's
+/// name (its key in `entries`).
+public struct LockEntry: Codable, Sendable, Hashable {
+    /// What was asked.
+    public var request: LockRequest
+    /// What it resolved to; its `name` is the entry's.
+    public var pin: ImagePin
+
+    public init(request: LockRequest, pin: ImagePin) {
+        self.request = request
+        self.pin = pin
+    }
+
+    /// The entry's name, its key in the lock file.
+    public var name: String { pin.name }
+
+    private enum RequestKey: String, CodingKey {
+        case request
+    }
+
+    public init(from decoder: any Decoder) throws {
+        pin = try ImagePin(from: decoder)
+        request = try decoder.container(keyedBy: RequestKey.self).decode(LockRequest.self, forKey: .request)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        // The pin's fields and `request` in one object: both containers are the encoder's one keyed container.
+        try pin.encode(to: encoder)
+        var container = encoder.container(keyedBy: RequestKey.self)
+        try container.encode(request, forKey: .request)
+    }
+
+    /// The registry endpoint the entry's `registry` names.
+    public func endpoint(insecure: Bool = false) throws(ReferenceError) -> RegistryEndpoint {
+        try RegistryEndpoint(parsing: pin.registry, insecure: insecure)
+    }
+
+    /// The image to ask the registry about: the entry's `tag`, or, for an
+    /// entry pinned by digest, that digest.
+    public func image(insecure: Bool = false) throws(ReferenceError) -> ImageReference {
+        let endpoint = try endpoint(insecure: insecure)
+        if pin.tag == nil || request.referenceDigest != nil {
+            return try ImageReference(registry: endpoint.name, repository: pin.repository, tag: pin.tag, digest: request.referenceDigest ?? pin.digest)
+        }
+        return try ImageReference(registry: endpoint.name, repository: pin.repository, tag: pin.tag)
+    }
+
+    /// `registry/repository:tag` (or `@digest`), the image as lines name it.
+    public var imageName: String {
+        let host = (try? endpoint().name) ?? pin.registry
+        if let tag = pin.tag, request.referenceDigest == nil { return "\(host)/\(pin.repository):\(tag)" }
+        return "\(host)/\(pin.repository)@\(request.referenceDigest?.description ?? pin.digest?.description ?? "?")"
+    }
+
+    /// What is wrong with the entry as written, without asking the registry:
+    /// an edit of its `digest` or `tag` not yet re-resolved (a bot's bump),
+    /// or images that are not what the request asked for. Empty for an
+    /// entry as `lock add` or `lock update` wrote it.
+    public var problems: [EntryProblem] {
+        var problems: [EntryProblem] = []
+        guard let resolved = pin.resolvedDigest, !pin.images.isEmpty else {
+            return [.incomplete("it lists \(pin.images.count) images and no index")]
+        }
+        guard let digest = pin.digest else { return [.incomplete("it has no digest")] }
+        if digest != resolved { problems.append(.digestEdited(recorded: digest, resolved: resolved)) }
+        if request.referenceDigest == nil, pin.tag != request.referenceTag {
+            problems.append(.tagEdited(requested: request.referenceTag, recorded: pin.tag))
+        }
+        if let wanted = try? request.selection(), wanted.explicit, case .platforms(let platforms) = wanted.selection {
+            let known = pin.images.compactMap { $0.platform.flatMap { try? Platform(parsing: $0) } }
+            // A single image whose config names no platform cannot be checked.
+            if !(pin.images.count == 1 && known.isEmpty) {
+                for platform in platforms where !known.contains(where: { platform.matches($0) }) {
+                    problems.append(.platformMissing(platform.description))
+                }
+            }
+        }
+        return problems
+    }
+
+    /// The sizes of the distinct blobs of every image (configs and layers), in bytes.
+    public var totalSize: Int64 {
+        var seen: Set<Digest> = []
+        var total: Int64 = 0
+        for image in pin.images {
+            for blob in [image.config] + image.layers where seen.insert(blob.digest).inserted { total += blob.size }
+        }
+        return total
+    }
+
+    /// The platforms pinned, as `os/arch[/variant]` (`?` for an image that names none).
+    public var platformNames: [String] { pin.images.map { $0.platform ?? "?" } }
+}
+
+/// Something in an entry that does not hold together, found without a
+/// request: `check` reports it, `update` re-resolves the entry.
+public enum EntryProblem: Sendable, Hashable, CustomStringConvertible {
+    /// `digest` says one thing, the images belong to another: it was edited.
+    case digestEdited(recorded: Digest, resolved: Digest)
+    /// `tag` is not the tag of the request's reference: it was edited.
+    case tagEdited(requested: String?, recorded: String?)
+    /// A platform the request asks for has no image in the entry.
+    case platformMissing(String)
+    /// The entry lacks what every entry has.
+    case incomplete(String)
+
+    public var description: String {
+        switch self {
+        case .digestEdited(let recorded, let resolved):
+            "digest edited to \(recorded.abbreviated), the images are those of \(resolved.abbreviated)"
+        case .tagEdited(let requested, let recorded):
+            "tag edited from \(requested ?? "none") to \(recorded ?? "none")"
+        case .platformMissing(let platform):
+            "no image for \(platform), which the request asks for"
+        case .incomplete(let reason):
+            "incomplete: \(reason)"
+        }
+    }
+}
+
+extension Digest {
+    /// `sha256:` and the first 12 hex characters, then `…`: a digest in a line a person reads.
+    public var abbreviated: String { "\(algorithm.rawValue):\(short)…" }
+}

@@ -1,0 +1,304 @@
+import Foundation
+import ImageLock
+import ImageReference
+import ImageSpec
+import RegistryClient
+
+/// One registry client per registry a run talks to, all made before the
+/// first request (so one `--max-time` bounds the whole run) and shared by
+/// every entry of that registry (one connection pool, one token cache).
+public final class RegistryClientPool: Sendable {
+    private let clients: [RegistryEndpoint: RegistryClient]
+
+    /// Makes a client for each distinct endpoint with `make`.
+    public init(endpoints: some Sequence<RegistryEndpoint>, make: (RegistryEndpoint) -> RegistryClient) {
+        var clients: [RegistryEndpoint: RegistryClient] = [:]
+        for endpoint in endpoints where clients[endpoint] == nil { clients[endpoint] = make(endpoint) }
+        self.clients = clients
+    }
+
+    /// The client of `endpoint`, which must be one the pool was made for.
+    public func client(for endpoint: RegistryEndpoint) -> RegistryClient {
+        guard let client = clients[endpoint] else { preconditionFailure("no client for \(endpoint.v2URL)") }
+        return client
+    }
+
+    /// How many registries the pool talks to.
+    public var count: Int { clients.count }
+
+    /// Closes every client's connections.
+    public func shutdown() async {
+        for client in clients.values { try? await client.shutdown() }
+    }
+}
+
+/// The lock file use cases behind `hocker lock add`, `update` and `check`:
+/// entries resolved concurrently (at most `jobs` at once) from manifests
+/// alone — no layer is ever downloaded — and the file rewritten atomically,
+/// only when something changed. An entry that fails leaves the others'
+/// results written and itself as it was.
+public struct LockWorkflow: Sendable {
+    /// The lock file, as the user named it.
+    public var path: String
+    /// Entries worked on at once (default 8).
+    public var jobs: Int
+    /// Plain http and TLS without verification, for the endpoints entries name.
+    public var insecure: Bool
+    /// Where the lock file's temporary copy is registered, so a signal can remove it.
+    public let temporaryPaths: TemporaryPaths
+    /// Told of what a person should know but does not stop the run.
+    public var warn: (@Sendable (String) -> Void)?
+
+    public init(path: String, jobs: Int = 8, insecure: Bool = false, temporaryPaths: TemporaryPaths, warn: (@Sendable (String) -> Void)? = nil) {
+        self.path = path
+        self.jobs = max(1, jobs)
+        self.insecure = insecure
+        self.temporaryPaths = temporaryPaths
+        self.warn = warn
+    }
+
+    // MARK: Reading and writing
+
+    /// The lock file; with `missingIsEmpty`, an empty one when there is none.
+    public func read(missingIsEmpty: Bool = false) throws(LockFileError) -> LockFile {
+        guard FileManager.default.fileExists(atPath: path) else {
+            if missingIsEmpty { return LockFile() }
+            throw .missing(path: path)
+        }
+        let bytes: Data
+        do {
+            bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw .unreadable(path: path, detail: (error as NSError).localizedDescription)
+        }
+        return try LockFile(bytes: bytes, path: path)
+    }
+
+    /// Writes `lock` atomically (beside the target, renamed onto it), unless
+    /// the file already holds these very bytes; returns whether it wrote.
+    @discardableResult
+    public func write(_ lock: LockFile) throws -> Bool {
+        let bytes = try lock.jsonBytes()
+        if let existing = try? Data(contentsOf: URL(fileURLWithPath: path)), existing == bytes { return false }
+        try OutputWriting.write(bytes, to: path, temporaryPaths: temporaryPaths)
+        return true
+    }
+
+    // MARK: add
+
+    /// An image to add: the reference resolved against `--registry`, the
+    /// reference as the user wrote it, the name and what to ask for.
+    public struct Addition: Sendable {
+        /// Where the registry's API is.
+        public var endpoint: RegistryEndpoint
+        /// The image, resolved against `--registry`.
+        public var image: ImageReference
+        /// The reference as given on the command line.
+        public var given: String
+        /// `--name`; nil for the repository's last component.
+        public var name: String?
+        /// `--platform` values as given (`all` for every image of an index); empty for none.
+        public var platforms: [String]
+        public var finalName: String?
+        public var finalTag: String?
+
+        public init(
+            endpoint: RegistryEndpoint, image: ImageReference, given: String, name: String? = nil, platforms: [String] = [],
+            finalName: String? = nil, finalTag: String? = nil
+        ) {
+            self.endpoint = endpoint
+            self.image = image
+            self.given = given
+            self.name = name
+            self.platforms = platforms
+            self.finalName = finalName
+            self.finalTag = finalTag
+        }
+
+        /// The entry name: `--name`, else the repository's last component.
+        public var entryName: String { name ?? LockFile.defaultName(repository: image.repository) }
+    }
+
+    /// What `add` did.
+    public struct AddOutcome: Sendable {
+        /// The entries written, by name, and whether each replaced one of the same image.
+        public var added: [(entry: LockEntry, replaced: Bool)]
+        public var failed: [EntryFailure]
+        /// Every failure's error, by entry name, for the command line to print.
+        public var errors: [String: any Error]
+    }
+
+    /// Resolves `additions` and writes them into the lock file (created when
+    /// missing). A name already taken by another image, or by two of the
+    /// additions, is refused before any request, naming both images; an
+    /// entry of the same image is replaced.
+    public func add(_ additions: [Addition], pool makePool: ([RegistryEndpoint]) -> RegistryClientPool) async throws -> AddOutcome {
+        var lock = try read(missingIsEmpty: true)
+        var seen: [String: Addition] = [:]
+        for addition in additions {
+            let name = addition.entryName
+            try LockFile.validate(name: name)
+            if let other = seen[name] {
+                throw LockFileError.nameClash(name: name, existing: other.image.description, added: addition.image.description, path: path)
+            }
+            if let existing = lock.entries[name], !Self.sameImage(existing, addition) {
+                throw LockFileError.nameClash(name: name, existing: existing.imageName, added: addition.image.description, path: path)
+            }
+            seen[name] = addition
+        }
+        let pool = makePool(additions.map(\.endpoint))
+        let warn = self.warn
+        let results = await Self.concurrently(additions, limit: jobs) { addition -> Result<LockEntry, any Error> in
+            do {
+                return .success(try await Self.resolve(addition, client: pool.client(for: addition.endpoint), warn: warn))
+            } catch {
+                return .failure(error)
+            }
+        }
+        await pool.shutdown()
+        var outcome = AddOutcome(added: [], failed: [], errors: [:])
+        for (addition, result) in zip(additions, results) {
+            switch result {
+            case .success(let entry):
+                outcome.added.append((entry, lock.entries[entry.name] != nil))
+                lock.entries[entry.name] = entry
+            case .failure(let error):
+                outcome.failed.append(EntryFailure(name: addition.entryName, image: addition.image.description, error: Self.describe(error)))
+                outcome.errors[addition.entryName] = error
+            }
+        }
+        if !outcome.added.isEmpty { try write(lock) }
+        return outcome
+    }
+
+    private static func sameImage(_ entry: LockEntry, _ addition: Addition) -> Bool {
+        (try? entry.endpoint().name) == addition.endpoint.name && entry.pin.repository == addition.image.repository
+    }
+
+    /// An addition resolved to an entry: its pin (manifests, and a single
+    /// image's config) and the request to record.
+    private static func resolve(_ addition: Addition, client: RegistryClient, warn: (@Sendable (String) -> Void)?) async throws -> LockEntry {
+        var image = addition.image
+        // The tag a bot bumps must be written out: no tag means `latest`.
+        if image.tag == nil, image.digest == nil { image.tag = "latest" }
+        let selection: PlatformSelection
+        if addition.platforms == [LockRequest.allPlatforms] {
+            selection = .all
+        } else if addition.platforms.isEmpty {
+            selection = .platforms([.host])
+        } else {
+            selection = .platforms(try addition.platforms.map { text throws(ReferenceError) in try Platform(parsing: text) })
+        }
+        let pin = try await ImagePin.resolve(
+            image, selection: selection, explicit: !addition.platforms.isEmpty, name: addition.entryName, registryURI: addition.endpoint.v2URL,
+            client: client, warn: warn)
+        var platforms = addition.platforms.map { $0 == LockRequest.allPlatforms ? $0 : ((try? Platform(parsing: $0))?.description ?? $0) }
+        if platforms.isEmpty {
+            // Recorded, so that an update elsewhere resolves the same platform.
+            platforms = pin.indexDigest != nil ? [Platform.host.description] : pin.images.compactMap(\.platform)
+        }
+        let request = LockRequest(reference: addition.given, platforms: platforms, finalName: addition.finalName, finalTag: addition.finalTag)
+        return LockEntry(request: request, pin: pin)
+    }
+
+    // MARK: update and check
+
+    /// What `refresh` found: the report, and each failure's error by entry name.
+    public struct RefreshOutcome: Sendable {
+        public var report: LockReport
+        public var errors: [String: any Error]
+    }
+
+    /// Looks at the entries `arguments` select (all when none): one `HEAD`
+    /// of each entry's tag; an entry whose digest is the one written, and
+    /// that holds together, is left as it is with no further request; one
+    /// that moved, or was edited, is resolved again (by the digest the
+    /// `HEAD` gave) for the platforms its request names. With `write`
+    /// (`update`) the changes are written; without (`check`) nothing is.
+    public func refresh(_ arguments: [String], write: Bool, pool makePool: ([RegistryEndpoint]) -> RegistryClientPool) async throws -> RefreshOutcome {
+        let lock = try read()
+        let names = try lock.select(arguments, path: path)
+        let entries = names.compactMap { lock.entries[$0] }
+        var failures: [EntryFailure] = []
+        var errors: [String: any Error] = [:]
+        var work: [(entry: LockEntry, endpoint: RegistryEndpoint, image: ImageReference)] = []
+        for entry in entries {
+            do {
+                work.append((entry, try entry.endpoint(insecure: insecure), try entry.image(insecure: insecure)))
+            } catch {
+                failures.append(EntryFailure(name: entry.name, image: entry.imageName, error: Self.describe(error)))
+                errors[entry.name] = error
+            }
+        }
+        let pool = makePool(work.map(\.endpoint))
+        let results = await Self.concurrently(work, limit: jobs) { item -> Result<LockEntry?, any Error> in
+            do {
+                return .success(try await Self.refresh(item.entry, image: item.image, client: pool.client(for: item.endpoint)))
+            } catch {
+                return .failure(error)
+            }
+        }
+        await pool.shutdown()
+        var updated = lock
+        var changes: [EntryChange] = []
+        var unchanged: [String] = []
+        for (item, result) in zip(work, results) {
+            switch result {
+            case .success(nil):
+                unchanged.append(item.entry.name)
+            case .success(let entry?):
+                changes.append(EntryChange(from: item.entry, to: entry))
+                updated.entries[entry.name] = entry
+            case .failure(let error):
+                failures.append(EntryFailure(name: item.entry.name, image: item.entry.imageName, error: Self.describe(error)))
+                errors[item.entry.name] = error
+            }
+        }
+        let written = write && !changes.isEmpty ? try self.write(updated) : false
+        return RefreshOutcome(
+            report: LockReport(lockFile: path, changed: changes, unchanged: unchanged, failed: failures, written: written), errors: errors)
+    }
+
+    /// One entry: nil when nothing moved and it holds together, else the
+    /// entry resolved again.
+    private static func refresh(_ entry: LockEntry, image: ImageReference, client: RegistryClient) async throws -> LockEntry? {
+        let head = try await client.manifestDigest(image)
+        let problems = entry.problems
+        if head.digest == entry.pin.digest, problems.isEmpty { return nil }
+        var pinned = image
+        pinned.digest = head.digest
+        let (selection, explicit) = try entry.request.selection()
+        let pin = try await ImagePin.resolve(
+            pinned, selection: selection, explicit: explicit, name: entry.name, registryURI: entry.pin.registry, client: client)
+        let request = pin.tag.map { entry.request.following(tag: $0) } ?? entry.request
+        return LockEntry(request: request, pin: pin)
+    }
+
+    // MARK: Helpers
+
+    /// `body` for every item, at most `limit` at once; the results in the items' order.
+    static func concurrently<Item: Sendable, Output: Sendable>(
+        _ items: [Item], limit: Int, _ body: @escaping @Sendable (Item) async -> Output
+    ) async -> [Output] {
+        await withTaskGroup(of: (Int, Output).self) { group in
+            var results: [Output?] = Array(repeating: nil, count: items.count)
+            var next = 0
+            func start() {
+                let index = next
+                next += 1
+                group.addTask { (index, await body(items[index])) }
+            }
+            while next < min(limit, items.count) { start() }
+            while let (index, output) = await group.next() {
+                results[index] = output
+                if next < items.count { start() }
+            }
+            return results.compactMap { $0 }
+        }
+    }
+
+    /// An error in the words `hocker: error:` prints.
+    static func describe(_ error: any Error) -> String {
+        (error as? any UserFacingError)?.message ?? "\(error)"
+    }
+}
