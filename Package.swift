@@ -63,6 +63,7 @@ let package = Package(
             name: "ImagePull",
             dependencies: [
                 "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "ImageLock",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

@@ -116,14 +116,18 @@ public struct ImagePuller: Sendable {
         case .docker:
             let repoTags = image.tag.map { ["\(image.familiarName):\($0)"] } ?? []
             let layout = try DockerArchiveLayout(config: resolved.manifest.config, layers: resolved.manifest.layers, repoTags: repoTags)
-            try await OutputWriting.withSeekableFile(for: path, temporaryPaths: temporaryPaths) { file, shownPath in
-                do {
-                    try layout.writeSkeleton(to: file)
-                } catch {
-                    throw OutputError.cannotWrite(path: shownPath, detail: "\(error)")
+            if case .file = try OutputKind.of(path) {
+                try await OutputWriting.withSeekableFile(for: path, temporaryPaths: temporaryPaths) { file, shownPath in
+                    do {
+                        try layout.writeSkeleton(to: file)
+                    } catch {
+                        throw OutputError.cannotWrite(path: shownPath, detail: "\(error)")
+                    }
+                    let slots = layout.blobEntries.map { BlobSlot(blob: $0.blob, destination: BlobDestination(file: file, offset: $0.offset, path: shownPath)) }
+                    try await download(slots, of: image, known: known)
                 }
-                let slots = layout.blobEntries.map { BlobSlot(blob: $0.blob, destination: BlobDestination(file: file, offset: $0.offset, path: shownPath)) }
-                try await download(slots, of: image, known: known)
+            } else {
+                try await stream(layout, of: image, to: path, known: known)
             }
         case .oci:
             try await writeLayout(
@@ -193,6 +197,42 @@ public struct ImagePuller: Sendable {
         }
         try await download(slots, of: image, known: known)
         try directory.commit()
+    }
+
+    /// Writes the docker-archive of `layout` in order to standard output
+    /// (`-`) or a stream target, each blob's bytes as they arrive (see ``ArchiveStream``).
+    private func stream(_ layout: DockerArchiveLayout, of image: ImageReference, to path: String, known: [Digest: Data]) async throws {
+        let shownPath = path == "-" ? "standard output" : path
+        let target: OutputFile? = path == "-" ? nil : try OutputFile(target: path, registry: temporaryPaths)
+        let output = target?.descriptor ?? .standardOutput
+        let client = client
+        let cache = cache
+        let observer = observer
+        do {
+            try await ArchiveStream(layout: layout, ahead: jobs ?? 4).write(
+                to: output, shownPath: shownPath, temporaryPaths: temporaryPaths, observer: observer
+            ) { blob, spool in
+                let progress = Self.progress(of: blob, to: observer)
+                if let bytes = known[blob.digest] {
+                    try Self.write(bytes, to: BlobDestination(file: spool.descriptor, offset: 0, path: spool.path))
+                    progress?(Int64(bytes.count))
+                    try spool.board.appended(spool.index, bytes: Int64(bytes.count))
+                } else if let cache {
+                    // Through the cache the blob arrives whole (verified), then goes out.
+                    try await client.fetchBlob(
+                        blob.digest, size: blob.size, of: image, into: BlobDestination(file: spool.descriptor, offset: 0, path: spool.path),
+                        cache: cache, progress: progress)
+                    try spool.board.appended(spool.index, bytes: blob.size)
+                } else {
+                    var sink = spool.sink(shownPath: shownPath)
+                    try await client.fetchBlob(blob.digest, size: blob.size, of: image, into: &sink, progress: progress)
+                }
+            }
+        } catch {
+            target?.discard()
+            throw error
+        }
+        try target?.commit()
     }
 
     /// Where a blob goes.

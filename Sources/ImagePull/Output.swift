@@ -177,6 +177,7 @@ public final class OutputFile {
 
     /// Closes the file and, for a file target, renames it onto the target.
     public func commit() throws(OutputError) {
+        guard !done else { return }
         defer { done = true }
         do {
             try descriptor.close()
@@ -194,10 +195,13 @@ public final class OutputFile {
     }
 
     /// Closes and deletes the temporary file, leaving the target untouched.
+    /// Calling it again does nothing (a descriptor is never closed twice:
+    /// its number may belong to another file by then).
     public func discard() {
+        guard !done else { return }
+        done = true
         try? descriptor.close()
         discardFiles()
-        done = true
     }
 
     private func discardFiles() {

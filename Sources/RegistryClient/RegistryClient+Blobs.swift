@@ -162,14 +162,27 @@ extension RegistryClient {
     }
 }
 
-/// Where a blob transfer puts the bytes it receives.
-protocol BlobSink {
-    /// Takes the next chunk.
+/// Where a blob transfer puts the bytes it receives, in order: a file at
+/// an offset, memory, or a caller's own (a spool a stream is read from).
+public protocol BlobSink {
+    /// Takes the next chunk (already counted into the digest).
     mutating func write(_ chunk: ByteBuffer) throws(RegistryError)
     /// Writes out what is buffered.
     mutating func flush() throws(RegistryError)
     /// Forgets everything written: the transfer starts again from byte 0.
     mutating func restart() throws(RegistryError)
+}
+
+extension RegistryClient {
+    /// Streams blob `digest` into a sink of the caller's, as
+    /// ``fetchBlob(_:size:of:into:progress:)`` does into a file: resumed
+    /// after an interruption, size and digest verified at the end.
+    @discardableResult
+    public func fetchBlob<Sink: BlobSink>(
+        _ digest: Digest, size: Int64?, of image: ImageReference, into sink: inout Sink, progress: (@Sendable (Int64) -> Void)? = nil
+    ) async throws -> Int64 {
+        try await transferBlob(digest, size: size, repository: image.repository, into: &sink, progress: progress)
+    }
 }
 
 /// A file at an offset, written in gathered `pwritev`s.

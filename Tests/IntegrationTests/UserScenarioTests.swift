@@ -195,8 +195,12 @@ extension RegistrySuites {
         @Test("--platform given twice where one is taken is a usage error", arguments: ["manifest", "config", "image"])
         func repeatedPlatform(_ command: String) async throws {
             let fixture = try RegistryFixture.shared
-            let result = try await HockerBinary.run("hocker", [command, "--platform", "linux/amd64", "--platform", "linux/arm64", fixture.multi.reference])
+            let directory = try Scratch.directory("platform-twice")
+            defer { Scratch.remove(directory) }
+            let result = try await HockerBinary.run(
+                "hocker", [command, "--platform", "linux/amd64", "--platform", "linux/arm64", fixture.multi.reference], directory: directory)
             #expect(result.status == 2, "\(result.stderrText)")
+            #expect(Scratch.contents(directory).isEmpty)
             #expect(result.stderrText.contains(command == "image" ? "a docker-archive holds one platform" : "--platform is given 2 times"), "\(result.stderrText)")
         }
 
