@@ -17,7 +17,7 @@ struct ImageCommand: HockerCommand {
             compressed and download in parallel straight into their place in the tar. \
             The path written is printed on stdout.
 
-            Where it goes: --out PATH; '-' for stdout (a docker-archive only); by default \
+            Where it goes: --out PATH; '-' for stdout (a docker-archive or an oci-archive); by default \
             NAME-TAG.tar (NAME-TAG-OS-ARCH.tar for a --platform other than this \
             machine's) in the current directory. An existing file, or an existing OCI \
             layout directory, is replaced whole, atomically, once every byte is \
@@ -25,10 +25,11 @@ struct ImageCommand: HockerCommand {
             (/dev/stdout) is written through instead, so if the command fails it may \
             have received part of the archive.
 
-            An OCI layout (--format oci) may hold several platforms: --platform \
-            repeated, or --platform all (the registry's index, its digest kept). podman \
-            load names a layout after its directory; a docker-archive carries the \
-            image's name.
+            An OCI layout (--format oci, a directory; --format oci-archive, one tar that \
+            keeps the image's digest, as containerd's import needs) may hold several \
+            platforms: --platform repeated, or --platform all (the registry's index, its \
+            digest kept). podman load names a layout directory after its path; a \
+            docker-archive carries the image's name.
 
             Examples:
               hocker-image --out=debian.tar library/debian jessie && podman load -i debian.tar
@@ -43,7 +44,7 @@ struct ImageCommand: HockerCommand {
     @Option(help: ArgumentHelp("Where to write the image ('-' for stdout; default: NAME-TAG.tar here).", valueName: "PATH"))
     var out: String?
 
-    @Option(help: "docker (a docker-archive tar) or oci (an OCI layout directory).")
+    @Option(help: "docker (a docker-archive tar), oci (an OCI layout directory) or oci-archive (an OCI layout in one tar).")
     var format: ImageFormat = .docker
 
     @Option(help: ArgumentHelp(
@@ -58,8 +59,8 @@ struct ImageCommand: HockerCommand {
 
     func validate() throws {
         if let jobs, !(1...64).contains(jobs) { throw ValidationError("--jobs takes a number from 1 to 64") }
-        if multiPlatform, format != .oci {
-            throw ValidationError("a docker-archive holds one platform; write several (or --platform all) as an OCI layout with --format oci")
+        if multiPlatform, format == .docker {
+            throw ValidationError("a docker-archive holds one platform; write several (or --platform all) as an OCI layout with --format oci or oci-archive")
         }
         if registryOptions.platforms.contains("all"), registryOptions.platforms.count > 1 {
             throw ValidationError("--platform all takes no other --platform")
@@ -75,8 +76,8 @@ struct ImageCommand: HockerCommand {
                 let path = out ?? defaultPath(target.reference, platform: nil)
                 let selection: PlatformSelection = registryOptions.platforms.contains("all")
                     ? .all : .platforms(try registryOptions.platforms.map { text in try Platform(parsing: text) })
-                try await puller.pullLayout(target.reference, selection: selection, to: path)
-                try writeOutput(Data((path + "\n").utf8), out: nil, context: context)
+                try await puller.pullLayout(target.reference, selection: selection, format: format, to: path)
+                if path != "-" { try writeOutput(Data((path + "\n").utf8), out: nil, context: context) }
             } else {
                 let platform = try registryOptions.platformRequest()
                 let path = out ?? defaultPath(target.reference, platform: platform)
@@ -95,6 +96,6 @@ struct ImageCommand: HockerCommand {
         if case .exactly(let platform)? = platform, !platform.matches(.host) {
             stem += "-" + platform.description.replacingOccurrences(of: "/", with: "-")
         }
-        return format == .docker ? "\(stem).tar" : stem
+        return format == .oci ? stem : "\(stem).tar"
     }
 }

@@ -1,8 +1,9 @@
 import ImageReference
 
-/// A POSIX ustar header for a regular file, as the 512 bytes that precede
-/// its data in a tar stream. Fields are deterministic (mode 0644, owner 0,
-/// mtime 0) so the same inputs always give the same archive.
+/// A POSIX ustar header for a regular file or a directory, as the 512 bytes
+/// that precede its data in a tar stream. Fields are deterministic (mode
+/// 0644 or 0755, owner 0, mtime 0) so the same inputs always give the same
+/// archive.
 public struct TarHeader: Sendable {
     public static let blockSize = 512
 
@@ -11,6 +12,8 @@ public struct TarHeader: Sendable {
     public var size: Int64
     public var mode: Int = 0o644
     public var modificationTime: Int64 = 0
+    /// `0` for a regular file, `5` for a directory.
+    public var typeFlag: UInt8 = UInt8(ascii: "0")
 
     public init(name: String, size: Int64) throws(ArchiveError) {
         guard !name.isEmpty, name.utf8.count <= 100, !name.hasPrefix("/"), !name.split(separator: "/").contains("..") else {
@@ -19,6 +22,13 @@ public struct TarHeader: Sendable {
         guard size >= 0 else { throw .invalidSize(name, size) }
         self.name = name
         self.size = size
+    }
+
+    /// A directory entry; `name` ends with `/`.
+    public init(directory name: String) throws(ArchiveError) {
+        try self.init(name: name, size: 0)
+        mode = 0o755
+        typeFlag = UInt8(ascii: "5")
     }
 
     /// The data padded to whole blocks, in bytes.
@@ -54,7 +64,7 @@ public struct TarHeader: Sendable {
         }
         put(octal(modificationTime, width: 12), at: 136)
         put(Array(repeating: UInt8(ascii: " "), count: 8), at: 148)
-        block[156] = UInt8(ascii: "0")
+        block[156] = typeFlag
         put("ustar\0".utf8, at: 257)
         put("00".utf8, at: 263)
         put("root".utf8, at: 265)

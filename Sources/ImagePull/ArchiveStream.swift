@@ -16,7 +16,7 @@ import SystemPackage
 /// disk used is at most the sum of the `ahead` largest blobs, and memory
 /// stays flat. The archive is byte for byte the one written to a file.
 struct ArchiveStream {
-    let layout: DockerArchiveLayout
+    let layout: TarLayout
     let ahead: Int
 
     /// Writes the archive of `layout` to `output`, downloading its blobs with `fetch`.
@@ -226,7 +226,7 @@ struct SpoolSink: BlobSink {
 /// Writes the archive's entries in order on a thread of its own (a stream
 /// write may block), taking each blob from its spool as it fills.
 struct WriterThread: Sendable {
-    let layout: DockerArchiveLayout
+    let layout: TarLayout
     let spools: [SpoolFile]
     let board: SpoolBoard
     let output: FileDescriptor
@@ -257,6 +257,8 @@ struct WriterThread: Sendable {
             switch entry.content {
             case .inline(let bytes):
                 try put(bytes)
+            case .directory:
+                break
             case .blob:
                 let spool = spools[blobIndex]
                 var offset: Int64 = 0

@@ -55,7 +55,7 @@ public enum DockerArchiveAssembly {
         }
         let configDescriptor = try descriptor(config, isConfig: true)
         let layerDescriptors = try layers.map { try descriptor($0, isConfig: false) }
-        let layout = try DockerArchiveLayout(config: configDescriptor, layers: layerDescriptors, repoTags: repoTags)
+        let layout = try TarLayout.dockerArchive(config: configDescriptor, layers: layerDescriptors, repoTags: repoTags)
         let file = try OutputFile(target: path, registry: temporaryPaths)
         do {
             do {

@@ -11,6 +11,9 @@ public enum ImageFormat: String, Sendable, CaseIterable {
     case docker
     /// An OCI image layout directory.
     case oci
+    /// An OCI image layout as one tar file (what `skopeo … oci-archive:` and
+    /// `ctr image import` read): the image's digest kept.
+    case ociArchive = "oci-archive"
 }
 
 /// Told of a pull's progress, blob by blob; called from concurrent downloads.
@@ -115,23 +118,12 @@ public struct ImagePuller: Sendable {
         switch format {
         case .docker:
             let repoTags = image.tag.map { ["\(image.familiarName):\($0)"] } ?? []
-            let layout = try DockerArchiveLayout(config: resolved.manifest.config, layers: resolved.manifest.layers, repoTags: repoTags)
-            if case .file = try OutputKind.of(path) {
-                try await OutputWriting.withSeekableFile(for: path, temporaryPaths: temporaryPaths) { file, shownPath in
-                    do {
-                        try layout.writeSkeleton(to: file)
-                    } catch {
-                        throw OutputError.cannotWrite(path: shownPath, detail: "\(error)")
-                    }
-                    let slots = layout.blobEntries.map { BlobSlot(blob: $0.blob, destination: BlobDestination(file: file, offset: $0.offset, path: shownPath)) }
-                    try await download(slots, of: image, known: known)
-                }
-            } else {
-                try await stream(layout, of: image, to: path, known: known)
-            }
-        case .oci:
+            let layout = try TarLayout.dockerArchive(config: resolved.manifest.config, layers: resolved.manifest.layers, repoTags: repoTags)
+            try await writeTar(layout, of: image, to: path, known: known)
+        case .oci, .ociArchive:
             try await writeLayout(
-                to: path, top: resolved.document.descriptor, documents: [resolved.document], blobs: resolved.manifest.blobs, of: image, known: known)
+                format, to: path, top: resolved.document.descriptor, documents: [resolved.document], blobs: resolved.manifest.blobs, of: image,
+                known: known)
         }
         return resolved
     }
@@ -141,11 +133,13 @@ public struct ImagePuller: Sendable {
     /// serves it (its digest kept) with every manifest it lists; for some
     /// platforms, an index of those; for a single image manifest, that image.
     @discardableResult
-    public func pullLayout(_ image: ImageReference, selection: PlatformSelection, to path: String) async throws -> ResolvedImages {
+    public func pullLayout(
+        _ image: ImageReference, selection: PlatformSelection, format: ImageFormat = .oci, to path: String
+    ) async throws -> ResolvedImages {
         let resolved = try await client.resolveImages(image, selection: selection)
         guard let index = resolved.index else {
             let single = resolved.images[0]
-            try await writeLayout(to: path, top: single.document.descriptor, documents: [single.document], blobs: single.manifest.blobs, of: image)
+            try await writeLayout(format, to: path, top: single.document.descriptor, documents: [single.document], blobs: single.manifest.blobs, of: image)
             return resolved
         }
         var documents = resolved.images.map(\.document)
@@ -164,19 +158,24 @@ public struct ImagePuller: Sendable {
         } else {
             top = try OCILayout.index(of: resolved.images.map { ($0.document.descriptor, $0.platform) })
         }
-        try await writeLayout(to: path, top: top.descriptor, documents: [top] + documents, blobs: blobs, of: image)
+        try await writeLayout(format, to: path, top: top.descriptor, documents: [top] + documents, blobs: blobs, of: image)
         return resolved
     }
 
-    /// Writes an OCI layout: the documents as they are, then every blob
-    /// downloaded into its file.
+    /// Writes an OCI layout — as a directory, or as one tar for
+    /// `.ociArchive` — the documents as they are, then every blob downloaded
+    /// into its place.
     private func writeLayout(
-        to path: String, top: Descriptor, documents: [ManifestDocument], blobs: [Descriptor], of image: ImageReference, known: [Digest: Data] = [:]
+        _ format: ImageFormat, to path: String, top: Descriptor, documents: [ManifestDocument], blobs: [Descriptor], of image: ImageReference,
+        known: [Digest: Data] = [:]
     ) async throws {
+        let layout = OCILayout(top: top, referenceName: image.tag, imageName: image.tag.map { "\(image.registry)/\(image.repository):\($0)" })
+        if format == .ociArchive {
+            return try await writeTar(try TarLayout.ociArchive(layout, documents: documents, blobs: blobs), of: image, to: path, known: known)
+        }
         let directory = try OutputDirectory(target: path, registry: temporaryPaths)
         let blobFiles: [(blob: Descriptor, path: String)]
         do {
-            let layout = OCILayout(top: top, referenceName: image.tag, imageName: image.tag.map { "\(image.registry)/\(image.repository):\($0)" })
             blobFiles = try layout.writeSkeleton(at: directory.temporary, documents: documents, blobs: blobs)
         } catch {
             throw OutputError.cannotWrite(path: path, detail: "\(error)")
@@ -199,9 +198,27 @@ public struct ImagePuller: Sendable {
         try directory.commit()
     }
 
-    /// Writes the docker-archive of `layout` in order to standard output
+    /// Writes a tar archive to `path`: a file is laid out first and its
+    /// blobs fetched straight into their places, concurrently; standard
+    /// output or a stream gets it in order, as the blobs arrive.
+    private func writeTar(_ layout: TarLayout, of image: ImageReference, to path: String, known: [Digest: Data]) async throws {
+        guard case .file = try OutputKind.of(path) else {
+            return try await stream(layout, of: image, to: path, known: known)
+        }
+        try await OutputWriting.withSeekableFile(for: path, temporaryPaths: temporaryPaths) { file, shownPath in
+            do {
+                try layout.writeSkeleton(to: file)
+            } catch {
+                throw OutputError.cannotWrite(path: shownPath, detail: "\(error)")
+            }
+            let slots = layout.blobEntries.map { BlobSlot(blob: $0.blob, destination: BlobDestination(file: file, offset: $0.offset, path: shownPath)) }
+            try await download(slots, of: image, known: known)
+        }
+    }
+
+    /// Writes the archive of `layout` in order to standard output
     /// (`-`) or a stream target, each blob's bytes as they arrive (see ``ArchiveStream``).
-    private func stream(_ layout: DockerArchiveLayout, of image: ImageReference, to path: String, known: [Digest: Data]) async throws {
+    private func stream(_ layout: TarLayout, of image: ImageReference, to path: String, known: [Digest: Data]) async throws {
         let shownPath = path == "-" ? "standard output" : path
         let target: OutputFile? = path == "-" ? nil : try OutputFile(target: path, registry: temporaryPaths)
         let output = target?.descriptor ?? .standardOutput

@@ -24,7 +24,7 @@ struct DockerArchiveTests {
         let (config, configBytes) = Self.blob(1, size: 700, type: "application/vnd.oci.image.config.v1+json")
         let (layerA, bytesA) = Self.blob(2, size: 1024)
         let (layerB, bytesB) = Self.blob(3, size: 5, type: "application/vnd.docker.image.rootfs.diff.tar")
-        let layout = try DockerArchiveLayout(config: config, layers: [layerA, layerB, layerA], repoTags: ["127.0.0.1:5000/x/y:v1"])
+        let layout = try TarLayout.dockerArchive(config: config, layers: [layerA, layerB, layerA], repoTags: ["127.0.0.1:5000/x/y:v1"])
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("hocker-archive-\(UUID().uuidString).tar").path
         defer { unlink(path) }
         let file = try FileDescriptor.open(path, .readWrite, options: [.create, .truncate], permissions: .ownerReadWrite)
@@ -53,8 +53,8 @@ struct DockerArchiveTests {
     @Test func sameInputsSameSkeleton() throws {
         let (config, _) = Self.blob(1, size: 10)
         let (layer, _) = Self.blob(2, size: 20)
-        let a = try DockerArchiveLayout(config: config, layers: [layer], repoTags: ["x:y"])
-        let b = try DockerArchiveLayout(config: config, layers: [layer], repoTags: ["x:y"])
+        let a = try TarLayout.dockerArchive(config: config, layers: [layer], repoTags: ["x:y"])
+        let b = try TarLayout.dockerArchive(config: config, layers: [layer], repoTags: ["x:y"])
         #expect(a.totalSize == b.totalSize)
         #expect(a.entries.map(\.headerOffset) == b.entries.map(\.headerOffset))
         #expect(a.entries.map(\.header.bytes) == b.entries.map(\.header.bytes))

@@ -12,18 +12,20 @@ extension Descriptor {
     }
 }
 
-/// The `docker save` layout of one image, computed before any byte is
-/// fetched: `manifest.json`, `repositories`, the config as `<hex>.json` and
-/// each layer, still compressed, as `<hex>.tar.gz`. Because every size is
-/// known from the manifest, every entry's offset is known too, so layers can
-/// be written straight into their place in the tar, concurrently.
-public struct DockerArchiveLayout: Sendable {
+/// A tar archive laid out before any byte is fetched: its entries — files
+/// whose bytes the layout holds, blobs to fetch into their data ranges,
+/// directories — and every entry's offset. Because every size is known from
+/// the manifests, blobs can be written straight into their place in the tar,
+/// concurrently, or the whole archive streamed in order.
+public struct TarLayout: Sendable {
     public struct Entry: Sendable {
         public enum Content: Sendable {
             /// Bytes the layout itself generates.
             case inline([UInt8])
             /// A blob to fetch into the entry's data range.
             case blob(Descriptor)
+            /// A directory: a header and no data.
+            case directory
         }
 
         public var header: TarHeader
@@ -38,11 +40,34 @@ public struct DockerArchiveLayout: Sendable {
     /// The archive's size in bytes, end-of-archive blocks included.
     public let totalSize: Int64
 
+    /// Lays out `files` in this order: each a path in the archive and what it holds.
+    public init(_ files: [(name: String, content: Entry.Content)]) throws {
+        var entries: [Entry] = []
+        var offset: Int64 = 0
+        for (name, content) in files {
+            let header: TarHeader
+            switch content {
+            case .inline(let bytes): header = try TarHeader(name: name, size: Int64(bytes.count))
+            case .blob(let blob): header = try TarHeader(name: name, size: blob.size)
+            case .directory: header = try TarHeader(directory: name)
+            }
+            entries.append(Entry(header: header, headerOffset: offset, content: content))
+            offset += Int64(TarHeader.blockSize) + header.paddedSize
+        }
+        self.entries = entries
+        // Two zero blocks end a tar archive.
+        totalSize = offset + 2 * Int64(TarHeader.blockSize)
+    }
+
+    /// The `docker save` layout of one image: `manifest.json`,
+    /// `repositories`, the config as `<hex>.json` and each layer, still
+    /// compressed, as `<hex>.tar.gz` (`.tar.zst`, `.tar`).
+    ///
     /// - Parameters:
     ///   - config: the image config blob.
     ///   - layers: the layers in manifest order; a repeated layer is stored once.
     ///   - repoTags: names the image gets when loaded (`name:tag`), may be empty.
-    public init(config: Descriptor, layers: [Descriptor], repoTags: [String]) throws {
+    public static func dockerArchive(config: Descriptor, layers: [Descriptor], repoTags: [String]) throws -> TarLayout {
         let configName = "\(config.digest.hex).json"
         var layerNames: [String] = []
         var uniqueLayers: [(String, Descriptor)] = []
@@ -63,23 +88,25 @@ public struct DockerArchiveLayout: Sendable {
             }
         }
         let repositoriesBytes = Array(try encoder.encode(repositories))
+        return try TarLayout(
+            [("manifest.json", .inline(manifestBytes)), ("repositories", .inline(repositoriesBytes)), (configName, .blob(config))]
+                + uniqueLayers.map { ($0.0, .blob($0.1)) })
+    }
 
-        var entries: [Entry] = []
-        var offset: Int64 = 0
-        func add(_ name: String, size: Int64, content: Entry.Content) throws {
-            let header = try TarHeader(name: name, size: size)
-            entries.append(Entry(header: header, headerOffset: offset, content: content))
-            offset += Int64(TarHeader.blockSize) + header.paddedSize
-        }
-        try add("manifest.json", size: Int64(manifestBytes.count), content: .inline(manifestBytes))
-        try add("repositories", size: Int64(repositoriesBytes.count), content: .inline(repositoriesBytes))
-        try add(configName, size: config.size, content: .blob(config))
-        for (name, layer) in uniqueLayers {
-            try add(name, size: layer.size, content: .blob(layer))
-        }
-        self.entries = entries
-        // Two zero blocks end a tar archive.
-        totalSize = offset + 2 * Int64(TarHeader.blockSize)
+    /// An OCI image layout as one tar (an oci-archive): `oci-layout`,
+    /// `index.json`, the manifest documents and every blob under
+    /// `blobs/<alg>/<hex>`, each stored once — the layout `layout` writes
+    /// as a directory, with the same digests.
+    public static func ociArchive(_ layout: OCILayout, documents: [ManifestDocument], blobs: [Descriptor]) throws -> TarLayout {
+        let unique = OCILayout.uniqueBlobs(blobs).filter { blob in !documents.contains { $0.digest == blob.digest } }
+        var files: [(name: String, content: Entry.Content)] = [
+            ("oci-layout", .inline(OCILayout.layoutFileBytes)), ("index.json", .inline(try layout.indexBytes())), ("blobs/", .directory),
+        ]
+        let algorithms = Set(documents.map(\.digest.algorithm.rawValue) + unique.map(\.digest.algorithm.rawValue)).sorted()
+        files += algorithms.map { ("blobs/\($0)/", .directory) }
+        files += documents.map { (OCILayout.blobPath($0.digest), .inline(Array($0.bytes))) }
+        files += unique.map { (OCILayout.blobPath($0.digest), .blob($0)) }
+        return try TarLayout(files)
     }
 
     /// The entries whose data is a blob to fetch.
