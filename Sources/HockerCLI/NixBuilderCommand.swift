@@ -3,6 +3,7 @@ import Foundation
 import ImagePull
 import ImageReference
 import ImageSpec
+import NixExpression
 import RegistryClient
 
 /// `hocker nix-builder`: the builder of every derivation in `nix/`. Nix runs
@@ -116,14 +117,22 @@ struct NixBuilderCommand: HockerCommand {
         guard layerMediaTypes.isEmpty || layerMediaTypes.count == layerPaths.count else {
             throw UsageError("layerMediaTypes has \(layerMediaTypes.count) entries for \(layerPaths.count) layerPaths")
         }
+        // A store path built by a fixed-output derivation whose hash is the blob's digest was
+        // checked by Nix: it is copied in without being hashed again.
+        let layerHashes = attributes.list("layerHashes")
+        func verified(_ digest: Digest?, hash: String?) -> Bool {
+            guard let digest, let hash else { return false }
+            return NixHash.digest(fromHash: hash) == digest
+        }
+        let configDigest = try attributes["configDigest"].map { text throws(ReferenceError) in try Digest(parsing: text, allowBareHex: true) }
         let config = LocalBlob(
-            path: try attributes.require("configPath"),
-            digest: try attributes["configDigest"].map { text throws(ReferenceError) in try Digest(parsing: text, allowBareHex: true) },
-            mediaType: attributes["configMediaType"])
+            path: try attributes.require("configPath"), digest: configDigest, mediaType: attributes["configMediaType"],
+            verified: verified(configDigest, hash: attributes["configHash"]))
         let layers = layerPaths.indices.map { index in
-            LocalBlob(
-                path: layerPaths[index], digest: layerDigests.isEmpty ? nil : layerDigests[index],
-                mediaType: layerMediaTypes.isEmpty ? nil : layerMediaTypes[index])
+            let digest = layerDigests.isEmpty ? nil : layerDigests[index]
+            return LocalBlob(
+                path: layerPaths[index], digest: digest, mediaType: layerMediaTypes.isEmpty ? nil : layerMediaTypes[index],
+                verified: verified(digest, hash: layerHashes.count == layerPaths.count ? layerHashes[index] : nil))
         }
         let repoTags = try attributes.repoTags()
         log("assembling \(path) from \(layers.count) layers\(repoTags.isEmpty ? "" : " as \(repoTags.joined(separator: ", "))")")

@@ -2,6 +2,9 @@ import ImageReference
 import ImageSpec
 import struct SystemPackage.Errno
 import struct SystemPackage.FileDescriptor
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A copy between files that failed, saying which side failed, so the
 /// caller's message can name the right file.
@@ -95,6 +98,32 @@ public enum FileChunks {
             throw .read(.ioError)
         }
         return (hasher.finalize(), size)
+    }
+
+    /// Copies `count` bytes from the start of `source` into `destination` at
+    /// `offset` inside the kernel (`copy_file_range`: no pass through user
+    /// memory, and a shared extent where the file system can), else as
+    /// ``copy(from:count:into:at:)`` does.
+    public static func copyInKernel(from source: FileDescriptor, count: Int64, into destination: FileDescriptor, at offset: Int64) throws(FileCopyError) {
+        #if os(Linux)
+        typealias CopyFileRange = @convention(c) (Int32, UnsafeMutablePointer<Int64>?, Int32, UnsafeMutablePointer<Int64>?, Int, UInt32) -> Int
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "copy_file_range") {
+            let copyFileRange = unsafeBitCast(symbol, to: CopyFileRange.self)
+            var input: Int64 = 0
+            var output = offset
+            while input < count {
+                let copied = copyFileRange(source.rawValue, &input, destination.rawValue, &output, Int(min(count - input, 1 << 30)), 0)
+                if copied > 0 { continue }
+                if copied == 0 { throw .truncated(expected: count, actual: input) }
+                if errno == EINTR { continue }
+                // Not across these file systems, or not here at all: copy by hand from where it stopped.
+                guard input == 0, [EXDEV, ENOSYS, EINVAL, EOPNOTSUPP].contains(errno) else { throw .write(Errno(rawValue: errno)) }
+                break
+            }
+            if input == count { return }
+        }
+        #endif
+        try copy(from: source, count: count, into: destination, at: offset)
     }
 
     /// Writes all of `piece` at `offset` (`nil`: at the current position).

@@ -13,11 +13,17 @@ public struct LocalBlob: Sendable, Hashable {
     /// The media type; nil for the docker config type (a config) or the
     /// type the file's first bytes show (a layer).
     public var mediaType: String?
+    /// Whether `digest` is already known to be the file's: a Nix store path
+    /// whose fixed-output hash is that digest, which Nix checked when it
+    /// built it. Such a file is copied in without being read by hocker
+    /// (only its size is checked); any other is hashed while it is copied.
+    public var verified: Bool
 
-    public init(path: String, digest: Digest? = nil, mediaType: String? = nil) {
+    public init(path: String, digest: Digest? = nil, mediaType: String? = nil, verified: Bool = false) {
         self.path = path
         self.digest = digest
         self.mediaType = mediaType
+        self.verified = verified && digest != nil
     }
 }
 
@@ -47,9 +53,11 @@ public enum DockerArchiveAssembly {
     public static func write(config: LocalBlob, layers: [LocalBlob], repoTags: [String], to path: String, temporaryPaths: TemporaryPaths) throws {
         // Every path given for a digest: the first is copied in, any other only checked.
         var files: [Digest: [String]] = [:]
+        var verified: Set<String> = []
         func descriptor(_ blob: LocalBlob, isConfig: Bool) throws -> Descriptor {
             let (digest, size, magic) = try inspect(blob.path, digest: blob.digest)
             if !(files[digest] ?? []).contains(blob.path) { files[digest, default: []].append(blob.path) }
+            if blob.verified { verified.insert(blob.path) }
             let mediaType = blob.mediaType ?? (isConfig ? MediaType.dockerConfig : MediaType.layer(sniffing: magic))
             return Descriptor(mediaType: mediaType, digest: digest, size: size)
         }
@@ -65,8 +73,8 @@ public enum DockerArchiveAssembly {
             }
             for entry in layout.blobEntries {
                 guard let sources = files[entry.blob.digest], let first = sources.first else { continue }
-                try copy(first, blob: entry.blob, into: file.descriptor, at: entry.offset, archive: path)
-                for other in sources.dropFirst() {
+                try copy(first, blob: entry.blob, into: file.descriptor, at: entry.offset, archive: path, verified: verified.contains(first))
+                for other in sources.dropFirst() where !verified.contains(other) {
                     let (digest, _, _) = try inspect(other)
                     guard digest == entry.blob.digest else { throw AssemblyError.digestMismatch(path: other, actual: digest, expected: entry.blob.digest) }
                 }
@@ -103,7 +111,7 @@ public enum DockerArchiveAssembly {
 
     /// Copies blob `blob` from the file at `path` into `target` at `offset`,
     /// checking on the way that the file is that blob.
-    static func copy(_ path: String, blob: Descriptor, into target: FileDescriptor, at offset: Int64, archive: String) throws {
+    static func copy(_ path: String, blob: Descriptor, into target: FileDescriptor, at offset: Int64, archive: String, verified: Bool) throws {
         let source: FileDescriptor
         do {
             source = try FileDescriptor.open(path, .readOnly, options: [.closeOnExec])
@@ -111,6 +119,17 @@ public enum DockerArchiveAssembly {
             throw AssemblyError.unreadable(path: path, detail: "\(error)")
         }
         defer { try? source.close() }
+        if verified {
+            // Checked by Nix already: copied in the kernel, never read here.
+            do {
+                try FileChunks.copyInKernel(from: source, count: blob.size, into: target, at: offset)
+            } catch .write(let errno) {
+                throw OutputError.cannotWrite(path: archive, detail: "\(errno)")
+            } catch {
+                throw AssemblyError.unreadable(path: path, detail: "\(error)")
+            }
+            return
+        }
         let copied: (digest: Digest, size: Int64)
         do {
             copied = try FileChunks.copyHashing(from: source, count: blob.size, into: target, at: offset, algorithm: blob.digest.algorithm)

@@ -1,3 +1,4 @@
+import Foundation
 import ImageReference
 import ImageSpec
 
@@ -61,6 +62,21 @@ public enum NixHash {
     public static func sri(_ digest: Digest) throws(NixGenerationError) -> String {
         guard digest.algorithm == .sha256 else { throw .unsupportedDigest(digest) }
         return digest.subresourceIntegrity
+    }
+
+    /// The SHA-256 digest a Nix hash stands for: SRI (`sha256-<base64>`),
+    /// Nix base-32 (52 characters) or base-16 (64 hex digits), with or
+    /// without a `sha256:` prefix; nil for anything else.
+    public static func digest(fromHash text: String) -> Digest? {
+        var body = Substring(text)
+        if body.hasPrefix("sha256-") {
+            guard let bytes = Data(base64Encoded: String(body.dropFirst("sha256-".count))), bytes.count == 32 else { return nil }
+            return Digest(algorithm: .sha256, hashBytes: bytes)
+        }
+        if body.hasPrefix("sha256:") { body = body.dropFirst("sha256:".count) }
+        if body.count == 64 { return try? Digest(algorithm: .sha256, hex: body.lowercased()) }
+        if body.count == 52, let bytes = self.bytes(fromBase32: String(body), byteCount: 32) { return Digest(algorithm: .sha256, hashBytes: bytes) }
+        return nil
     }
 
     private static func sha256Bytes(_ digest: Digest) throws(NixGenerationError) -> [UInt8] {

@@ -106,3 +106,22 @@ struct HashVector: Sendable, CustomTestStringConvertible {
         }
     }
 }
+
+/// The hash forms nix/ passes to the builder, read back as the digest they stand for.
+@Suite("Nix hashes as digests")
+struct NixHashDigestTests {
+    static let digest = try! Digest(parsing: "sha256:" + String(repeating: "ab", count: 32))
+
+    @Test(arguments: [
+        (try! NixHash.sri(digest), true),
+        (try! NixHash.base32(digest), true),
+        (String(repeating: "ab", count: 32), true),
+        ("sha256:" + String(repeating: "AB", count: 32), true),
+        ("sha256-AAAA", false),
+        ("md5-xyz", false),
+        ("", false),
+    ])
+    func readsEveryForm(_ text: String, _ valid: Bool) {
+        #expect((NixHash.digest(fromHash: text) == Self.digest) == valid, "\(text)")
+    }
+}
