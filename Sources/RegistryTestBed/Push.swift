@@ -71,7 +71,8 @@ extension TestImageBuilder {
     /// Pushes `image` with `skopeo copy` and reports the manifests as the registry serves them.
     ///
     /// Runs `skopeo copy --dest-tls-verify=false [--all] [--format v2s2] [--dest-creds u:p]
-    /// oci:LAYOUT:TAG docker://127.0.0.1:PORT/REPO:TAG`, then reads the manifest (and for
+    /// oci:LAYOUT:TAG docker://127.0.0.1:PORT/REPO:TAG` (for an https registry
+    /// `--dest-cert-dir` with its ``TestRegistry/TLS/clientDirectory`` instead), then reads the manifest (and for
     /// an index each child) back with `skopeo inspect --raw`, hashes the bytes, and checks
     /// config and layer digests are the built ones.
     ///
@@ -94,11 +95,13 @@ extension TestImageBuilder {
         var extra: [String] = []
         if image.isMultiPlatform { extra.append("--all") }
         if format == .dockerSchema2 { extra += ["--format", "v2s2"] }
+        let certDirectory = registry.tls?.clientDirectory
         try await Skopeo.copy(
-            image.ociReference, destination, destinationCredentials: credentials, extraArguments: extra)
+            image.ociReference, destination, destinationCredentials: credentials, extraArguments: extra,
+            destinationCertDirectory: certDirectory)
 
         let reference = "\(registry.hostPort)/\(repository):\(tag)"
-        let topBytes = try await Skopeo.inspectRaw(destination, credentials: credentials)
+        let topBytes = try await Skopeo.inspectRaw(destination, credentials: credentials, certDirectory: certDirectory)
         let top = try parseJSONObject(topBytes, reference: reference)
         let topMediaType = top["mediaType"] as? String ?? ""
         let isIndex = topMediaType == TestMediaTypes.ociIndex || topMediaType == TestMediaTypes.dockerManifestList
@@ -126,7 +129,7 @@ extension TestImageBuilder {
                         reference: reference, reason: "the served index has no entry for \(built.platform)")
                 }
                 let childBytes = try await Skopeo.inspectRaw(
-                    "docker://\(registry.hostPort)/\(repository)@\(childDigest)", credentials: credentials)
+                    "docker://\(registry.hostPort)/\(repository)@\(childDigest)", credentials: credentials, certDirectory: certDirectory)
                 guard sha256Digest(childBytes) == childDigest else {
                     throw TestBedError.pushVerificationFailed(
                         reference: reference, reason: "child manifest bytes hash to \(sha256Digest(childBytes)), index says \(childDigest)")

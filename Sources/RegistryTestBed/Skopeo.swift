@@ -28,8 +28,10 @@ public enum Skopeo {
         return try await runChecked("skopeo", Self.arguments(arguments, policyPath: policyPath), timeout: timeout)
     }
 
-    /// `skopeo copy [extra] SOURCE DESTINATION`, with TLS verification off for
-    /// `docker://` ends (the test registries speak plain HTTP on loopback).
+    /// `skopeo copy [extra] SOURCE DESTINATION`. A `docker://` end with a
+    /// cert directory is verified with it (`--src-cert-dir`/`--dest-cert-dir`,
+    /// skopeo's certs.d layout); one without has TLS verification off (the
+    /// plain-http test registries on loopback).
     ///
     /// - Parameters:
     ///   - source: e.g. `oci:/path:tag` or `docker://127.0.0.1:PORT/repo:tag`.
@@ -37,6 +39,8 @@ public enum Skopeo {
     ///   - sourceCredentials: `--src-creds user:password`.
     ///   - destinationCredentials: `--dest-creds user:password`.
     ///   - extraArguments: more `copy` options, e.g. `["--all"]`.
+    ///   - sourceCertDirectory: CA (and client certificate) for an https source.
+    ///   - destinationCertDirectory: the same for an https destination.
     @discardableResult
     public static func copy(
         _ source: String,
@@ -44,11 +48,17 @@ public enum Skopeo {
         sourceCredentials: (user: String, password: String)? = nil,
         destinationCredentials: (user: String, password: String)? = nil,
         extraArguments: [String] = [],
+        sourceCertDirectory: String? = nil,
+        destinationCertDirectory: String? = nil,
         timeout: Duration = .seconds(600)
     ) async throws -> ProcessResult {
         var arguments = ["copy"]
-        if source.hasPrefix("docker://") { arguments.append("--src-tls-verify=false") }
-        if destination.hasPrefix("docker://") { arguments.append("--dest-tls-verify=false") }
+        if source.hasPrefix("docker://") {
+            arguments += sourceCertDirectory.map { ["--src-cert-dir", $0] } ?? ["--src-tls-verify=false"]
+        }
+        if destination.hasPrefix("docker://") {
+            arguments += destinationCertDirectory.map { ["--dest-cert-dir", $0] } ?? ["--dest-tls-verify=false"]
+        }
         if let sourceCredentials { arguments += ["--src-creds", "\(sourceCredentials.user):\(sourceCredentials.password)"] }
         if let destinationCredentials {
             arguments += ["--dest-creds", "\(destinationCredentials.user):\(destinationCredentials.password)"]
@@ -63,9 +73,12 @@ public enum Skopeo {
     /// - Parameters:
     ///   - reference: e.g. `docker://127.0.0.1:PORT/repo:tag` or `…@sha256:…`.
     ///   - credentials: `--creds user:password`.
-    public static func inspectRaw(_ reference: String, credentials: (user: String, password: String)? = nil) async throws -> Data {
+    ///   - certDirectory: CA (and client certificate) for an https registry.
+    public static func inspectRaw(
+        _ reference: String, credentials: (user: String, password: String)? = nil, certDirectory: String? = nil
+    ) async throws -> Data {
         var arguments = ["inspect", "--raw"]
-        if reference.hasPrefix("docker://") { arguments.append("--tls-verify=false") }
+        if reference.hasPrefix("docker://") { arguments += certDirectory.map { ["--cert-dir", $0] } ?? ["--tls-verify=false"] }
         if let credentials { arguments += ["--creds", "\(credentials.user):\(credentials.password)"] }
         arguments.append(reference)
         return try await run(arguments, timeout: .seconds(120)).stdout

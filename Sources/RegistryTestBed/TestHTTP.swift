@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// A response received by ``TestHTTP``.
 public struct TestHTTPResponse: Sendable {
@@ -21,9 +22,17 @@ public struct TestHTTPResponse: Sendable {
     public var bodyText: String { String(decoding: body, as: UTF8.self) }
 }
 
-/// A deliberately tiny plain-HTTP/1.1 client for the test bed's own needs
-/// (readiness probes, hand-driven token flows). Not a substitute for the project's client.
+/// A deliberately tiny HTTP/1.1 client for the test bed's own needs
+/// (readiness probes, hand-driven token flows). Not a substitute for the
+/// project's client: over https it does not verify the server at all.
 public enum TestHTTP {
+    /// The `NAME.cert`/`NAME.key` pair in a certs.d-style directory, if any.
+    public static func clientCertificate(in directory: String) -> TestCertificate? {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+        guard let cert = names.first(where: { $0.hasSuffix(".cert") }) else { return nil }
+        return TestCertificate(certificatePath: directory + "/" + cert, keyPath: directory + "/" + cert.dropLast(5) + ".key")
+    }
+
     /// Performs one request on a fresh connection and returns the whole response.
     ///
     /// - Parameters:
@@ -32,18 +41,31 @@ public enum TestHTTP {
     ///   - headers: extra request headers.
     ///   - body: an optional request body (sent with `Content-Length`).
     ///   - timeout: the connection is closed (and an error thrown) after this long.
+    ///   - clientCertificate: presented over https.
     public static func request(
         _ method: String = "GET",
         _ url: String,
         headers: [(String, String)] = [],
         body: Data? = nil,
-        timeout: Duration = .seconds(10)
+        timeout: Duration = .seconds(10),
+        clientCertificate: TestCertificate? = nil
     ) async throws -> TestHTTPResponse {
         // URLComponents keeps a trailing slash in the path (URL.path drops it: /v2/ != /v2).
-        guard let parsed = URLComponents(string: url), parsed.scheme == "http", let host = parsed.host else {
-            throw TestBedError.httpFailed(url: url, reason: "only absolute http:// URLs are supported")
+        guard let parsed = URLComponents(string: url), parsed.scheme == "http" || parsed.scheme == "https", let host = parsed.host else {
+            throw TestBedError.httpFailed(url: url, reason: "only absolute http:// and https:// URLs are supported")
         }
-        let port = parsed.port ?? 80
+        let secure = parsed.scheme == "https"
+        let port = parsed.port ?? (secure ? 443 : 80)
+        var sslContext: NIOSSLContext?
+        if secure {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.certificateVerification = .none
+            if let clientCertificate {
+                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(clientCertificate.certificatePath).map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: clientCertificate.keyPath, format: .pem))
+            }
+            sslContext = try NIOSSLContext(configuration: tls)
+        }
         var target = parsed.percentEncodedPath.isEmpty ? "/" : parsed.percentEncodedPath
         if let query = parsed.percentEncodedQuery { target += "?" + query }
 
@@ -62,6 +84,9 @@ public enum TestHTTP {
                 .connectTimeout(timeAmount)
                 .connect(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let sslContext {
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: nil))
+                        }
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
                         return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
                             wrappingChannelSynchronously: channel)

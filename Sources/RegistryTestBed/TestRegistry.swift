@@ -31,14 +31,36 @@ public final class TestRegistry: Sendable {
     /// The htpasswd realm.
     public static let basicRealm = "hocker-test-registry"
 
+    /// https instead of plain http: the server certificate, and the CA whose
+    /// client certificates the registry requires (distribution's `clientcas`).
+    public struct TLS: Sendable {
+        /// The registry's certificate and key.
+        public var certificate: TestCertificate
+        /// The CA whose certificates clients must present; nil for none.
+        public var clientCA: String?
+        /// A certs.d-style directory skopeo pushes with (`--dest-cert-dir`):
+        /// the CA that signed `certificate`, and a client certificate if one is required.
+        public var clientDirectory: String
+
+        public init(certificate: TestCertificate, clientCA: String? = nil, clientDirectory: String) {
+            self.certificate = certificate
+            self.clientCA = clientCA
+            self.clientDirectory = clientDirectory
+        }
+    }
+
     /// The port the registry listens on (127.0.0.1 only).
     public let port: Int
     /// `127.0.0.1:PORT`, as used in image references.
     public var hostPort: String { "127.0.0.1:\(port)" }
-    /// `http://127.0.0.1:PORT`.
-    public var baseURL: String { "http://127.0.0.1:\(port)" }
-    /// `http://127.0.0.1:PORT/v2/`.
-    public var v2URL: String { "http://127.0.0.1:\(port)/v2/" }
+    /// `http` or, with ``tls``, `https`.
+    public var scheme: String { tls == nil ? "http" : "https" }
+    /// `http://127.0.0.1:PORT` (`https://` with ``tls``).
+    public var baseURL: String { "\(scheme)://127.0.0.1:\(port)" }
+    /// `http://127.0.0.1:PORT/v2/` (`https://` with ``tls``).
+    public var v2URL: String { "\(scheme)://127.0.0.1:\(port)/v2/" }
+    /// How it serves https; nil for plain http.
+    public let tls: TLS?
     /// The registry's private temporary directory (config, storage, log).
     public let directory: String
     /// The token server, for `.token` registries.
@@ -53,10 +75,11 @@ public final class TestRegistry: Sendable {
     private let process: LockedProcess
 
     private init(
-        port: Int, directory: String, tokenServer: TokenServer?, auth: Auth, logPath: String,
+        port: Int, directory: String, tokenServer: TokenServer?, auth: Auth, tls: TLS?, logPath: String,
         startupDuration: Duration, process: LockedProcess
     ) {
         self.port = port
+        self.tls = tls
         self.directory = directory
         self.tokenServer = tokenServer
         self.auth = auth
@@ -81,9 +104,11 @@ public final class TestRegistry: Sendable {
 
     /// Starts a registry and waits (at most ~60 s, for loaded CI machines) until `GET /v2/` answers 200 or 401.
     ///
-    /// - Parameter auth: the authentication mode; `.token` also starts a ``TokenServer``.
+    /// - Parameters:
+    ///   - auth: the authentication mode; `.token` also starts a ``TokenServer``.
+    ///   - tls: serve https with this certificate (and require client certificates); nil for plain http.
     /// - Throws: ``TestBedError`` with the registry log tail when it does not come up.
-    public static func start(auth: Auth = .open) async throws -> TestRegistry {
+    public static func start(auth: Auth = .open, tls: TLS? = nil) async throws -> TestRegistry {
         let executable = try TestTools.require("docker-registry")
         let directory = try makeTemporaryDirectory(prefix: "hocker-registry")
         var tokenServer: TokenServer?
@@ -127,7 +152,7 @@ public final class TestRegistry: Sendable {
             for _ in 0..<3 {
                 do {
                     return try await launch(
-                        executable: executable, directory: directory, authYAML: authYAML, auth: auth,
+                        executable: executable, directory: directory, authYAML: authYAML, auth: auth, tls: tls,
                         tokenServer: tokenServer)
                 } catch let error as TestBedError {
                     lastError = error
@@ -146,7 +171,7 @@ public final class TestRegistry: Sendable {
     }
 
     private static func launch(
-        executable: String, directory: String, authYAML: String, auth: Auth, tokenServer: TokenServer?
+        executable: String, directory: String, authYAML: String, auth: Auth, tls: TLS?, tokenServer: TokenServer?
     ) async throws -> TestRegistry {
         let port = try freePort()
         // Sent back on every response, so the readiness probe cannot mistake another
@@ -174,6 +199,7 @@ public final class TestRegistry: Sendable {
               headers:
                 X-Content-Type-Options: [nosniff]
                 X-Hocker-Test-Instance: [\(instance)]
+            \(tlsYAML(tls))
             \(authYAML)
             """
         try writeFile(configPath, config)
@@ -213,7 +239,11 @@ public final class TestRegistry: Sendable {
                 break
             }
             do {
-                let response = try await TestHTTP.request("GET", "http://127.0.0.1:\(port)/v2/", timeout: .seconds(2))
+                // Over TLS the probe does not verify (an expired certificate
+                // is served on purpose); the instance header says it is ours.
+                let response = try await TestHTTP.request(
+                    "GET", "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)/v2/", timeout: .seconds(2),
+                    clientCertificate: tls?.clientCA == nil ? nil : tls.flatMap { TestHTTP.clientCertificate(in: $0.clientDirectory) })
                 if response.header("X-Hocker-Test-Instance") != instance {
                     lastProblem = "port \(port) is answered by another server (lost the port race)"
                 } else if response.status == 200 || response.status == 401 {
@@ -234,14 +264,31 @@ public final class TestRegistry: Sendable {
         }
         if ready {
             return TestRegistry(
-                port: port, directory: directory, tokenServer: tokenServer, auth: auth, logPath: logPath,
+                port: port, directory: directory, tokenServer: tokenServer, auth: auth, tls: tls, logPath: logPath,
                 startupDuration: clock.now - started, process: locked)
         }
         await locked.terminate()
         let log = (try? Data(contentsOf: URL(fileURLWithPath: logPath))) ?? Data()
         throw TestBedError.registryStartFailed(
-            reason: "GET http://127.0.0.1:\(port)/v2/ did not answer 200/401 within 60 s (\(lastProblem)); config \(configPath)",
+            reason: "GET \(tls == nil ? "http" : "https")://127.0.0.1:\(port)/v2/ did not answer 200/401 within 60 s (\(lastProblem)); config \(configPath)",
             logTail: textTail(log))
+    }
+
+    /// distribution's `http.tls` section (indented under `http:`), or nothing.
+    private static func tlsYAML(_ tls: TLS?) -> String {
+        guard let tls else { return "" }
+        var yaml = """
+              tls:
+                certificate: \(tls.certificate.certificatePath)
+                key: \(tls.certificate.keyPath)
+            """
+        if let clientCA = tls.clientCA {
+            yaml += "\n" + """
+                    clientcas:
+                      - \(clientCA)
+                """
+        }
+        return yaml
     }
 
     /// The registry's log so far (includes the access log lines, handy for counting requests).
