@@ -45,6 +45,7 @@ let package = Package(
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -91,7 +92,10 @@ let package = Package(
         .executableTarget(name: "hocker", dependencies: ["HockerCLI"]),
         .testTarget(name: "ImageReferenceTests", dependencies: ["ImageReference", "RegistryTestBed"]),
         .testTarget(name: "ImageSpecTests", dependencies: ["ImageSpec", "ImageReference", "RegistryTestBed"], exclude: ["Fixtures"]),
-        .testTarget(name: "RegistryClientTests", dependencies: ["RegistryClient", "ImageSpec", "RegistryTestBed"]),
+        .testTarget(
+            name: "RegistryClientTests",
+            dependencies: ["RegistryClient", "ImageSpec", "RegistryTestBed", .product(name: "NIOSSL", package: "swift-nio-ssl")]
+        ),
         .testTarget(name: "ImageLockTests", dependencies: ["ImageLock", "ImageSpec", "ImageReference"], exclude: ["Fixtures"]),
         .testTarget(name: "NixExpressionTests", dependencies: ["NixExpression", "ImageSpec", "ImageReference"], exclude: ["Fixtures"]),
         .testTarget(

@@ -97,11 +97,16 @@ struct DockerToNixCommand: HockerCommand {
             context.console.note(
                 "hocker: warning: the manifest from \(origin) is pinned to Docker Hub (\(target.registryURI)); name its registry with --registry or in IMAGE-NAME if it came from another")
         }
+        // With nothing fetched, whether a bare loopback (or --insecure) host speaks https or plain http is unknown.
+        if case .given = source, target.endpoint.fallsBackToPlainHTTP, !registryOptions.quiet {
+            context.console.note(
+                "hocker: warning: recording \(target.registryURI) without asking the registry; if it speaks plain http, give --registry \(target.endpoint.plainHTTP.v2URL)")
+        }
         let text: String
         switch effectiveFormat {
         case .fetchdocker:
-            let manifest = try await fetchDockerManifest(target: target, source: source, context: context)
-            text = try FetchDockerExpression.render(fetchDockerImage(target: target, manifest: manifest))
+            let (manifest, registryURI) = try await fetchDockerManifest(target: target, source: source, context: context)
+            text = try FetchDockerExpression.render(fetchDockerImage(target: target, registryURI: registryURI, manifest: manifest))
         case .hocker:
             text = try HockerImageExpression.render(try await pin(target: target, source: source, context: context))
         case .json:
@@ -115,14 +120,18 @@ struct DockerToNixCommand: HockerCommand {
 
     // MARK: The hocker-compatible expression
 
-    private func fetchDockerManifest(target: ImageTarget, source: ManifestSource, context: CommandContext) async throws -> ImageManifest {
+    /// The image manifest, and the registry URI to record: the one the
+    /// client used (a bare loopback host is recorded as https or http, as it
+    /// answered), or `--registry` as given when nothing was fetched.
+    private func fetchDockerManifest(target: ImageTarget, source: ManifestSource, context: CommandContext) async throws -> (ImageManifest, String) {
         switch source {
         case .given(let bytes, let origin):
-            return try imageManifest(parsing: bytes, origin: origin, target: target).1
+            return (try imageManifest(parsing: bytes, origin: origin, target: target).1, target.registryURI)
         case .registry:
             let platform = try registryOptions.platformRequest()
-            let resolved = try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
-                try await registryOptions.puller(client, context: context).resolve(target.reference, platform: platform).image
+            let (resolved, registryURI) = try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
+                let image = try await registryOptions.puller(client, context: context).resolve(target.reference, platform: platform).image
+                return (image, client.effectiveEndpoint.v2URL)
             }
             if resolved.index != nil, platform != .host, !registryOptions.quiet {
                 FileHandle.standardError.write(Data("""
@@ -132,14 +141,14 @@ struct DockerToNixCommand: HockerCommand {
 
                     """.utf8))
             }
-            return resolved.manifest
+            return (resolved.manifest, registryURI)
         }
     }
 
-    private func fetchDockerImage(target: ImageTarget, manifest: ImageManifest) -> FetchDockerImage {
+    private func fetchDockerImage(target: ImageTarget, registryURI: String, manifest: ImageManifest) -> FetchDockerImage {
         let (repository, imageName) = FetchDockerImage.split(repositoryPath: target.reference.repository)
         return FetchDockerImage(
-            name: altName ?? imageName, registry: target.registryURI, repository: repository, imageName: imageName,
+            name: altName ?? imageName, registry: registryURI, repository: repository, imageName: imageName,
             tag: target.reference.tag ?? target.reference.digest?.description ?? "latest",
             config: manifest.config, layers: manifest.layers)
     }

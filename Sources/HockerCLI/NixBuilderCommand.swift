@@ -160,6 +160,14 @@ struct NixBuildFailure: UserFacingError {
             return ["use an https registry, or pass insecure = true to the fetch if the network is trusted"]
         case (_, .noMatchingPlatform?), (_, .platformMismatch?):
             return ["pass platform = \"os/arch\" (or system) to the function that fetches the image"]
+        case (.tls(_, let problem, _)?, _):
+            var hints = [
+                "the fetches trust the CA bundle passed as cacert to nix/ (import ./nix { hocker = ...; cacert = ...; }), which is their SSL_CERT_FILE; without it, what the sandbox provides (Nix before 2.16 provides none)"
+            ]
+            if case .clientCertificateRequired = problem {
+                hints = ["a client certificate cannot be given to a build; fetch from a registry that does not require one (a pull-through mirror)"]
+            }
+            return hints + underlying.hints.filter { !$0.contains("--") && !$0.contains("SSL_CERT_FILE") && !$0.contains("certs.d") }
         case (.transport?, _), (.gaveUp?, _), (.timeLimitReached?, _):
             return ["check the registry in the expression and the build's network: fixed-output derivations may use it; the proxy variables pass through impureEnvVars"]
         default:

@@ -50,6 +50,17 @@ struct RegistryOptions: ParsableArguments {
     var insecure = false
 
     @Option(
+        name: .customLong("cert-dir"),
+        help: ArgumentHelp(
+            """
+            Directory of certificates for the registry, as skopeo takes it: *.crt files are trusted CA certificates, NAME.cert \
+            with NAME.key a client certificate (default: ~/.config/containers/certs.d/HOST:PORT, /etc/containers/certs.d/HOST:PORT or \
+            /etc/docker/certs.d/HOST:PORT, the first that exists).
+            """,
+            valueName: "DIR"))
+    var certDir: String?
+
+    @Option(
         parsing: .unconditional,
         help: ArgumentHelp("Retries after connection errors, 429 and 5xx answers, each announced on stderr (default 5).", valueName: "N"))
     var retries = 5
@@ -124,6 +135,8 @@ struct RegistryOptions: ParsableArguments {
             configuration.retryObserver = { notice in console.note("hocker: \(redactor.redact(notice.description))") }
         }
         configuration.insecure = insecure
+        configuration.certDirectory = certDir
+        configuration.environment = context.environment
         configuration.retries = retries
         configuration.readTimeout = .seconds(Int64(timeout))
         configuration.maxTime = maxTime.map { .seconds($0) }

@@ -16,7 +16,9 @@ extension ImagePin {
     /// - Parameters:
     ///   - explicit: whether the user named the platforms (else `selection` is the host's).
     ///   - name: the pin's short name.
-    ///   - registryURI: the registry as the pin records it (`https://host/v2/`).
+    ///   - registryURI: the registry as the pin records it (`https://host/v2/`);
+    ///     the client's own endpoint is recorded with the scheme it answered
+    ///     over (a bare loopback host may have turned out to speak plain http).
     public static func resolve(
         _ image: ImageReference, selection: PlatformSelection, explicit: Bool, name: String, registryURI: String, client: RegistryClient,
         warn: (@Sendable (String) -> Void)? = nil
@@ -39,6 +41,7 @@ extension ImagePin {
             }
             pin.images = [ImagePin.PlatformImage(platform: platform, document: single.document, manifest: single.manifest)]
         }
+        if registryURI == client.endpoint.v2URL { pin.registry = client.effectiveEndpoint.v2URL }
         pin.digest = pin.resolvedDigest
         pin.mediaType = pin.resolvedMediaType
         return pin

@@ -10,12 +10,18 @@ public struct RegistryEndpoint: Hashable, Sendable, CustomStringConvertible {
     /// The registry's name in image references (`docker.io` for Docker Hub,
     /// else the host) — what credentials are looked up by.
     public var name: String
+    /// Whether plain http may replace https when the host turns out to
+    /// speak no TLS: set for a loopback or `--insecure` host named without a
+    /// scheme, which is tried over https first (as docker and
+    /// containers/image do); never for an explicit `https://` or `http://`.
+    public var fallsBackToPlainHTTP: Bool
 
-    public init(scheme: String, host: String, pathPrefix: String = "", name: String? = nil) {
+    public init(scheme: String, host: String, pathPrefix: String = "", name: String? = nil, fallsBackToPlainHTTP: Bool = false) {
         self.scheme = scheme
         self.host = host
         self.pathPrefix = pathPrefix
         self.name = name ?? ImageReference.canonicalRegistry(host)
+        self.fallsBackToPlainHTTP = fallsBackToPlainHTTP && scheme == "https"
     }
 
     /// Docker Hub's API endpoint, hocker's default.
@@ -23,8 +29,9 @@ public struct RegistryEndpoint: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses `--registry`: `https://registry-1.docker.io/v2/`, the same
     /// without `/v2/`, or a bare `host[:port]`. An explicit scheme is used as
-    /// given; a bare host means https, or http when `insecure` is set or the
-    /// host is a loopback address (as docker does).
+    /// given; a bare host means https, and when `insecure` is set or the host
+    /// is a loopback address, https first and then plain http if the host
+    /// speaks no TLS (``fallsBackToPlainHTTP``).
     public init(parsing text: String, insecure: Bool = false) throws(ReferenceError) {
         var rest = Substring(text.trimmingWhitespace())
         var scheme: String?
@@ -55,25 +62,37 @@ public struct RegistryEndpoint: Hashable, Sendable, CustomStringConvertible {
                 throw .invalidRegistry(text, reason: "the port '\(portText)' is not a number from 1 to 65535")
             }
         }
-        let resolvedScheme = scheme ?? ((insecure || Self.isLoopback(host: host)) ? "http" : "https")
+        let fallback = scheme == nil && (insecure || Self.isLoopback(host: host))
         let canonical = ImageReference.canonicalRegistry(host)
         if canonical == ImageReference.dockerHub {
             self = .dockerHub
-            self.scheme = resolvedScheme
+            self.scheme = scheme ?? "https"
             self.pathPrefix = path
+            self.fallsBackToPlainHTTP = fallback && self.scheme == "https"
         } else {
-            self.init(scheme: resolvedScheme, host: host, pathPrefix: path)
+            self.init(scheme: scheme ?? "https", host: host, pathPrefix: path, fallsBackToPlainHTTP: fallback)
         }
     }
 
-    /// The endpoint for a registry named in an image reference.
+    /// The endpoint for a registry named in an image reference: https, and
+    /// for a loopback host or with `insecure`, plain http when the host
+    /// speaks no TLS.
     public init(registryName: String, insecure: Bool = false) {
         if registryName == ImageReference.dockerHub {
             self = .dockerHub
+            self.fallsBackToPlainHTTP = insecure
         } else {
-            let scheme = (insecure || Self.isLoopback(host: registryName)) ? "http" : "https"
-            self.init(scheme: scheme, host: registryName)
+            self.init(scheme: "https", host: registryName, fallsBackToPlainHTTP: insecure || Self.isLoopback(host: registryName))
         }
+    }
+
+    /// The same endpoint over plain http, with no further fallback: what a
+    /// host that answered https with plain http is asked next.
+    public var plainHTTP: RegistryEndpoint {
+        var endpoint = self
+        endpoint.scheme = "http"
+        endpoint.fallsBackToPlainHTTP = false
+        return endpoint
     }
 
     /// `scheme://host[/prefix]/v2/`, the form hocker printed.

@@ -22,9 +22,18 @@ extension RegistryClient {
             return notFound(errors.first?.code)
         case 403:
             return .denied(repository: repository, registry: endpoint.host, detail: Self.errorSummary(body))
+        case 400 where Self.isPlainHTTPToHTTPS(body):
+            return .speaksHTTPS(host: Self.authority(of: url))
         default:
             return .unexpectedStatus(Int(response.status.code), url: url, detail: Self.errorSummary(body))
         }
+    }
+
+    /// Whether a 400 body is a TLS server's answer to plain http: Go's
+    /// (distribution, Harbor, Zot) or nginx's wording.
+    static func isPlainHTTPToHTTPS(_ body: ByteBuffer) -> Bool {
+        let text = String(decoding: body.readableBytesView.prefix(512), as: UTF8.self)
+        return text.contains("Client sent an HTTP request to an HTTPS server") || text.contains("The plain HTTP request was sent to HTTPS port")
     }
 
     /// The whole body, at most `limit` bytes. A body that breaks off is a
@@ -94,7 +103,10 @@ extension RegistryClient {
             if connectionError.connectionErrors.isEmpty, connectionError.dnsAError != nil || connectionError.dnsAAAAError != nil { return false }
             return connectionError.connectionErrors.allSatisfy { isRetryable($0.error) }
         }
-        if error is NIOSSLError || error is BoringSSLError { return false }
+        // A TLS connection that ends without close_notify is a dropped
+        // connection like any other; every other TLS error is final.
+        if case .uncleanShutdown? = error as? NIOSSLError { return true }
+        if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError { return false }
         return true
     }
 
@@ -124,6 +136,9 @@ extension RegistryClient {
         if let parserError = error as? HTTPParserError, parserError == .invalidEOFState {
             return "the connection closed before the whole body arrived"
         }
+        if case .uncleanShutdown? = error as? NIOSSLError { return "the server closed the TLS connection" }
+        // Never the library's text (BoringSSL's error stack).
+        if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError { return "the TLS connection failed" }
         return String(describing: error)
     }
 }

@@ -29,6 +29,8 @@ extension RegistryClient {
         var reauthenticated = false
         while true {
             try retry.checkDeadline(url: request.url, last: "no attempt left in time")
+            var request = request
+            request.url = rebased(request.url)
             var headers = request.headers
             headers.replaceOrAdd(name: "User-Agent", value: configuration.userAgent)
             try await prepare(&headers)
@@ -40,6 +42,14 @@ extension RegistryClient {
                 (response, answeredBy) = try await followingRedirects(request, headers: headers, authorization: authorization, retry: retry)
             } catch let error as RegistryError {
                 throw error
+            } catch let failure as TLSHopFailure {
+                // A loopback or --insecure host that speaks no TLS is asked
+                // again at once over http: that is no failed attempt.
+                if failure.kind.peerMaySpeakPlainHTTP, fallBackToPlainHTTP(from: failure.url) {
+                    retry.withdrawAttempt()
+                    continue
+                }
+                throw await tlsError(failure)
             } catch {
                 if case .deadlineExceeded? = error as? HTTPClientError { try retry.checkDeadline(url: request.url, last: "no answer in time") }
                 let delay = try retry.failed(url: request.url, Self.attemptFailure(error))
@@ -97,7 +107,20 @@ extension RegistryClient {
             http.headers = headers
             if let authorization { http.headers.replaceOrAdd(name: "Authorization", value: authorization.header) }
             if let body = request.body { http.body = .bytes(body) }
-            let response = try await self.http.execute(http, timeout: retry.requestTimeout)
+            if url.lowercased().hasPrefix("https://") {
+                http.tlsConfiguration = try trust().configuration(forHost: Self.authority(of: url))
+            }
+            let response: HTTPClientResponse
+            do {
+                response = try await self.http.execute(http, timeout: retry.requestTimeout)
+            } catch {
+                if let kind = TLSFailureKind(error) {
+                    logger.debug("TLS failure", metadata: ["url": "\(url)", "error": "\(error)"])
+                    throw TLSHopFailure(url: url, kind: kind)
+                }
+                throw error
+            }
+            noteAnswered(url)
             // The credential itself is never logged, only its scheme.
             logger.debug(
                 "\(request.method) \(url) → \(response.status.code)",
@@ -148,6 +171,88 @@ extension RegistryClient {
         configuration.retryObserver?(RetryNotice(
             url: url, reason: reason, nextAttempt: retry.attempts + 1, maxAttempts: configuration.retries + 1, delay: delay))
         try await Task.sleep(for: delay)
+    }
+
+    // MARK: https first
+
+    /// A TLS error on the way to `url`, with what it says.
+    struct TLSHopFailure: Error {
+        var url: String
+        var kind: TLSFailureKind
+    }
+
+    /// `https://HOST` of the endpoint, the origin whose scheme may change.
+    private var httpsOrigin: String { "https://" + endpoint.host }
+
+    /// `url` over plain http when the endpoint has fallen back to it and the
+    /// URL is on the endpoint's https origin; else `url`.
+    func rebased(_ url: String) -> String {
+        guard endpoint.fallsBackToPlainHTTP, url.hasPrefix(httpsOrigin + "/"), schemeChoice.withLock({ $0 }) == .http else { return url }
+        return "http://" + endpoint.host + url.dropFirst(httpsOrigin.count)
+    }
+
+    /// Records that the endpoint answered over https, so it stays https.
+    private func noteAnswered(_ url: String) {
+        guard endpoint.fallsBackToPlainHTTP, url.hasPrefix(httpsOrigin + "/") else { return }
+        schemeChoice.withLock { if $0 == .undecided { $0 = .https } }
+    }
+
+    /// Switches the endpoint to plain http after `url` found no TLS there;
+    /// false when it may not (an explicit scheme, another host, or a host
+    /// that has answered over https before).
+    private func fallBackToPlainHTTP(from url: String) -> Bool {
+        guard endpoint.fallsBackToPlainHTTP, url.hasPrefix(httpsOrigin + "/") else { return false }
+        let switched = schemeChoice.withLock { choice -> Bool in
+            guard choice != .https else { return false }
+            choice = .http
+            return true
+        }
+        if switched { logger.debug("no TLS at \(endpoint.host); using plain http", metadata: ["url": "\(url)"]) }
+        return switched
+    }
+
+    /// The error for a TLS failure: a certificate that does not verify is
+    /// looked at to say why; a client certificate alert names the file.
+    private func tlsError(_ failure: TLSHopFailure) async -> RegistryError {
+        let host = Self.authority(of: failure.url)
+        let trust = try? trust()
+        var usedDirectory: String?
+        if let trust, trust.certDirectory == nil, let directory = try? trust.directory(forHost: host) { usedDirectory = directory.path }
+        let summary = TLSTrustSummary(
+            certDirectory: trust?.certDirectory?.path, perHostDirectories: trust?.perHostCandidates(host: host) ?? [],
+            usedDirectory: usedDirectory, base: trust?.base ?? .system)
+        let problem: TLSProblem
+        switch failure.kind {
+        case .certificateRejected, .hostnameMismatch:
+            let components = URLComponents(string: failure.url)
+            if let trust, let name = components?.host, HTTPClientFactory.proxy(for: endpoint, environment: configuration.environment) == nil,
+               let tls = try? trust.configuration(forHost: host)
+            {
+                problem = await TLSInspector.diagnose(host: name, port: components?.port ?? 443, configuration: tls)
+            } else {
+                problem = .unverified
+            }
+        case .notTLS:
+            problem = .speaksPlainHTTP
+        case .closedDuringHandshake:
+            problem = .closedDuringHandshake
+        case .clientCertificateAlert:
+            let presented = trust?.clientCertificatePath(forHost: host)
+            problem = presented == nil ? .clientCertificateRequired : .clientCertificateRejected(path: presented)
+        case .other(let words):
+            problem = .handshakeFailed(words)
+        }
+        return .tls(host: host, problem: problem, trust: summary)
+    }
+
+    /// `HOST[:PORT]` of a URL as written in it (lowercased, no user info):
+    /// what certs.d directories are named by.
+    static func authority(of url: String) -> String {
+        var rest = Substring(url)
+        if let range = rest.range(of: "://") { rest = rest[range.upperBound...] }
+        var authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        return authority.lowercased()
     }
 
     // MARK: The credential rule

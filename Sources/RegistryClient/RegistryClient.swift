@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import ImageReference
 import Logging
+import Synchronization
 
 /// A client for one registry's Distribution API v2: manifests as raw bytes,
 /// blobs streamed and verified, tag lists, authentication answered as the
@@ -18,6 +19,17 @@ public final class RegistryClient: Sendable {
     let logger: Logger
     /// When `configuration.maxTime` runs out: no request or retry goes past it.
     let deadline: ContinuousClock.Instant?
+    /// The CA roots and client certificates, host by host, read at the
+    /// first https request (a run over plain http reads no bundle); an
+    /// unusable `--cert-dir` or CA file fails that request.
+    private let trustState = Mutex<Result<TLSTrust, RegistryError>?>(nil)
+    /// For an endpoint that may fall back to plain http: what its first
+    /// answer showed it speaks.
+    let schemeChoice = Mutex(SchemeChoice.undecided)
+
+    enum SchemeChoice {
+        case undecided, https, http
+    }
 
     /// - Parameters:
     ///   - endpoint: where the registry's API is.
@@ -35,6 +47,28 @@ public final class RegistryClient: Sendable {
         auth = AuthSession(endpoint: endpoint, resolver: credentials, configuration: configuration)
     }
 
+    /// The run's ``TLSTrust``, read once.
+    func trust() throws(RegistryError) -> TLSTrust {
+        let configuration = configuration
+        return try trustState.withLock { state in
+            if let state { return state }
+            let made = Result { () throws(RegistryError) in
+                try TLSTrust(
+                    certDirectory: configuration.certDirectory, perHostRoots: configuration.perHostCertificateRoots,
+                    environment: configuration.environment, insecure: configuration.insecure)
+            }
+            state = made
+            return made
+        }.get()
+    }
+
+    /// The endpoint as requests go to it: `endpoint`, or its plain-http
+    /// form once a loopback or `--insecure` host answered https with plain
+    /// http. What a pin should record after the client has been used.
+    public var effectiveEndpoint: RegistryEndpoint {
+        schemeChoice.withLock { $0 } == .http ? endpoint.plainHTTP : endpoint
+    }
+
     /// Closes the connections. Must be called before the client goes away.
     public func shutdown() async throws {
         try await http.shutdown()
@@ -47,6 +81,6 @@ public final class RegistryClient: Sendable {
 
     /// `…/v2/<repository>/<kind>/<reference>`.
     func url(_ repository: String, _ kind: String, _ reference: String) -> String {
-        endpoint.v2URL + repository + "/" + kind + "/" + reference
+        effectiveEndpoint.v2URL + repository + "/" + kind + "/" + reference
     }
 }

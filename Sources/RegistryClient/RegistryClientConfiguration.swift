@@ -11,6 +11,13 @@ public enum HockerVersion {
 public struct RegistryClientConfiguration: Sendable {
     /// Plain http to any host, and TLS without certificate verification.
     public var insecure = false
+    /// `--cert-dir`: CA roots (`*.crt`) and a client certificate
+    /// (`NAME.cert` + `NAME.key`) for every host, in place of the
+    /// per-registry certs.d directories (``TLSTrust``).
+    public var certDirectory: String?
+    /// Where per-registry certificate directories (`HOST:PORT`) are looked
+    /// up; nil for ``TLSTrust/defaultPerHostRoots(environment:)``.
+    public var perHostCertificateRoots: [String]?
     /// Retries of a request after a connection error, 429 or 5xx (default 5).
     public var retries = 5
     /// Time to establish a connection (default 10 s).
@@ -31,7 +38,8 @@ public struct RegistryClientConfiguration: Sendable {
     public var retryBaseDelay: Duration = .milliseconds(500)
     /// Longest delay between retries, `Retry-After` included (default 30 s).
     public var maxRetryDelay: Duration = .seconds(30)
-    /// The environment, for the proxy variables.
+    /// The environment, for the proxy variables and the CA variables
+    /// (`NIX_SSL_CERT_FILE`, `SSL_CERT_FILE`, `SSL_CERT_DIR`).
     public var environment: [String: String] = ProcessInfo.processInfo.environment
     /// Where issued tokens are registered so output can mask them; nil for none.
     public var redactor: SecretRedactor?

@@ -1,3 +1,4 @@
+import Foundation
 import ImageReference
 
 /// What went wrong talking to a registry, or writing what it sent, with a
@@ -37,6 +38,13 @@ public enum RegistryError: UserFacingError {
     case insecureCredentials(host: String)
     /// Writing what the registry sent failed.
     case cannotWrite(path: String, detail: String)
+    /// A TLS connection to `host` (`HOST[:PORT]`) failed in a way no retry
+    /// can mend; `trust` says where the certificates came from, for hints.
+    case tls(host: String, problem: TLSProblem, trust: TLSTrustSummary)
+    /// A plain-http request reached a server that speaks only https.
+    case speaksHTTPS(host: String)
+    /// A certificate file or directory that cannot be used.
+    case unusableCertificates(path: String, detail: String)
 
     public var message: String {
         switch self {
@@ -74,6 +82,77 @@ public enum RegistryError: UserFacingError {
             "refusing to send credentials over plain http to \(host)"
         case .cannotWrite(let path, let detail):
             "cannot write \(path): \(detail)"
+        case .tls(let host, let problem, _):
+            Self.message(host: host, problem: problem)
+        case .speaksHTTPS(let host):
+            "\(host) speaks https, not plain http: use https://\(host)/v2/"
+        case .unusableCertificates(let path, let detail):
+            "cannot use \(path): \(detail)"
+        }
+    }
+
+    private static func message(host: String, problem: TLSProblem) -> String {
+        switch problem {
+        case .untrusted(let issuer):
+            return "the certificate of \(host) is not trusted (issuer: \(issuer))"
+        case .hostnameMismatch(let names):
+            let name = RegistryEndpoint(scheme: "https", host: host).hostname
+            return "the certificate of \(host) is for \(names.isEmpty ? "no host name" : names.joined(separator: ", ")), not \(name)"
+        case .expired(let subject, let date):
+            return "the certificate of \(host) (\(subject)) expired on \(TLSTrustSummary.format(date))"
+        case .notYetValid(let subject, let date):
+            return "the certificate of \(host) (\(subject)) is not valid before \(TLSTrustSummary.format(date))"
+        case .unverified:
+            return "the certificate of \(host) does not verify"
+        case .clientCertificateRequired:
+            return "\(host) requires a client certificate, and none was presented"
+        case .clientCertificateRejected(let path):
+            return "\(host) refused the client certificate\(path.map { " \($0)" } ?? "")"
+        case .speaksPlainHTTP:
+            return "\(host) speaks plain http, not https: use http://\(host)/v2/ or --insecure"
+        case .closedDuringHandshake:
+            return "\(host) closed the connection during the TLS handshake"
+        case .handshakeFailed(let words):
+            return "the TLS handshake with \(host) failed\(words.isEmpty ? "" : ": \(words)")"
+        }
+    }
+
+    private static func tlsHints(host: String, problem: TLSProblem, trust: TLSTrustSummary) -> [String] {
+        let insecure = "--insecure skips certificate verification (only on a network you trust)"
+        let directories = trust.perHostDirectories.map { $0 + "/" }
+        let where_ = directories.isEmpty ? "" : "\(directories[0])\(directories.count > 1 ? " (or \(directories.dropFirst().joined(separator: ", ")))" : "")"
+        switch problem {
+        case .untrusted, .unverified:
+            var hints: [String] = []
+            if let certDirectory = trust.certDirectory {
+                hints.append("no CA certificate in --cert-dir \(certDirectory) signed it: add the registry's CA there as NAME.crt")
+            } else {
+                hints.append("trust the registry's CA: put its certificate as ca.crt in \(where_), or in a directory given as --cert-dir DIR")
+                if let used = trust.usedDirectory { hints.append("\(used) is used for \(host), and none of its .crt files signed the certificate") }
+            }
+            hints.append("or name a CA bundle with SSL_CERT_FILE (it replaces the system roots; now trusted: \(trust.base))")
+            hints.append(insecure)
+            return hints
+        case .hostnameMismatch(let names):
+            return [
+                "use a name the certificate is for\(names.first.map { " (\($0))" } ?? ""), or have it reissued with this host in its subjectAltName",
+                insecure,
+            ]
+        case .expired, .notYetValid:
+            return ["the registry's certificate must be renewed (or this machine's clock is wrong)", insecure]
+        case .clientCertificateRequired:
+            return [
+                trust.certDirectory.map { "put the client certificate and its key as NAME.cert and NAME.key in --cert-dir \($0)" }
+                    ?? "put the client certificate and its key as NAME.cert and NAME.key in \(where_), or in a directory given as --cert-dir DIR"
+            ]
+        case .clientCertificateRejected:
+            return ["the client certificate must be issued by a CA the registry trusts for clients (and not be expired)"]
+        case .speaksPlainHTTP:
+            return ["an explicit https:// is used as given; a bare host:port with --insecure tries https, then http"]
+        case .closedDuringHandshake:
+            return ["the server may speak plain http (use http://\(host)/v2/), or refuse hocker's TLS versions"]
+        case .handshakeFailed:
+            return [insecure]
         }
     }
 
@@ -99,6 +178,12 @@ public enum RegistryError: UserFacingError {
             ["check the registry URI and the network (HTTPS_PROXY/NO_PROXY are honoured)"]
         case .timeLimitReached:
             ["allow more time with --max-time SECONDS, or try again later"]
+        case .tls(let host, let problem, let trust):
+            Self.tlsHints(host: host, problem: problem, trust: trust)
+        case .speaksHTTPS:
+            ["for a registry signed by a private CA, see --cert-dir"]
+        case .unusableCertificates:
+            ["a certificate directory holds CA certificates as *.crt, and a client certificate as NAME.cert with its key NAME.key (containers-certs.d(5))"]
         default:
             []
         }
@@ -121,5 +206,34 @@ extension ImageReference {
     public var repositoryReference: String {
         if let digest { return "\(repository)@\(digest)" }
         return "\(repository):\(tag ?? "latest")"
+    }
+}
+
+/// Where the certificates of a failed TLS connection came from, for the
+/// hints of ``RegistryError/tls(host:problem:trust:)``.
+public struct TLSTrustSummary: Sendable, Equatable {
+    /// `--cert-dir`, when given.
+    public var certDirectory: String?
+    /// The per-registry directories looked up for the host, in order.
+    public var perHostDirectories: [String]
+    /// The per-registry directory that applied, if one existed.
+    public var usedDirectory: String?
+    /// The base roots.
+    public var base: BaseTrust
+
+    public init(certDirectory: String?, perHostDirectories: [String], usedDirectory: String?, base: BaseTrust) {
+        self.certDirectory = certDirectory
+        self.perHostDirectories = perHostDirectories
+        self.usedDirectory = usedDirectory
+        self.base = base
+    }
+
+    /// `2026-11-30 11:24 UTC`.
+    static func format(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
+        return formatter.string(from: date)
     }
 }

@@ -56,6 +56,10 @@ struct RetryBudget: Sendable {
     /// Counts an attempt about to be made.
     mutating func attempt() { attempts += 1 }
 
+    /// Takes back the count of an attempt that only found out the registry
+    /// speaks plain http (it is made again at once, over http).
+    mutating func withdrawAttempt() { attempts -= 1 }
+
     /// Records a failure of `url` and returns how long to wait before the next
     /// attempt, or throws when no attempt is left: when the failure is final,
     /// `--retries` is spent, or the wait would pass the deadline.

@@ -132,8 +132,8 @@ struct RegistryEndpointTests {
         ("https://registry-1.docker.io", "https://registry-1.docker.io/v2/", "docker.io"),
         ("docker.io", "https://registry-1.docker.io/v2/", "docker.io"),
         ("http://127.0.0.1:5000/v2/", "http://127.0.0.1:5000/v2/", "127.0.0.1:5000"),
-        ("127.0.0.1:5000", "http://127.0.0.1:5000/v2/", "127.0.0.1:5000"),
-        ("localhost:5000", "http://localhost:5000/v2/", "localhost:5000"),
+        ("127.0.0.1:5000", "https://127.0.0.1:5000/v2/", "127.0.0.1:5000"),
+        ("localhost:5000", "https://localhost:5000/v2/", "localhost:5000"),
         ("registry.example.com:443", "https://registry.example.com:443/v2/", "registry.example.com:443"),
         ("https://example.com/prefix/v2/", "https://example.com/prefix/v2/", "example.com"),
     ])
@@ -143,9 +143,34 @@ struct RegistryEndpointTests {
         #expect(endpoint.name == name)
     }
 
-    @Test func insecureMeansHTTP() throws {
-        #expect(try RegistryEndpoint(parsing: "registry.example.com:5000", insecure: true).scheme == "http")
-        #expect(try RegistryEndpoint(parsing: "registry.example.com:5000").scheme == "https")
+    /// Which endpoints try https first and may then fall back to plain
+    /// http: bare loopback hosts and bare hosts under --insecure; never a
+    /// URI with a scheme.
+    @Test(arguments: [
+        ("registry.example.com:5000", false, "https", false),
+        ("registry.example.com:5000", true, "https", true),
+        ("127.0.0.1:5000", false, "https", true),
+        ("localhost:5000", false, "https", true),
+        ("[::1]:5000", false, "https", true),
+        ("docker.io", true, "https", true),
+        ("https://127.0.0.1:5000", false, "https", false),
+        ("https://registry.example.com", true, "https", false),
+        ("http://127.0.0.1:5000/v2/", false, "http", false),
+        ("http://registry.example.com", true, "http", false),
+    ])
+    func httpsFirst(_ text: String, insecure: Bool, scheme: String, fallback: Bool) throws {
+        let endpoint = try RegistryEndpoint(parsing: text, insecure: insecure)
+        #expect(endpoint.scheme == scheme)
+        #expect(endpoint.fallsBackToPlainHTTP == fallback)
+        #expect(endpoint.plainHTTP.v2URL.hasPrefix("http://"))
+        #expect(!endpoint.plainHTTP.fallsBackToPlainHTTP)
+    }
+
+    @Test(arguments: [("127.0.0.1:5000", false, true), ("ghcr.io", false, false), ("ghcr.io", true, true), ("localhost", false, true)])
+    func httpsFirstForReferences(_ registry: String, insecure: Bool, fallback: Bool) {
+        let endpoint = RegistryEndpoint(registryName: registry, insecure: insecure)
+        #expect(endpoint.scheme == "https")
+        #expect(endpoint.fallsBackToPlainHTTP == fallback)
     }
 
     @Test(arguments: ["ftp://x", "", "https://", "host:99999", "host:port", "https://user:pw@host/"])

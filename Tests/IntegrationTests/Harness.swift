@@ -47,11 +47,14 @@ enum HockerBinary {
             currentDirectory: directory)
     }
 
-    /// No credentials, no cache, and a HOME with nothing in it.
+    /// No credentials, no cache, no CA variables (the system bundle), and a
+    /// HOME with nothing in it.
     static var isolatedEnvironment: [String: String] {
         let home = Scratch.emptyHome
         var environment = ["HOME": home, "DOCKER_CONFIG": home + "/.docker", "XDG_RUNTIME_DIR": home, "XDG_CONFIG_HOME": home + "/.config"]
-        for key in ["DOCKER_USER", "DOCKER_PASS", "DOCKER_TOKEN", "REGISTRY_AUTH_FILE", "HOCKER_CACHE"] { environment[key] = "" }
+        for key in ["DOCKER_USER", "DOCKER_PASS", "DOCKER_TOKEN", "REGISTRY_AUTH_FILE", "HOCKER_CACHE", "NIX_SSL_CERT_FILE", "SSL_CERT_FILE", "SSL_CERT_DIR"] {
+            environment[key] = ""
+        }
         return environment
     }
 }

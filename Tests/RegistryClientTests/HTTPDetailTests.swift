@@ -1,5 +1,6 @@
 import Foundation
 import ImageReference
+import NIOSSL
 @testable import RegistryClient
 import Testing
 
@@ -28,6 +29,22 @@ struct HTTPDetailTests {
     ])
     func noProxy(_ host: String, _ noProxy: String, bypass: Bool) {
         #expect(HTTPClientFactory.bypasses(host: host, noProxy: noProxy) == bypass)
+    }
+
+    /// A handshake or certificate failure is final and never shown in the
+    /// library's words; a TLS connection that just ends is a dropped
+    /// connection, retried (and resumed, for a blob).
+    @Test func tlsErrors() {
+        let handshake = NIOSSLError.handshakeFailed(.sslError([]))
+        #expect(!RegistryClient.isRetryable(handshake))
+        #expect(!RegistryClient.isRetryable(NIOSSLExtraError.failedToValidateHostname))
+        #expect(RegistryClient.isRetryable(NIOSSLError.uncleanShutdown))
+        #expect(RegistryClient.describe(handshake) == "the TLS connection failed")
+        #expect(RegistryClient.describe(NIOSSLError.uncleanShutdown) == "the server closed the TLS connection")
+        #expect(TLSFailureKind(NIOSSLError.uncleanShutdown) == nil)
+        #expect(TLSFailureKind(NIOSSLExtraError.failedToValidateHostname) == .hostnameMismatch)
+        #expect(TLSFailureKind(handshake) == .other(""))
+        #expect(TLSFailureKind(CancellationError()) == nil)
     }
 
     @Test func retryAfter() {
