@@ -134,7 +134,7 @@ extension RegistrySuites {
             }
         }
 
-        @Test("a modern reference needs no --registry; loopback means http")
+        @Test("a modern reference needs no --registry; a loopback host speaking plain http is reached over http")
         func modernReference() async throws {
             let fixture = try RegistryFixture.shared
             let result = try await HockerBinary.run("hocker", ["manifest", "\(fixture.open.hostPort)/test/single:v1"])
