@@ -12,13 +12,25 @@
 #           by Nix; for development with `sandbox = false`).
 #   system  the Nix system whose image platform fetchImage picks from a
 #           multi-platform pin (default: the evaluating machine's).
+#   cacert  the CA roots every fetch trusts, as its SSL_CERT_FILE: a CA
+#           bundle file (a path or an absolute path string, copied into
+#           the store), or a package with etc/ssl/certs/ca-bundle.crt (as
+#           nixpkgs' cacert is). Without it a fetch trusts what the sandbox
+#           provides (Nix 2.16 and later mount the host's bundle; earlier
+#           versions none), or, with sandbox = false, the caller's
+#           NIX_SSL_CERT_FILE / SSL_CERT_FILE and the system bundle.
 #
 # Credentials never go through the store: the fetchers read DOCKER_TOKEN,
 # or DOCKER_USER and DOCKER_PASS, or REGISTRY_AUTH_FILE (and the proxy
 # variables) from the environment of the nix-build (impureEnvVars; with a
 # nix-daemon, from the daemon's environment).
+#
+# In the sandbox (sandbox = true, NixOS's default) the builder must stand
+# alone: build hocker with scripts/build-static (or from nix/package.nix).
+# A build writes nothing but $out and files under $TMPDIR; it needs no HOME.
 { hocker
 , system ? builtins.currentSystem
+, cacert ? null
 }:
 
 let
@@ -33,13 +45,26 @@ let
     else if builtins.pathExists (toString hocker + "/bin/hocker") then "${hocker}/bin/hocker"
     else "${hocker}";
 
-  # The variables a fetch may need from the caller's environment.
+  # The CA bundle's path, in the store: a package's etc/ssl/certs/ca-bundle.crt,
+  # or the file itself.
+  caBundle =
+    let bundleIn = dir: "${dir}/etc/ssl/certs/ca-bundle.crt";
+    in
+    if cacert == null then null
+    else if builtins.isAttrs cacert then bundleIn cacert
+    else if builtins.pathExists (toString cacert + "/etc/ssl/certs/ca-bundle.crt") then bundleIn cacert
+    else if builtins.isPath cacert || (builtins.isString cacert && substring 0 1 cacert == "/") then
+      builtins.path { path = /. + toString cacert; name = "ca-bundle.crt"; }
+    else throw "hocker: cacert must be a CA bundle file or a package with etc/ssl/certs/ca-bundle.crt, not ${builtins.typeOf cacert}";
+
+  # The variables a fetch may need from the caller's environment. Nix sets
+  # impure variables over the derivation's own, so with a cacert the CA
+  # variables are not among them: the caller's would replace its bundle.
   impureEnvVars = [
     "DOCKER_USER" "DOCKER_PASS" "DOCKER_TOKEN" "REGISTRY_AUTH_FILE"
     "http_proxy" "https_proxy" "ftp_proxy" "all_proxy" "no_proxy"
     "HTTP_PROXY" "HTTPS_PROXY" "FTP_PROXY" "ALL_PROXY" "NO_PROXY"
-    "SSL_CERT_FILE" "NIX_SSL_CERT_FILE"
-  ];
+  ] ++ (if caBundle == null then [ "SSL_CERT_FILE" "NIX_SSL_CERT_FILE" ] else [ ]);
 
   removePrefix = prefix: s:
     if substring 0 (stringLength prefix) s == prefix
@@ -76,7 +101,7 @@ let
     (if finalImageName == null then { } else { inherit finalImageName; })
     // (if finalImageTag == null then { } else { inherit finalImageTag; });
 
-  # A fixed-output derivation that runs one hocker fetch.
+  # A fixed-output derivation that runs one hocker fetch, trusting cacert.
   fetchDerivation = { name, action, hash, registry, repository, ... }@attrs:
     hockerDerivation ((removeAttrs attrs [ "action" "hash" ]) // {
       inherit name registry repository impureEnvVars;
@@ -84,7 +109,7 @@ let
       outputHashMode = "flat";
       outputHashAlgo = "sha256";
       outputHash = hash;
-    });
+    } // (if caBundle == null then { } else { SSL_CERT_FILE = caBundle; }));
 
   # "os/arch[/variant]" in the canonical spelling docker compares.
   normalisePlatform = platform:
@@ -144,7 +169,7 @@ let
     else ".tar";
 
   self = rec {
-    inherit defaultRegistry normalisePlatform systemPlatforms;
+    inherit defaultRegistry normalisePlatform systemPlatforms caBundle;
 
     # One blob by digest, as a fixed-output derivation. Blobs with the same
     # name and hash are one store path, whichever image or registry they

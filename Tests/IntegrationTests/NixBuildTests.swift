@@ -8,7 +8,8 @@ import Testing
 // registries: generated expressions are built, a second build is a no-op,
 // the results load with podman, layers are shared between images, a wrong
 // hash fails, credentials travel as impure variables, and nixpkgs' own
-// hocker command lines work.
+// hocker command lines work. The same in the sandbox, over https, is in
+// NixSandboxTests.
 
 /// docker2nix against the local registries, its output built with nix-build.
 @Suite(.serialized, .enabled(if: NixBed.enabled, NixBed.skipComment), .nixRegistries)
@@ -166,6 +167,48 @@ struct NixBuildTests {
             let contents = try String(contentsOfFile: String(path), encoding: .utf8)
             #expect(!contents.contains(NixFixture.alice.password), "\(path) holds the password")
             #expect(contents.contains("DOCKER_PASS") || !contents.contains("outputHash"), "\(path) lacks impureEnvVars")
+        }
+    }
+
+    /// `cacert` as users pass it — a bundle file (path or absolute string,
+    /// copied into the store), a package with etc/ssl/certs/ca-bundle.crt —
+    /// is every fetch's SSL_CERT_FILE, and the caller's CA variables are then
+    /// not impure (Nix would set them over it); without it they are.
+    @Test func cacertReachesEveryFetch() async throws {
+        let directory = try Scratch.directory("nix-cacert")
+        defer { Scratch.remove(directory) }
+        try FileManager.default.createDirectory(atPath: directory + "/pkg/etc/ssl/certs", withIntermediateDirectories: true)
+        let bundle = "-----BEGIN CERTIFICATE-----\nnot checked by nix/\n-----END CERTIFICATE-----\n"
+        try bundle.write(toFile: directory + "/pkg/etc/ssl/certs/ca-bundle.crt", atomically: true, encoding: .utf8)
+        try bundle.write(toFile: directory + "/bundle.crt", atomically: true, encoding: .utf8)
+        let forms: [(NixExpr, String?)] = [
+            (.path(directory + "/bundle.crt"), "-ca-bundle.crt"),
+            (.string(directory + "/bundle.crt"), "-ca-bundle.crt"),
+            (.path(directory + "/pkg"), "-pkg/etc/ssl/certs/ca-bundle.crt"),
+            (.attrs([.attr("type", .string("derivation")), .attr("outPath", .string("/nix/store/00000000000000000000000000000000-cacert"))]),
+             "/nix/store/00000000000000000000000000000000-cacert/etc/ssl/certs/ca-bundle.crt"),
+            (.null, nil),
+        ]
+        let printer = NixPrinter()
+        for (cacert, suffix) in forms {
+            let library = try printer.render(.call(.variable("import"), .path(NixBed.library), .attrs([.attr("hocker", .string("/hocker")), .attr("cacert", cacert)])))
+            let blob = #"lib.fetchBlob { repository = "x/y"; digest = "sha256:\#(String(repeating: "a", count: 64))"; hash = "sha256-\#(String(repeating: "A", count: 43))="; }"#
+            let config = #"lib.fetchDockerConfig { imageName = "y"; tag = "v1"; sha256 = "\#(String(repeating: "0", count: 52))"; }"#
+            for fetch in [blob, config] {
+                let source = "let lib = \(library); f = \(fetch); in { cert = toString (f.SSL_CERT_FILE or \"\"); impure = f.impureEnvVars; }"
+                let result = try await runChecked("nix-instantiate", ["--eval", "--strict", "--json", "-E", source], environment: NixBed.environment())
+                let attributes = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+                let impure = try #require(attributes["impure"] as? [String])
+                let cert = try #require(attributes["cert"] as? String)
+                if let suffix {
+                    #expect(cert.hasSuffix(suffix) && cert.hasPrefix("/nix/store/"), "\(cert)")
+                    #expect(!impure.contains("SSL_CERT_FILE") && !impure.contains("NIX_SSL_CERT_FILE"), "\(impure)")
+                } else {
+                    #expect(cert == "")
+                    #expect(impure.contains("SSL_CERT_FILE") && impure.contains("NIX_SSL_CERT_FILE"), "\(impure)")
+                }
+                #expect(impure.contains("DOCKER_PASS"))
+            }
         }
     }
 
