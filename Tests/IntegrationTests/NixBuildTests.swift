@@ -170,6 +170,13 @@ struct NixBuildTests {
         }
     }
 
+    /// nix/package.nix (for nixpkgs, which is not here to build it) parses.
+    @Test func nixpkgsPackageParses() async throws {
+        let result = try await runProcess("nix-instantiate", ["--parse", NixBed.library + "/package.nix"], environment: NixBed.environment())
+        #expect(result.succeeded, "\(result.stderrText)")
+        #expect(result.stdoutText.contains("fetchSwiftPMDeps"))
+    }
+
     /// `cacert` as users pass it — a bundle file (path or absolute string,
     /// copied into the store), a package with etc/ssl/certs/ca-bundle.crt —
     /// is every fetch's SSL_CERT_FILE, and the caller's CA variables are then
