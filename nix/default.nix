@@ -187,6 +187,22 @@ let
         action = "fetch-blob";
       };
 
+    # One manifest by digest, its exact bytes, as a fixed-output derivation
+    # (an oci-archive keeps them). The digest is the bytes' SHA-256, so it is
+    # the output hash.
+    fetchManifest =
+      { registry ? defaultRegistry
+      , repository
+      , digest                # "sha256:<hex>"
+      , name ? "docker-manifest-${blobHex digest}.json"
+      , insecure ? false
+      }:
+      fetchDerivation {
+        inherit name registry repository digest insecure;
+        hash = blobHex digest;
+        action = "fetch-manifest";
+      };
+
     # nixpkgs' fetchDockerLayer: `hocker-layer --layer <layerDigest> <repository>/<imageName>`.
     fetchDockerLayer =
       { registry ? defaultRegistry
@@ -207,9 +223,10 @@ let
         hash = outputHashOf "fetchDockerLayer ${layerDigest}" sha256 hash;
       };
 
-    # nixpkgs' fetchDockerConfig: `hocker-config <repository>/<imageName> <tag>`,
-    # which resolves the tag at build time (for `platform`, else the build
-    # machine's platform). With `configDigest` it fetches that blob instead.
+    # nixpkgs' fetchDockerConfig. Its sha256 is the config's digest, so the
+    # config is fetched by that digest: a tag that moved since the pin was
+    # made cannot break the build. (A hash that is no digest — none is —
+    # would resolve the tag, as hocker-config does, for `platform`.)
     fetchDockerConfig =
       { registry ? defaultRegistry
       , repository ? "library"
@@ -252,8 +269,13 @@ let
       , finalImageName ? null   # the name the loaded image gets (default: the registry's name for it)
       , finalImageTag ? null
       , insecure ? false
+      , stream ? false          # only compositeImage.sh, streaming from the blobs: no image.tar in the store
       , ...
       }:
+      let
+        # Blobs whose fixed-output hash is their digest were checked by Nix: the builder copies them without hashing.
+        known = builtins.all (layer: layer ? digest && layer ? outputHash) imageLayers;
+      in
       hockerDerivation ({
         name = storeName name;
         hockerAction = "fetchdocker";
@@ -261,8 +283,11 @@ let
         repository = joinRepository repository imageName;
         configPath = imageConfig;
         layerPaths = imageLayers;
-        layerDigests = if builtins.all (layer: layer ? digest) imageLayers then map (layer: layer.digest) imageLayers else [ ];
+        layerDigests = if known then map (layer: layer.digest) imageLayers else [ ];
+        layerHashes = if known then map (layer: layer.outputHash) imageLayers else [ ];
+        stream = if stream then "1" else "";
       }
+      // (if imageConfig ? outputHash then { configHash = imageConfig.outputHash; } else { })
       // finalNames finalImageName finalImageTag)
       // { inherit image imageConfig imageLayers; };
 
@@ -282,6 +307,8 @@ let
       , finalImageName ? null   # the name the loaded image gets (default: the registry's name for it)
       , finalImageTag ? null    # its tag (default: tag)
       , insecure ? false
+      , format ? "docker"       # or "oci-archive" (an OCI layout in one tar, the image's digest kept)
+      , stream ? false          # an executable that writes the archive to stdout from the blobs: `$out | podman load`
       , ...                     # formatVersion, digest, mediaType, indexDigest, indexMediaType
       }:
       let
@@ -296,19 +323,36 @@ let
         layers = map (layer: blob "docker-layer-${blobHex layer.digest}${layerExtension layer.mediaType}" layer) chosen.layers;
         shortName = if name != null then name else baseNameOf repository;
         label = if tag != null then tag else substring 0 12 (blobHex chosen.manifestDigest);
+        archive =
+          if format == "docker" then "docker-archive"
+          else if format == "oci-archive" then "oci-archive"
+          else throw "hocker: ${what}: format is docker or oci-archive, not ${format}";
+        manifest = fetchManifest {
+          inherit registry repository insecure;
+          digest = chosen.manifestDigest;
+        };
       in
       hockerDerivation ({
-        name = storeName "docker-image-${shortName}-${label}.tar";
-        hockerAction = "docker-archive";
+        name = storeName "${if format == "docker" then "docker-image" else "oci-image"}-${shortName}-${label}${if stream then "-stream" else ".tar"}";
+        hockerAction = if stream then "stream-script" else archive;
+        archiveFormat = format;
         inherit registry repository insecure;
         tag = if tag == null then "" else tag;
         configPath = config;
         configDigest = chosen.config.digest;
         configMediaType = chosen.config.mediaType;
+        configHash = chosen.config.hash;
         layerPaths = layers;
         layerDigests = map (layer: layer.digest) chosen.layers;
         layerMediaTypes = map (layer: layer.mediaType) chosen.layers;
+        layerHashes = map (layer: layer.hash) chosen.layers;
       }
+      // (if format == "oci-archive" then {
+        manifestPath = manifest;
+        manifestDigest = chosen.manifestDigest;
+        manifestMediaType = chosen.manifestMediaType;
+        manifestHash = blobHex chosen.manifestDigest;
+      } else { })
       // finalNames finalImageName finalImageTag)
       // {
         inherit config layers;
@@ -330,12 +374,14 @@ let
         lockFile = options.lockFile;
         platform = options.platform or null;
         system = options.system or librarySystem;
+        stream = options.stream or false;
+        format = options.format or "docker";
         lock = builtins.fromJSON (builtins.readFile lockFile);
         version = lock.formatVersion or 0;
         image = name: entry:
           let request = entry.request or { };
           in fetchImage ((removeAttrs entry [ "request" ]) // {
-            inherit platform system;
+            inherit platform system stream format;
             finalImageName = request.finalName or null;
             finalImageTag = request.finalTag or null;
           });
@@ -344,10 +390,20 @@ let
       else builtins.mapAttrs image (lock.entries or { });
 
     # Calls a generated expression (a file or a function) with the functions
-    # it asks for, as nixpkgs' callPackage does.
-    callImage = fn:
-      let f = if builtins.isFunction fn then fn else import fn;
-      in f (builtins.intersectAttrs (builtins.functionArgs f) self);
+    # it asks for, as nixpkgs' callPackage does. Given
+    # { image = <file or function>; stream = true; } (or format = "oci-archive"),
+    # the image it describes is streamed (or written as an oci-archive).
+    callImage = arg:
+      let
+        options = if builtins.isAttrs arg && arg ? image then arg else { image = arg; };
+        fn = options.image;
+        f = if builtins.isFunction fn then fn else import fn;
+        extra = removeAttrs options [ "image" ];
+        functions = self // {
+          fetchImage = args: self.fetchImage (args // extra);
+          fetchdocker = args: self.fetchdocker (args // (if extra ? stream then { inherit (extra) stream; } else { }));
+        };
+      in f (builtins.intersectAttrs (builtins.functionArgs f) functions);
   };
 in
 self

@@ -12,16 +12,24 @@ import RegistryClient
 ///
 /// - `fetch-blob`: blob `digest` of `repository` at `registry` (a layer, or
 ///   a config by digest) — a fixed-output derivation;
-/// - `fetch-config`: the config of `repository`:`tag` (for `platform`, else
-///   the build machine's), as `hocker-config` fetches it;
-/// - `docker-archive`: a docker-archive file of `configPath` and
-///   `layerPaths` (store paths; `configDigest`, `layerDigests`,
-///   `configMediaType`, `layerMediaTypes` are checked or used when set),
-///   tagged `finalImageName:finalImageTag` (default: the registry's
-///   familiar name for `repository`, and `tag`);
-/// - `fetchdocker`: a directory with that archive as `image.tar` and
-///   `compositeImage.sh`, which writes it to stdout for `docker load`.
+/// - `fetch-manifest`: manifest `digest` of `repository`, its exact bytes —
+///   a fixed-output derivation (an oci-archive keeps them);
+/// - `fetch-config`: the config of `repository`:`tag` — by the digest its
+///   `outputHash` stands for, so a moved tag cannot break the pin (else the
+///   tag resolved for `platform`, as `hocker-config` does);
+/// - `docker-archive`, `oci-archive`: an archive file of `configPath`,
+///   `layerPaths` (and for an oci-archive `manifestPath`) — store paths;
+///   `*Digest(s)`, `*MediaType(s)` are checked or used when set, and a path
+///   whose `*Hash(es)` (its fixed-output hash) is its digest is copied
+///   without being hashed again — tagged `finalImageName:finalImageTag`
+///   (default: the registry's familiar name for `repository`, and `tag`);
+/// - `stream-script`: an executable that writes that archive to stdout
+///   from the store paths (`$out | podman load`), no copy of any layer;
+/// - `fetchdocker`: a directory with `compositeImage.sh`, which writes the
+///   docker-archive to stdout, and, unless `stream` is set, the archive
+///   itself as `image.tar`.
 ///
+/// `stream-archive` is what a stream script runs: the archive to stdout.
 /// Credentials come as for every command: `DOCKER_TOKEN`, `DOCKER_USER` /
 /// `DOCKER_PASS`, `REGISTRY_AUTH_FILE` (passed as impure variables).
 /// The assembly is deterministic: the same inputs give the same bytes.
@@ -42,6 +50,10 @@ struct NixBuilderCommand: HockerCommand {
     private func build(in context: CommandContext) async throws {
         let attributes = BuilderAttributes(context.environment)
         let action = try attributes.require("hockerAction")
+        if action == "stream-archive" {
+            // Run by a stream script, outside any build: the archive to stdout.
+            return try ArchiveAssembly.stream(try attributes.localImage(), to: .standardOutput, shownPath: "standard output")
+        }
         let out = try attributes.require("out")
         switch action {
         case "fetch-blob":
@@ -51,37 +63,97 @@ struct NixBuilderCommand: HockerCommand {
             try await withPuller(attributes, context: context) { puller in
                 try await puller.fetchBlob(digest, size: nil, of: image, to: out)
             }
+        case "fetch-manifest":
+            var image = try attributes.image(tag: nil)
+            image.digest = try Digest(parsing: try attributes.require("digest"), allowBareHex: true)
+            log("fetching manifest \(image.repositoryReference) into \(out)")
+            try await withPuller(attributes, context: context) { puller in
+                try writeOutput(try await puller.client.fetchManifest(image).bytes, out: out, context: context)
+            }
         case "fetch-config":
             let image = try attributes.image(tag: try attributes.require("tag"))
-            let platform = try PlatformRequest(parsing: attributes["platform"])
-            log("fetching the config of \(image.repositoryReference) into \(out)")
-            try await withPuller(attributes, context: context) { puller in
-                try await puller.fetchConfig(of: image, platform: platform, to: out)
+            if let digest = attributes["outputHash"].flatMap(NixHash.digest(fromHash:)) {
+                // The pinned hash is the config's digest: fetched by it, whatever the tag points to now.
+                log("fetching the config of \(image.repositoryReference) by its digest \(digest) into \(out)")
+                try await withPuller(attributes, context: context) { puller in
+                    try await puller.fetchBlob(digest, size: nil, of: image, to: out)
+                }
+            } else {
+                let platform = try PlatformRequest(parsing: attributes["platform"])
+                log("fetching the config of \(image.repositoryReference) into \(out)")
+                try await withPuller(attributes, context: context) { puller in
+                    try await puller.fetchConfig(of: image, platform: platform, to: out)
+                }
             }
-        case "docker-archive":
-            try assemble(attributes, into: out, context: context)
+        case "docker-archive", "oci-archive":
+            let image = try attributes.localImage()
+            log("assembling \(out) from \(image.layers.count) layers\(image.repoTags.isEmpty ? "" : " as \(image.repoTags.joined(separator: ", "))")")
+            try ArchiveAssembly.write(image, to: out, temporaryPaths: context.temporaryPaths)
+        case "stream-script":
+            try writeStreamScript(attributes, to: out, context: context)
         case "fetchdocker":
             do {
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: false)
             } catch {
                 throw OutputError.cannotWrite(path: out, detail: (error as NSError).localizedDescription)
             }
-            let archive = out + "/image.tar"
-            try assemble(attributes, into: archive, context: context)
-            let script = """
-                #!/bin/sh
-                # Writes the docker-archive of \(attributes["repository"] ?? "the image") to stdout:
-                #   \(out)/compositeImage.sh | docker load
-                exec cat '\(archive)'
+            if attributes["stream"] == "1" {
+                try writeStreamScript(attributes, to: out + "/compositeImage.sh", context: context)
+            } else {
+                let archive = out + "/image.tar"
+                try ArchiveAssembly.write(try attributes.localImage(), to: archive, temporaryPaths: context.temporaryPaths)
+                let script = """
+                    #!/bin/sh
+                    # Writes the docker-archive of \(attributes["repository"] ?? "the image") to stdout:
+                    #   \(out)/compositeImage.sh | docker load
+                    exec cat '\(archive)'
 
-                """
-            try writeOutput(Data(script.utf8), out: out + "/compositeImage.sh", context: context)
-            guard chmod(out + "/compositeImage.sh", 0o555) == 0 else {
-                throw OutputError.cannotWrite(path: out + "/compositeImage.sh", detail: String(cString: strerror(errno)))
+                    """
+                try writeOutput(Data(script.utf8), out: out + "/compositeImage.sh", context: context)
+                try makeExecutable(out + "/compositeImage.sh")
             }
         default:
-            throw UsageError("hockerAction '\(action)' is none of fetch-blob, fetch-config, docker-archive, fetchdocker")
+            throw UsageError(
+                "hockerAction '\(action)' is none of fetch-blob, fetch-manifest, fetch-config, docker-archive, oci-archive, stream-script, fetchdocker, stream-archive")
         }
+    }
+
+    /// Writes an executable that streams the archive the attributes describe
+    /// to stdout, with this very hocker, from the store paths (which the
+    /// script names, so Nix keeps them as its references).
+    private func writeStreamScript(_ attributes: BuilderAttributes, to path: String, context: CommandContext) throws {
+        let image = try attributes.localImage()
+        var exports = ["hockerAction": "stream-archive"]
+        for name in BuilderAttributes.archiveAttributes { if let value = attributes[name] { exports[name] = value } }
+        if attributes["hockerAction"] == "fetchdocker" { exports["archiveFormat"] = "docker" }
+        let lines = exports.sorted { $0.key < $1.key }.map { "export \($0.key)=\(Self.shellQuoted($0.value))" }
+        let script = """
+            #!/bin/sh
+            # Writes the \(image.format == .ociArchive ? "oci-archive" : "docker-archive") of \(attributes["repository"] ?? "the image") to stdout, from the
+            # blobs in the Nix store:  \(path) | podman load
+            \(lines.joined(separator: "\n"))
+            exec \(Self.shellQuoted(Self.executablePath)) nix-builder
+
+            """
+        log("writing \(path), which streams \(image.layers.count) layers")
+        try writeOutput(Data(script.utf8), out: path, context: context)
+        try makeExecutable(path)
+    }
+
+    private func makeExecutable(_ path: String) throws {
+        guard chmod(path, 0o555) == 0 else { throw OutputError.cannotWrite(path: path, detail: String(cString: strerror(errno))) }
+    }
+
+    /// The path of this hocker: the builder Nix started (a store path).
+    private static var executablePath: String {
+        let argv0 = CommandLine.arguments.first ?? ""
+        if argv0.hasPrefix("/") { return argv0 }
+        return (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? argv0
+    }
+
+    /// `text` in single quotes for sh.
+    static func shellQuoted(_ text: String) -> String {
+        "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
     private func log(_ message: String) {
@@ -106,38 +178,6 @@ struct NixBuilderCommand: HockerCommand {
         }
     }
 
-    /// Writes a docker-archive of the config and layer files to `path`.
-    private func assemble(_ attributes: BuilderAttributes, into path: String, context: CommandContext) throws {
-        let layerPaths = attributes.list("layerPaths")
-        let layerDigests = try attributes.list("layerDigests").map { text throws(ReferenceError) in try Digest(parsing: text, allowBareHex: true) }
-        let layerMediaTypes = attributes.list("layerMediaTypes")
-        guard layerDigests.isEmpty || layerDigests.count == layerPaths.count else {
-            throw UsageError("layerDigests has \(layerDigests.count) entries for \(layerPaths.count) layerPaths")
-        }
-        guard layerMediaTypes.isEmpty || layerMediaTypes.count == layerPaths.count else {
-            throw UsageError("layerMediaTypes has \(layerMediaTypes.count) entries for \(layerPaths.count) layerPaths")
-        }
-        // A store path built by a fixed-output derivation whose hash is the blob's digest was
-        // checked by Nix: it is copied in without being hashed again.
-        let layerHashes = attributes.list("layerHashes")
-        func verified(_ digest: Digest?, hash: String?) -> Bool {
-            guard let digest, let hash else { return false }
-            return NixHash.digest(fromHash: hash) == digest
-        }
-        let configDigest = try attributes["configDigest"].map { text throws(ReferenceError) in try Digest(parsing: text, allowBareHex: true) }
-        let config = LocalBlob(
-            path: try attributes.require("configPath"), digest: configDigest, mediaType: attributes["configMediaType"],
-            verified: verified(configDigest, hash: attributes["configHash"]))
-        let layers = layerPaths.indices.map { index in
-            let digest = layerDigests.isEmpty ? nil : layerDigests[index]
-            return LocalBlob(
-                path: layerPaths[index], digest: digest, mediaType: layerMediaTypes.isEmpty ? nil : layerMediaTypes[index],
-                verified: verified(digest, hash: layerHashes.count == layerPaths.count ? layerHashes[index] : nil))
-        }
-        let repoTags = try attributes.repoTags()
-        log("assembling \(path) from \(layers.count) layers\(repoTags.isEmpty ? "" : " as \(repoTags.joined(separator: ", "))")")
-        try DockerArchiveAssembly.write(config: config, layers: layers, repoTags: repoTags, to: path, temporaryPaths: context.temporaryPaths)
-    }
 }
 
 /// An error inside a Nix build, with hints a Nix user can act on: the
@@ -211,6 +251,51 @@ struct BuilderAttributes {
     /// A list attribute (Nix passes lists space-separated).
     func list(_ name: String) -> [String] {
         (self[name] ?? "").split(separator: " ").map(String.init)
+    }
+
+    /// The attributes an archive is made of, which a stream script passes on.
+    static let archiveAttributes = [
+        "archiveFormat", "registry", "repository", "tag", "finalImageName", "finalImageTag", "insecure",
+        "configPath", "configDigest", "configMediaType", "configHash", "layerPaths", "layerDigests", "layerMediaTypes", "layerHashes",
+        "manifestPath", "manifestDigest", "manifestMediaType", "manifestHash",
+    ]
+
+    /// The archive the attributes describe. A store path whose
+    /// fixed-output hash (`configHash`, `layerHashes`, `manifestHash`) is
+    /// its digest was checked by Nix: it is copied in without being hashed
+    /// again. A config with only a hash takes its digest from it.
+    func localImage() throws -> LocalImage {
+        func digest(_ text: String?) throws(ReferenceError) -> Digest? {
+            try text.map { text throws(ReferenceError) in try Digest(parsing: text, allowBareHex: true) }
+        }
+        func blob(path: String, digest given: Digest?, mediaType: String?, hash: String?) -> LocalBlob {
+            let fromHash = hash.flatMap(NixHash.digest(fromHash:))
+            let digest = given ?? fromHash
+            return LocalBlob(path: path, digest: digest, mediaType: mediaType, verified: digest != nil && fromHash == digest)
+        }
+        let layerPaths = list("layerPaths")
+        let layerDigests = try list("layerDigests").map { text throws(ReferenceError) in try Digest(parsing: text, allowBareHex: true) }
+        let layerMediaTypes = list("layerMediaTypes")
+        let layerHashes = list("layerHashes")
+        for (name, count) in [("layerDigests", layerDigests.count), ("layerMediaTypes", layerMediaTypes.count), ("layerHashes", layerHashes.count)]
+        where count != 0 && count != layerPaths.count {
+            throw UsageError("\(name) has \(count) entries for \(layerPaths.count) layerPaths")
+        }
+        let layers = layerPaths.indices.map { index in
+            blob(
+                path: layerPaths[index], digest: layerDigests.isEmpty ? nil : layerDigests[index],
+                mediaType: layerMediaTypes.isEmpty ? nil : layerMediaTypes[index], hash: layerHashes.isEmpty ? nil : layerHashes[index])
+        }
+        let config = blob(path: try require("configPath"), digest: try digest(self["configDigest"]), mediaType: self["configMediaType"], hash: self["configHash"])
+        let format: ImageFormat = self["archiveFormat"] == "oci-archive" || self["hockerAction"] == "oci-archive" ? .ociArchive : .docker
+        let manifest = try self["manifestPath"].map { path in
+            blob(path: path, digest: try digest(self["manifestDigest"]), mediaType: self["manifestMediaType"], hash: self["manifestHash"])
+        }
+        let tag = self["finalImageTag"] ?? self["tag"]
+        let name = try self["finalImageName"] ?? image(tag: nil).description
+        return LocalImage(
+            format: format, config: config, layers: layers, manifest: manifest, repoTags: try repoTags(), referenceName: tag,
+            imageName: tag.map { "\(name):\($0)" })
     }
 
     /// `finalImageName:finalImageTag`, defaulting to the registry's familiar

@@ -9,7 +9,7 @@ import Testing
 /// The docker-archive nix/'s assembling derivation writes, from files on
 /// disk: what goes in, what is refused, and that nothing is left behind.
 @Suite("Docker-archive assembly from local files")
-struct DockerArchiveAssemblyTests {
+struct ArchiveAssemblyTests {
     /// A directory with a config and three layers (gzip, zstd and plain tar by their first bytes).
     struct Inputs {
         let directory: String
@@ -69,8 +69,7 @@ struct DockerArchiveAssemblyTests {
         defer { inputs.remove() }
         let out = "\(inputs.directory)/out/image.tar"
         try FileManager.default.createDirectory(atPath: "\(inputs.directory)/out", withIntermediateDirectories: false)
-        try DockerArchiveAssembly.write(
-            config: inputs.config, layers: inputs.layers, repoTags: ["127.0.0.1:5000/team/app:v1"], to: out, temporaryPaths: TemporaryPaths())
+        try ArchiveAssembly.write(LocalImage(config: inputs.config, layers: inputs.layers, repoTags: ["127.0.0.1:5000/team/app:v1"]), to: out, temporaryPaths: TemporaryPaths())
         let entries = try Self.entries(ofTar: out)
         let hex = { (blob: LocalBlob) in blob.digest!.hex }
         #expect(entries.map(\.name) == [
@@ -91,8 +90,7 @@ struct DockerArchiveAssemblyTests {
         // Without digests, the files' own are computed; the bytes must not differ.
         let undigested = inputs.layers.map { LocalBlob(path: $0.path) }
         for (name, layers) in [("a.tar", inputs.layers), ("b.tar", undigested)] {
-            try DockerArchiveAssembly.write(
-                config: inputs.config, layers: layers, repoTags: ["x/y:z"], to: "\(inputs.directory)/\(name)", temporaryPaths: TemporaryPaths())
+            try ArchiveAssembly.write(LocalImage(config: inputs.config, layers: layers, repoTags: ["x/y:z"]), to: "\(inputs.directory)/\(name)", temporaryPaths: TemporaryPaths())
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: "\(inputs.directory)/a.tar")) == Data(contentsOf: URL(fileURLWithPath: "\(inputs.directory)/b.tar")))
     }
@@ -104,8 +102,8 @@ struct DockerArchiveAssemblyTests {
         let trusted = inputs.layers.map { LocalBlob(path: $0.path, digest: $0.digest, verified: true) }
         var config = inputs.config
         config.verified = true
-        try DockerArchiveAssembly.write(config: inputs.config, layers: inputs.layers, repoTags: ["x/y:z"], to: "\(inputs.directory)/a.tar", temporaryPaths: TemporaryPaths())
-        try DockerArchiveAssembly.write(config: config, layers: trusted, repoTags: ["x/y:z"], to: "\(inputs.directory)/b.tar", temporaryPaths: TemporaryPaths())
+        try ArchiveAssembly.write(LocalImage(config: inputs.config, layers: inputs.layers, repoTags: ["x/y:z"]), to: "\(inputs.directory)/a.tar", temporaryPaths: TemporaryPaths())
+        try ArchiveAssembly.write(LocalImage(config: config, layers: trusted, repoTags: ["x/y:z"]), to: "\(inputs.directory)/b.tar", temporaryPaths: TemporaryPaths())
         #expect(try Data(contentsOf: URL(fileURLWithPath: "\(inputs.directory)/a.tar")) == Data(contentsOf: URL(fileURLWithPath: "\(inputs.directory)/b.tar")))
     }
 
@@ -132,7 +130,7 @@ struct DockerArchiveAssemblyTests {
         case .missingFile: config.path += ".gone"
         }
         #expect {
-            try DockerArchiveAssembly.write(config: config, layers: layers, repoTags: [], to: "\(out)/image.tar", temporaryPaths: TemporaryPaths())
+            try ArchiveAssembly.write(LocalImage(config: config, layers: layers, repoTags: []), to: "\(out)/image.tar", temporaryPaths: TemporaryPaths())
         } throws: { error in
             guard let error = error as? AssemblyError else { return false }
             switch (claim, error) {
