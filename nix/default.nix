@@ -64,6 +64,7 @@ let
     "DOCKER_USER" "DOCKER_PASS" "DOCKER_TOKEN" "REGISTRY_AUTH_FILE"
     "http_proxy" "https_proxy" "ftp_proxy" "all_proxy" "no_proxy"
     "HTTP_PROXY" "HTTPS_PROXY" "FTP_PROXY" "ALL_PROXY" "NO_PROXY"
+    "HOCKER_VERIFY"
   ] ++ (if caBundle == null then [ "SSL_CERT_FILE" "NIX_SSL_CERT_FILE" ] else [ ]);
 
   removePrefix = prefix: s:

@@ -168,6 +168,9 @@ struct NixBuilderCommand: HockerCommand {
         configuration.insecure = attributes.insecure
         configuration.redactor = context.redactor
         configuration.environment = context.environment
+        // In a fixed-output derivation Nix hashes the output and fails the build on a mismatch:
+        // a second hash here would only cost time. HOCKER_VERIFY=1 keeps it (to compare).
+        configuration.verifyDigests = attributes["outputHash"] == nil || context.environment["HOCKER_VERIFY"] == "1"
         let client = RegistryClient(endpoint: try attributes.endpoint(), credentials: resolver, configuration: configuration)
         do {
             try await body(ImagePuller(client: client, temporaryPaths: context.temporaryPaths))

@@ -43,6 +43,11 @@ public struct RegistryClientConfiguration: Sendable {
     public var environment: [String: String] = ProcessInfo.processInfo.environment
     /// Where issued tokens are registered so output can mask them; nil for none.
     public var redactor: SecretRedactor?
+    /// Whether blob bytes are hashed while they arrive and checked against
+    /// their digest (default true). Off only where another party checks
+    /// them anyway: inside a fixed-output Nix derivation, which Nix hashes
+    /// itself and fails, naming the derivation, when the hash differs.
+    public var verifyDigests = true
     /// Sent as `User-Agent`.
     public var userAgent = "hocker/" + HockerVersion.current
     /// Told of every retry before its wait begins, so a person sees why

@@ -128,3 +128,28 @@ extension NixSandboxTests {
         #expect(output.stdout == (try Data(contentsOf: URL(fileURLWithPath: assembled + "/image.tar"))))
     }
 }
+
+extension NixBuildTests {
+    /// Inside a fixed-output derivation hocker leaves the hash to Nix: a
+    /// blob corrupted on the wire still fails the build, and the message
+    /// names the blob (its derivation is named by the digest).
+    @Test func corruptBlobFailsTheBuildNamingIt() async throws {
+        let fixture = try NixFixture.shared
+        let directory = try Scratch.directory("nix-corrupt")
+        defer { Scratch.remove(directory) }
+        let run = UUID().uuidString.prefix(8).lowercased()
+        let built = try await TestImageBuilder().build(tag: "v1", layers: [TestLayerSpec(seed: "corrupt-\(run)", approximateSize: 20_000, fileCount: 1)])
+        defer { built.remove() }
+        let pushed = try await fixture.open.push(built, repository: "nix/corrupt-\(run)", tag: "v1")
+        let layer = pushed.single.layerDigests[0]
+        try await withFaultProxy(in: fixture.open) { proxy in
+            let text = try await NixBed.docker2nix(["--registry", proxy.v2URL, pushed.repository, "v1"])
+            let file = try NixBed.write(text, "corrupt.nix", in: directory)
+            proxy.add(.blobGET(layer), .flipByte(at: 100))
+            let result = try await NixBed.nixBuild(NixBed.image(file))
+            #expect(!result.succeeded)
+            #expect(result.stderrText.contains("hash mismatch in fixed-output derivation"), "\(result.stderrText)")
+            #expect(result.stderrText.contains("docker-layer-\(layer.dropFirst(7))"), "the message does not name the blob: \(result.stderrText)")
+        }
+    }
+}
