@@ -62,3 +62,14 @@ func withRegistryClient<Result: Sendable>(
 func writeOutput(_ bytes: Data, out: String?, context: CommandContext) throws {
     try OutputWriting.write(bytes, to: out, temporaryPaths: context.temporaryPaths)
 }
+
+/// What `--out` does, said once for every command that takes it.
+enum OutputHelp {
+    static func text(_ what: String) -> String {
+        """
+        Write the \(what) to PATH ('-' or none: stdout). A file is written beside PATH and renamed onto it once \
+        verified (through a symlink, onto its target); a FIFO or device is written through, and may get part of the \
+        \(what) if the command fails.
+        """
+    }
+}

@@ -65,7 +65,7 @@ struct DockerToNixCommand: HockerCommand {
     @Flag(help: "Print the pin as JSON (--format json).")
     var json = false
 
-    @Option(help: ArgumentHelp("Write the output to PATH instead of stdout.", valueName: "PATH"))
+    @Option(help: ArgumentHelp(OutputHelp.text("output"), valueName: "PATH"))
     var out: String?
 
     /// The format after `--json`.

@@ -24,7 +24,7 @@ struct ManifestCommand: HockerCommand {
     @OptionGroup var registryOptions: RegistryOptions
     @OptionGroup var image: ImageArguments
 
-    @Option(help: ArgumentHelp("Write the manifest to PATH instead of stdout.", valueName: "PATH"))
+    @Option(help: ArgumentHelp(OutputHelp.text("manifest"), valueName: "PATH"))
     var out: String?
 
     @Flag(help: "Print the index (manifest list) itself instead of resolving it for a platform.")
@@ -56,7 +56,7 @@ struct ConfigCommand: HockerCommand {
     @OptionGroup var registryOptions: RegistryOptions
     @OptionGroup var image: ImageArguments
 
-    @Option(help: ArgumentHelp("Write the config to PATH instead of stdout.", valueName: "PATH"))
+    @Option(help: ArgumentHelp(OutputHelp.text("config"), valueName: "PATH"))
     var out: String?
 
     @OptionGroup var display: ProgressOptions
@@ -92,7 +92,7 @@ struct LayerCommand: HockerCommand {
 
     @OptionGroup var image: ImageArguments
 
-    @Option(help: ArgumentHelp("Write the blob to PATH instead of stdout.", valueName: "PATH"))
+    @Option(help: ArgumentHelp(OutputHelp.text("blob"), valueName: "PATH"))
     var out: String?
 
     @OptionGroup var display: ProgressOptions
