@@ -56,7 +56,7 @@ public struct LockFile: Sendable, Hashable {
         do {
             document = try JSONDecoder().decode(Document.self, from: bytes)
         } catch {
-            throw .malformed(path: path, reason: Self.describe(error))
+            throw .malformed(path: path, reason: DecodingProblem.describe(error))
         }
         for (name, entry) in document.entries {
             guard entry.name == name else {
@@ -128,21 +128,7 @@ public struct LockFile: Sendable, Hashable {
         return chosen.sorted()
     }
 
-    private static func describe(_ error: any Error) -> String {
-        func path(_ keys: [any CodingKey]) -> String {
-            keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-        }
-        switch error {
-        case DecodingError.dataCorrupted(let context):
-            return context.codingPath.isEmpty ? context.debugDescription : "\(path(context.codingPath)): \(context.debugDescription)"
-        case DecodingError.keyNotFound(let key, let context):
-            return "missing field \(path(context.codingPath + [key]))"
-        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
-            return "\(path(context.codingPath)): \(context.debugDescription)"
-        default:
-            return "\(error)"
-        }
-    }
+
 }
 
 /// A lock file that cannot be used, or arguments that do not fit it.

@@ -20,7 +20,7 @@ public struct ImageConfiguration: Sendable, Hashable {
         do {
             document = try JSONDecoder().decode(Document.self, from: bytes)
         } catch {
-            throw .invalidConfig(ManifestDocument.describe(error))
+            throw .invalidConfig(DecodingProblem.describe(error))
         }
         if let os = document.os, let architecture = document.architecture, !os.isEmpty, !architecture.isEmpty {
             platform = Platform(os: os, architecture: architecture, variant: document.variant.flatMap { $0.isEmpty ? nil : $0 })

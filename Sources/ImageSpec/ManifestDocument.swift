@@ -33,7 +33,7 @@ public struct ManifestDocument: Sendable, Hashable {
         do {
             probe = try JSONDecoder().decode(ManifestProbe.self, from: bytes)
         } catch {
-            throw .invalidManifest("the document is not a JSON manifest (\(Self.describe(error)))")
+            throw .invalidManifest("the document is not a JSON manifest (\(DecodingProblem.describe(error)))")
         }
         let headerType = contentType.map { String($0.split(separator: ";").first ?? "").trimmingCharacters(in: .whitespaces) }
         if probe.schemaVersion == 1 || headerType.map(MediaType.isSchema1) == true {
@@ -68,7 +68,7 @@ public struct ManifestDocument: Sendable, Hashable {
         } catch let error as ImageSpecError {
             throw error
         } catch {
-            throw .invalidManifest(Self.describe(error))
+            throw .invalidManifest(DecodingProblem.describe(error))
         }
     }
 
@@ -99,9 +99,12 @@ public struct ManifestDocument: Sendable, Hashable {
             }
         }
     }
+}
 
-    /// A decoding error in a sentence that names the field, never the data.
-    static func describe(_ error: any Error) -> String {
+/// A decoding error in a sentence that names the field, never the data (a
+/// document's values may be secrets, or long).
+public enum DecodingProblem {
+    public static func describe(_ error: any Error) -> String {
         switch error {
         case DecodingError.dataCorrupted(let context):
             return context.codingPath.isEmpty ? context.debugDescription : "\(path(context.codingPath)): \(context.debugDescription)"
