@@ -1,3 +1,4 @@
 import HockerCLI
 
-await HockerMain.run(tool: .hocker)
+// A synchronous main: see HockerMain.main for why the main thread only waits.
+HockerMain.main(tool: .hocker)
