@@ -14,7 +14,12 @@ import SystemPackage
 /// removed as soon as it has been written out; at most `ahead` blobs
 /// (default 4) are downloading or waiting to be written at any time, so the
 /// disk used is at most the sum of the `ahead` largest blobs, and memory
-/// stays flat. The archive is byte for byte the one written to a file.
+/// stays flat. Once the writer has caught up with the blob it is writing
+/// (it has written all its spool holds), the rest of that blob goes from
+/// the download straight to the output, not through the spool: a blob
+/// that is downloaded no faster than it is written (a single large layer)
+/// is copied once, as into a file. The archive is byte for byte the one
+/// written to a file.
 struct ArchiveStream {
     let layout: TarLayout
     let ahead: Int
@@ -29,7 +34,7 @@ struct ArchiveStream {
         fetch: @escaping @Sendable (_ blob: Descriptor, _ spool: SpoolFile) async throws -> Void
     ) async throws {
         let blobs = layout.blobEntries.map(\.blob)
-        let board = SpoolBoard(count: blobs.count)
+        let board = SpoolBoard(count: blobs.count, output: output, shownPath: shownPath)
         var spools: [SpoolFile] = []
         defer { for spool in spools { spool.remove() } }
         for (index, _) in blobs.enumerated() {
@@ -38,31 +43,36 @@ struct ArchiveStream {
         let writer = WriterThread(layout: layout, spools: spools, board: board, output: output, shownPath: shownPath)
         let spoolFiles = spools
         observer?.transferStarting(blobs)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await writer.run() }
-            var next = 0
-            func startAvailable() {
-                while next < blobs.count, next - board.consumedCount < ahead {
-                    let index = next
-                    next += 1
-                    group.addTask {
-                        let blob = blobs[index]
-                        observer?.blobStarted(blob)
-                        do {
-                            try await fetch(blob, spoolFiles[index])
-                            board.finish(index)
-                        } catch {
-                            board.fail(error)
-                            throw error
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await writer.run() }
+                var next = 0
+                func startAvailable() {
+                    while next < blobs.count, next - board.consumedCount < ahead {
+                        let index = next
+                        next += 1
+                        group.addTask {
+                            let blob = blobs[index]
+                            observer?.blobStarted(blob)
+                            do {
+                                try await fetch(blob, spoolFiles[index])
+                                board.finish(index)
+                            } catch {
+                                board.fail(error)
+                                throw error
+                            }
+                            observer?.blobFinished(blob, from: .registry)
+                            // The place frees when the writer is done with it.
+                            try await board.consumed(index)
                         }
-                        observer?.blobFinished(blob, from: .registry)
-                        // The place frees when the writer is done with it.
-                        try await board.consumed(index)
                     }
                 }
+                startAvailable()
+                while try await group.next() != nil { startAvailable() }
             }
-            startAvailable()
-            while try await group.next() != nil { startAvailable() }
+        } catch {
+            // The first failure on either side, not the cancellation it caused in the other.
+            throw board.firstFailure ?? error
         }
         observer?.transferCompleted()
     }
@@ -79,8 +89,13 @@ final class SpoolBoard: @unchecked Sendable {
     private var failure: (any Error)?
     private var waiters: [Int: [CheckedContinuation<Void, any Error>]] = [:]
     private(set) var consumedCount = 0
+    /// Where the archive goes, for blobs passed through (``passThrough(_:at:)``).
+    let output: FileDescriptor
+    let shownPath: String
 
-    init(count: Int) {
+    init(count: Int, output: FileDescriptor, shownPath: String) {
+        self.output = output
+        self.shownPath = shownPath
         written = Array(repeating: 0, count: count)
         finished = Array(repeating: false, count: count)
         consumed = Array(repeating: false, count: count)
@@ -113,6 +128,13 @@ final class SpoolBoard: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// The first failure recorded, which the run reports.
+    var firstFailure: (any Error)? {
+        condition.lock()
+        defer { condition.unlock() }
+        return failure
+    }
+
     /// Records the first failure; the writer and every waiter stop with it.
     func fail(_ error: any Error) {
         condition.lock()
@@ -133,6 +155,16 @@ final class SpoolBoard: @unchecked Sendable {
         while failure == nil, written[index] <= offset, !finished[index] { condition.wait() }
         if let failure { throw failure }
         return (written[index], finished[index])
+    }
+
+    /// Whether blob `index` has exactly `offset` bytes and more to come,
+    /// checked by the writer once it has written those `offset`; the
+    /// spool's `routing` lock, held by the caller, keeps the download from
+    /// adding to the spool meanwhile.
+    func isDrained(_ index: Int, at offset: Int64) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return failure == nil && written[index] == offset && !finished[index]
     }
 
     /// The writer is done with blob `index`.
@@ -169,6 +201,16 @@ final class SpoolFile: @unchecked Sendable {
     let index: Int
     let file: OutputFile
     let board: SpoolBoard
+    /// Held while a chunk is routed (to the spool or the output) and while
+    /// the writer decides to pass the blob through, so that no chunk lands
+    /// in the spool after the writer stopped reading it.
+    private let routing = NSLock()
+    /// Set by the writer: the download writes to the output from now on.
+    private var passedThrough = false
+    /// Whether the blob arrives through ``sink(shownPath:)``, chunk by
+    /// chunk: only then may it be passed through (a blob copied in whole,
+    /// from the cache, is counted only once it is all in the spool).
+    private var streams = false
 
     init(index: Int, board: SpoolBoard, temporaryPaths: TemporaryPaths) throws {
         self.index = index
@@ -181,9 +223,43 @@ final class SpoolFile: @unchecked Sendable {
     var path: String { file.temporary }
 
     /// A sink that appends to the spool and tells the writer after each chunk.
-    func sink(shownPath: String) -> SpoolSink { SpoolSink(spool: self, shownPath: shownPath) }
+    func sink(shownPath: String) -> SpoolSink {
+        routing.withLock { streams = true }
+        return SpoolSink(spool: self, shownPath: shownPath)
+    }
 
     private let removal = NSLock()
+
+    /// Called by the writer after writing the first `offset` bytes of the
+    /// blob: when that is all there is so far and more is to come, the
+    /// download writes the rest to the output itself, and true is returned
+    /// (the writer then only waits for the blob to complete).
+    func passThrough(at offset: Int64) -> Bool {
+        routing.withLock {
+            guard streams, board.isDrained(index, at: offset) else { return false }
+            passedThrough = true
+            return true
+        }
+    }
+
+    /// Writes a chunk of the download where it belongs now, at `offset` of the blob.
+    func route(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {
+        try routing.withLock {
+            if passedThrough {
+                do {
+                    try FileChunks.write(bytes, to: board.output, at: nil)
+                } catch {
+                    // Recorded first, so that the run ends with what the output said (a reader gone, a full disk).
+                    let failure = OutputError.writing(board.shownPath, error)
+                    board.fail(failure)
+                    throw failure
+                }
+            } else {
+                try FileChunks.write(bytes, to: descriptor, at: offset)
+            }
+            try board.appended(index, bytes: Int64(bytes.count))
+        }
+    }
 
     func remove() { removal.withLock { file.discard() } }
 }
@@ -203,9 +279,8 @@ struct SpoolSink: BlobSink {
     mutating func write(_ chunk: ByteBuffer) throws(RegistryError) {
         let count = Int64(chunk.readableBytes)
         do {
-            try chunk.withUnsafeReadableBytes { try FileChunks.write($0, to: spool.descriptor, at: offset) }
+            try chunk.withUnsafeReadableBytes { try spool.route($0, at: offset) }
             offset += count
-            try spool.board.appended(spool.index, bytes: count)
         } catch let error as RegistryError {
             throw error
         } catch {
@@ -262,8 +337,15 @@ struct WriterThread: Sendable {
             case .blob:
                 let spool = spools[blobIndex]
                 var offset: Int64 = 0
+                var passedThrough = false
                 while true {
                     let (available, complete) = try board.wait(blobIndex, beyond: offset)
+                    if passedThrough {
+                        // The download writes these bytes itself.
+                        offset = available
+                        if complete { break }
+                        continue
+                    }
                     while offset < available {
                         let wanted = Int(min(Int64(buffer.count), available - offset))
                         let read = try buffer.withUnsafeMutableBytes {
@@ -274,6 +356,7 @@ struct WriterThread: Sendable {
                         offset += Int64(read)
                     }
                     if complete, offset >= available { break }
+                    passedThrough = spool.passThrough(at: offset)
                 }
                 board.markConsumed(blobIndex)
                 spool.remove()

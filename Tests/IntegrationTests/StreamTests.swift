@@ -81,6 +81,26 @@ extension FaultTests {
             }
         }
 
+        @Test("a blob that pauses mid-way: the writer catches up, takes the rest from the download itself, the same bytes")
+        func writerCatchesUp() async throws {
+            let fixture = try FaultFixture.shared
+            let directory = try Scratch.directory("stream-catch-up")
+            defer { Scratch.remove(directory) }
+            let image = fixture.small
+            try await withFaultProxy(in: fixture.open) { proxy in
+                let file = try await HockerBinary.run(
+                    "hocker", ["image", "-q", "--registry", proxy.v2URL, "--out", "\(directory)/file.tar", image.repository, image.tag])
+                #expect(file.status == 0, "\(file.stderrText)")
+                // While the layer waits, the writer drains its spool; what follows the pause goes straight out.
+                proxy.add(.blobGET(fixture.bigLayer.digest), .stallAfter(bytes: 100_000, .milliseconds(700)), times: 1)
+                let streamed = try await HockerBinary.run(
+                    "hocker", ["image", "-q", "--registry", proxy.v2URL, "--out", "-", image.repository, image.tag], directory: directory)
+                #expect(streamed.status == 0, "\(streamed.stderrText)")
+                #expect(streamed.stdout == (try Data(contentsOf: URL(fileURLWithPath: "\(directory)/file.tar"))))
+                #expect(Scratch.contents(directory) == ["file.tar"])
+            }
+        }
+
         @Test("a flipped byte: exit 1 naming the blob, the stream ends short")
         func corruptBlob() async throws {
             let fixture = try FaultFixture.shared
