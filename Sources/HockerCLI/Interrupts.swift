@@ -64,6 +64,11 @@ enum Interrupts {
             var byte = UInt8(truncatingIfNeeded: signal)
             _ = write(Interrupts.pipeEnds.write, &byte, 1)
         }
+        // A write to a pipe whose reader is gone (a credential helper that is
+        // not installed exits before reading its stdin; `| head`) fails
+        // with EPIPE, which the writer reports, instead of killing the
+        // process with nothing said.
+        _ = signal(SIGPIPE, SIG_IGN)
         var unblocked = sigset_t()
         sigemptyset(&unblocked)
         for number in endingSignals + [SIGWINCH] {
