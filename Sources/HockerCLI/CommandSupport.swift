@@ -53,7 +53,7 @@ func withRegistryClient<Result: Sendable>(
         try? await client.shutdown()
         return result
     } catch {
-        try? await client.shutdown()
+        client.shutdownWithoutWaiting()
         throw error
     }
 }

@@ -176,7 +176,7 @@ struct NixBuilderCommand: HockerCommand {
             try await body(ImagePuller(client: client, temporaryPaths: context.temporaryPaths))
             try? await client.shutdown()
         } catch {
-            try? await client.shutdown()
+            client.shutdownWithoutWaiting()
             throw error
         }
     }

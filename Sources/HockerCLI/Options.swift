@@ -67,7 +67,9 @@ struct RegistryOptions: ParsableArguments {
 
     @Option(
         parsing: .unconditional,
-        help: ArgumentHelp("Seconds to wait for data before a transfer counts as stalled; a stall is retried once (default 30).", valueName: "SECONDS"))
+        help: ArgumentHelp(
+            "Seconds to wait for data before a transfer counts as stalled; a stall is retried once (default 30). Connecting and the TLS handshake wait 10 s at most, or this when less.",
+            valueName: "SECONDS"))
     var timeout = 30
 
     @Option(
@@ -139,6 +141,8 @@ struct RegistryOptions: ParsableArguments {
         configuration.environment = context.environment
         configuration.retries = retries
         configuration.readTimeout = .seconds(Int64(timeout))
+        // Connecting (and the TLS handshake, which the client bounds by the same limit) is waiting for data too.
+        configuration.connectTimeout = .seconds(Int64(min(timeout, 10)))
         configuration.maxTime = maxTime.map { .seconds($0) }
         return configuration
     }

@@ -113,7 +113,7 @@ extension RegistryClient {
     /// Whether the error is a wait for bytes that ran out.
     static func isStall(_ error: any Error) -> Bool {
         guard let clientError = error as? HTTPClientError else { return false }
-        return clientError == .readTimeout || clientError == .connectTimeout
+        return clientError == .readTimeout || clientError == .connectTimeout || clientError == .tlsHandshakeTimeout
     }
 
     /// A connection error in a few words.
@@ -122,6 +122,8 @@ extension RegistryClient {
             let known: [(HTTPClientError, String)] = [
                 (.readTimeout, "no data for too long (read timeout)"),
                 (.connectTimeout, "connection timed out"),
+                (.tlsHandshakeTimeout, "no answer to the TLS handshake in time"),
+                (.deadlineExceeded, "no answer in time"),
                 (.remoteConnectionClosed, "the server closed the connection"),
             ]
             return known.first { $0.0 == clientError }?.1 ?? "\(clientError)"

@@ -4,6 +4,7 @@ import ImageReference
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 extension RegistryClient {
     /// The one request path: every manifest, blob, tag-list and token
@@ -112,7 +113,7 @@ extension RegistryClient {
             }
             let response: HTTPClientResponse
             do {
-                response = try await self.http.execute(http, timeout: retry.requestTimeout)
+                response = try await execute(http, timeout: retry.requestTimeout, deadline: retry.deadline)
             } catch {
                 if let kind = TLSFailureKind(error) {
                     logger.debug("TLS failure", metadata: ["url": "\(url)", "error": "\(error)"])
@@ -132,6 +133,33 @@ extension RegistryClient {
             // Storage on another origin (S3, a CDN) gets no credentials: they are the registry's.
             if !Self.sameOrigin(url, next) { authorization = nil }
             url = next
+        }
+    }
+
+    /// Sends one request, until its headers arrive. With `--max-time`, the
+    /// deadline is raced against it, and the request is abandoned (cancelled,
+    /// not waited for) when the deadline comes first: the client's own
+    /// request timeout does not cover setting up a connection, and a TLS
+    /// handshake with a server that never answers ends only at the connect
+    /// timeout, cancelled or not.
+    private func execute(_ request: HTTPClientRequest, timeout: TimeAmount, deadline: ContinuousClock.Instant?) async throws -> HTTPClientResponse {
+        guard let deadline else { return try await http.execute(request, timeout: timeout) }
+        let http = http
+        let exchange = Task { try await http.execute(request, timeout: timeout) }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPClientResponse, any Error>) in
+                let outcome = FirstOutcome(continuation)
+                let timer = Task {
+                    try await Task.sleep(until: deadline, clock: .continuous)
+                    if outcome.resume(with: .failure(HTTPClientError.deadlineExceeded)) { exchange.cancel() }
+                }
+                Task {
+                    let result = await exchange.result
+                    if outcome.resume(with: result) { timer.cancel() }
+                }
+            }
+        } onCancel: {
+            exchange.cancel()
         }
     }
 
@@ -286,5 +314,22 @@ extension RegistryClient {
         guard let x = URL(string: a), let y = URL(string: b) else { return false }
         func port(_ url: URL) -> Int { url.port ?? (url.scheme?.lowercased() == "https" ? 443 : 80) }
         return x.scheme?.lowercased() == y.scheme?.lowercased() && x.host?.lowercased() == y.host?.lowercased() && port(x) == port(y)
+    }
+}
+
+/// Resumes a continuation with whichever outcome comes first; the later
+/// ones are dropped.
+private final class FirstOutcome: Sendable {
+    private let continuation: Mutex<CheckedContinuation<HTTPClientResponse, any Error>?>
+
+    init(_ continuation: CheckedContinuation<HTTPClientResponse, any Error>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    /// True when this was the first outcome.
+    func resume(with result: Result<HTTPClientResponse, any Error>) -> Bool {
+        guard let waiting = continuation.withLock({ $0.take() }) else { return false }
+        waiting.resume(with: result)
+        return true
     }
 }

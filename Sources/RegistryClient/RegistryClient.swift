@@ -74,6 +74,14 @@ public final class RegistryClient: Sendable {
         try await http.shutdown()
     }
 
+    /// Starts closing the connections without waiting: for a run about to
+    /// end on an error, which a connection attempt still under way (to a
+    /// server that never answers) must not hold up until its timeout.
+    public func shutdownWithoutWaiting() {
+        let http = http
+        Task { try? await http.shutdown() }
+    }
+
     /// A fresh retry budget for one operation, bounded by `--retries` and the deadline.
     func makeRetryBudget() -> RetryBudget {
         RetryBudget(configuration: configuration, deadline: deadline)

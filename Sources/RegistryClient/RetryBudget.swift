@@ -71,7 +71,9 @@ struct RetryBudget: Sendable {
         stallsWithoutProgress = failure.isStall && !failure.madeProgress ? stallsWithoutProgress + 1 : 0
         // A server that keeps accepting and never sends is not waited for `retries` times over.
         guard failure.retryable, failures <= configuration.retries, stallsWithoutProgress < 2 else {
-            throw attempts > 1 ? .gaveUp(url: url, attempts: attempts, last: last) : .transport(url: url, detail: last)
+            // Said, so that "attempt 2 of 6" before it does not read as a miscount.
+            let reason = stallsWithoutProgress >= 2 ? "\(last), twice in a row with nothing received (a stall is retried once)" : last
+            throw attempts > 1 ? .gaveUp(url: url, attempts: attempts, last: reason) : .transport(url: url, detail: reason)
         }
         var delay = backoff(failure: failures)
         if let retryAfter = failure.retryAfter {
