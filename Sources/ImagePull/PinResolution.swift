@@ -32,12 +32,15 @@ extension ImagePin {
         } else if let single = resolved.images.first {
             // A single-platform image: its config says which platform it is.
             let platform = try? await configuration(of: single.manifest, image: image, client: client).platform
-            if let platform, case .platforms(let wanted) = selection, !wanted.contains(where: { $0.matches(platform) }) {
+            if let platform, case .platforms(let wanted) = selection {
                 let name = "\(client.endpoint.host)/\(image.repositoryReference)"
-                if explicit {
-                    throw ImageSpecError.platformMismatch(image: name, requested: wanted[0], actual: platform)
+                // Explicit platforms are each required, as from an index: one the image is not is refused, not dropped.
+                if explicit, let missing = wanted.first(where: { !$0.matches(platform) }) {
+                    throw ImageSpecError.platformMismatch(image: name, requested: missing, actual: platform)
                 }
-                warn?("\(name) is a single \(platform) image, not one for this machine (\(Platform.host)); pinning it as it is")
+                if !explicit, !wanted.contains(where: { $0.matches(platform) }) {
+                    warn?("\(name) is a single \(platform) image, not one for this machine (\(Platform.host)); pinning it as it is")
+                }
             }
             pin.images = [ImagePin.PlatformImage(platform: platform, document: single.document, manifest: single.manifest)]
         }

@@ -25,7 +25,7 @@ public enum ImageSpecError: UserFacingError, Equatable {
         case .invalidConfig(let reason):
             "invalid image config: \(reason)"
         case .platformMismatch(let image, let requested, let actual):
-            "\(image) is a single \(actual) image, not \(requested): it is no multi-platform index to pick \(requested) from"
+            "\(image) is a single \(actual) image, not \(requested): it is not a multi-platform index, so there is no \(requested) in it to pick"
         }
     }
 

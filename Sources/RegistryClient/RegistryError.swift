@@ -12,7 +12,7 @@ public enum RegistryError: UserFacingError {
     case blobUnknown(digest: Digest, repository: String, registry: String)
     /// 401 after authenticating (or with no credentials to authenticate with).
     case unauthorized(repository: String, registry: String, detail: String, hadCredentials: Bool)
-    /// 403: the credentials are valid but not enough.
+    /// 403: the registry refuses pull access (to these credentials, or to an anonymous client).
     case denied(repository: String, registry: String, detail: String)
     /// The token server refused or failed.
     case tokenRequestFailed(realm: String, status: Int?, detail: String)
@@ -171,7 +171,10 @@ public enum RegistryError: UserFacingError {
                 ? ["check the username and password (or token) for this registry"]
                 : ["the repository may not exist, or it needs credentials: --username/--password, --token, --credentials-file or --authfile"]
         case .denied:
-            ["the credentials are valid but do not grant pull access to this repository"]
+            [
+                "the registry refuses this client pull access: credentials that were sent do not grant it; "
+                    + "without credentials, it may need some (--username/--password, --token, --credentials-file or --authfile)"
+            ]
         case .insecureCredentials:
             ["use https, or pass --insecure if the network between you and the registry is trusted"]
         case .transport, .gaveUp:

@@ -183,10 +183,13 @@ extension RegistrySuites {
             }
         }
 
-        @Test("docker2nix --format hocker refuses to pin another platform for a single image")
-        func pinOtherPlatform() async throws {
+        @Test(
+            "docker2nix --format hocker refuses to pin another platform for a single image, also beside its own",
+            arguments: [["linux/amd64"], ["linux/arm64", "linux/amd64"]])
+        func pinOtherPlatform(_ platforms: [String]) async throws {
             let fixture = try RegistryFixture.shared
-            let result = try await HockerBinary.run("docker2nix", ["--format", "hocker", "--fetch", "--platform", "linux/amd64", fixture.arm64.reference])
+            let result = try await HockerBinary.run(
+                "docker2nix", ["--format", "hocker", "--fetch"] + platforms.flatMap { ["--platform", $0] } + [fixture.arm64.reference])
             #expect(result.status == 1)
             #expect(result.stderrText.contains("is a single linux/arm64/v8 image, not linux/amd64"), "\(result.stderrText)")
             #expect(result.stdout.isEmpty)
