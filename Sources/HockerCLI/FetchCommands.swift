@@ -114,7 +114,7 @@ extension RegistryOptions {
     /// The puller for `client`, with the blob cache these options name.
     func puller(_ client: RegistryClient, context: CommandContext, jobs: Int? = nil, observer: (any TransferObserver)? = nil) throws -> ImagePuller {
         ImagePuller(
-            client: client, cache: try blobCache(environment: context.environment), jobs: jobs, observer: observer,
+            client: client, cache: try blobCache(context: context), jobs: jobs, observer: observer,
             temporaryPaths: context.temporaryPaths, warn: warnings(context: context))
     }
 

@@ -122,9 +122,9 @@ struct RegistryOptions: ParsableArguments {
     }
 
     /// The blob cache from `--cache` or `HOCKER_CACHE`, if any.
-    func blobCache(environment: [String: String]) throws(OutputError) -> BlobCache? {
-        guard let directory = cache ?? environment["HOCKER_CACHE"].flatMap({ $0.isEmpty ? nil : $0 }) else { return nil }
-        return try BlobCache(directory: directory)
+    func blobCache(context: CommandContext) throws(OutputError) -> BlobCache? {
+        guard let directory = cache ?? context.environment["HOCKER_CACHE"].flatMap({ $0.isEmpty ? nil : $0 }) else { return nil }
+        return try BlobCache(directory: directory, temporaryPaths: context.temporaryPaths)
     }
 
     /// The client's settings; every retry is announced on stderr unless `--quiet`.

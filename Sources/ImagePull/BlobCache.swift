@@ -13,10 +13,16 @@ import struct SystemPackage.FileDescriptor
 public struct BlobCache: Sendable {
     /// The cache's root directory.
     public let directory: String
+    /// Where downloads in progress are registered, so that an interrupted
+    /// run removes them (a killed one leaves them to the next run).
+    let temporaryPaths: TemporaryPaths?
 
     /// Opens (creating if needed) the cache at `directory`.
-    public init(directory: String) throws(OutputError) {
+    ///
+    /// - Parameter temporaryPaths: the run's temporary outputs, removed on SIGINT/SIGTERM; nil for none.
+    public init(directory: String, temporaryPaths: TemporaryPaths? = nil) throws(OutputError) {
         self.directory = directory
+        self.temporaryPaths = temporaryPaths
         do {
             try FileManager.default.createDirectory(atPath: "\(directory)/blobs/sha256", withIntermediateDirectories: true)
         } catch {
@@ -70,9 +76,15 @@ public struct BlobCache: Sendable {
     /// Creates a uniquely named temporary file in the cache for a blob being downloaded.
     func makeTemporary(for digest: Digest) throws -> (path: String, file: FileDescriptor) {
         let temporary = "\(path(for: digest)).tmp-\(getpid())-\(UInt32.random(in: .min ... .max))"
-        let file = try FileDescriptor.open(
-            temporary, .readWrite, options: [.create, .exclusiveCreate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
-        return (temporary, file)
+        temporaryPaths?.insert(temporary)
+        do {
+            let file = try FileDescriptor.open(
+                temporary, .readWrite, options: [.create, .exclusiveCreate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            return (temporary, file)
+        } catch {
+            temporaryPaths?.remove(temporary)
+            throw error
+        }
     }
 
     /// The bytes of a small cached blob, verified; nil when the cache does
@@ -92,13 +104,20 @@ public struct BlobCache: Sendable {
         guard !FileManager.default.fileExists(atPath: path(for: digest)), let (temporary, file) = try? makeTemporary(for: digest) else { return }
         let written = (try? bytes.withUnsafeBytes { try file.writeAll($0) }) != nil
         try? file.close()
-        if written { commit(temporary: temporary, digest: digest) } else { unlink(temporary) }
+        if written { commit(temporary: temporary, digest: digest) } else { discard(temporary: temporary) }
     }
 
     /// Moves a verified temporary file into place (atomically; a concurrent
     /// writer of the same digest wrote the same bytes).
     func commit(temporary: String, digest: Digest) {
         if rename(temporary, path(for: digest)) != 0 { unlink(temporary) }
+        temporaryPaths?.remove(temporary)
+    }
+
+    /// Removes a temporary file that will not be committed.
+    func discard(temporary: String) {
+        unlink(temporary)
+        temporaryPaths?.remove(temporary)
     }
 }
 
@@ -135,7 +154,7 @@ extension RegistryClient {
                 throw OutputError.cannotWrite(path: destination.path, detail: "\(error)")
             }
         } catch {
-            unlink(temporary)
+            cache.discard(temporary: temporary)
             throw error
         }
         cache.commit(temporary: temporary, digest: digest)

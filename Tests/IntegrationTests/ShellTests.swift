@@ -30,8 +30,10 @@ extension FaultTests {
             var signal: Int32
             var start: Start
             var moment: Moment
+            /// With `--cache`: the download in progress in the cache is removed too.
+            var cache = false
             var testDescription: String {
-                "\(command.tool) \(signal == SIGINT ? "SIGINT" : "SIGTERM") \(start.rawValue), \(moment.rawValue)"
+                "\(command.tool) \(signal == SIGINT ? "SIGINT" : "SIGTERM") \(start.rawValue), \(moment.rawValue)\(cache ? ", with --cache" : "")"
             }
         }
 
@@ -42,6 +44,7 @@ extension FaultTests {
             Case(command: .image(jobs: 4), signal: SIGINT, start: .foreground, moment: .retrySleep),
             Case(command: .layer, signal: SIGTERM, start: .backgroundJob, moment: .retrySleep),
             Case(command: .config, signal: SIGTERM, start: .foreground, moment: .tokenRequest),
+            Case(command: .image(jobs: 4), signal: SIGTERM, start: .backgroundJob, moment: .midBlob, cache: true),
         ]
 
         /// The environment of a user's shell: PATH, an empty HOME, a TMPDIR to watch.
@@ -74,6 +77,8 @@ extension FaultTests {
                 let previous = Data("the previous content, which must survive\n".utf8)
                 try previous.write(to: URL(fileURLWithPath: target))
                 var argv = [HockerBinary.path(testCase.command.tool), "--registry", proxy.v2URL, "--out=\(target)"]
+                let cache = "\(directory)/cache"
+                if testCase.cache { argv += ["--cache", cache] }
                 switch testCase.command {
                 case .layer: argv += ["--layer", layer, image.repository, "unused"]
                 default: argv += [image.repository, image.tag]
@@ -108,7 +113,13 @@ extension FaultTests {
                 #expect(status == 128 + testCase.signal, "exit \(String(describing: status)): \(shell.stderrText)")
                 #expect(elapsed < .seconds(1), "took \(elapsed)")
                 #expect(Scratch.contents(temporary).allSatisfy { $0.hasPrefix("stdout-") || $0.hasPrefix("stderr-") }, "left in TMPDIR: \(Scratch.contents(temporary))")
-                #expect(Scratch.contents(directory) == [testCase.command.outputName, "pid"].sorted(), "left behind: \(Scratch.contents(directory))")
+                #expect(
+                    Scratch.contents(directory) == ([testCase.command.outputName, "pid"] + (testCase.cache ? ["cache"] : [])).sorted(),
+                    "left behind: \(Scratch.contents(directory))")
+                if testCase.cache {
+                    let partial = Scratch.contents("\(cache)/blobs/sha256").filter { $0.contains(".tmp-") }
+                    #expect(partial.isEmpty, "left in the cache: \(partial)")
+                }
                 #expect(try Data(contentsOf: URL(fileURLWithPath: target)) == previous)
                 print("shell scenario | \(testCase.testDescription) | exit \(status.map(String.init) ?? "none") after \(elapsed) | temporary files removed, target untouched")
             }
