@@ -350,8 +350,15 @@ public struct ImagePuller: Sendable {
             let config = resolution.image.manifest.config
             return try await fetchBlob(config.digest, size: config.size, of: image, to: path)
         }
-        // Read (and verified) for the platform check already.
+        // Read (and verified) for the platform check already; the observer
+        // still hears of it, so that the summary line says what was fetched.
+        let config = resolution.image.manifest.config
+        observer?.transferStarting([config])
+        observer?.blobStarted(config)
         try OutputWriting.write(bytes, to: path, temporaryPaths: temporaryPaths)
+        Self.progress(of: config, to: observer)?(Int64(bytes.count))
+        observer?.blobFinished(config, from: .registry)
+        observer?.transferCompleted()
     }
 
     /// Fetches one blob into a temporary file in TMPDIR and hands it to

@@ -127,6 +127,24 @@ extension RegistrySuites {
             }
         }
 
+        @Test("in a pipe, image, layer and config end with a summary line on stderr; -q prints nothing", arguments: ["image", "layer", "config"])
+        func summaryInAPipe(_ command: String) async throws {
+            let fixture = try RegistryFixture.shared
+            let directory = try Scratch.directory("summary")
+            defer { Scratch.remove(directory) }
+            let image = fixture.single
+            var arguments = [command, "--out", "\(directory)/out"]
+            if command == "layer" { arguments += ["-l", image.single.layerDigests[0]] }
+            let shown = try await HockerBinary.run("hocker", arguments + [image.reference])
+            #expect(shown.status == 0, "\(shown.stderrText)")
+            let last = shown.stderrText.split(separator: "\n").last.map(String.init) ?? ""
+            let blobs = command == "image" ? "\(image.single.layerDigests.count + 1) blobs" : "1 blob"
+            #expect(last.hasPrefix("\(blobs), ") && last.contains(" in "), "\(shown.stderrText)")
+            let quiet = try await HockerBinary.run("hocker", [command, "-q"] + arguments.dropFirst() + [image.reference])
+            #expect(quiet.status == 0, "\(quiet.stderrText)")
+            #expect(quiet.stderrText.isEmpty, "\(quiet.stderrText)")
+        }
+
         @Test("an output in a missing directory is refused naming it; nothing is requested", arguments: ["docker", "oci"])
         func outputInMissingDirectory(_ format: String) async throws {
             let fixture = try RegistryFixture.shared
