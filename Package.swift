@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "ImageArchive", targets: ["ImageArchive"]),
         .library(name: "NixExpression", targets: ["NixExpression"]),
         .library(name: "ImageLock", targets: ["ImageLock"]),
+        .library(name: "RegistryMirrors", targets: ["RegistryMirrors"]),
         .library(name: "ImagePull", targets: ["ImagePull"]),
         .library(name: "HockerCLI", targets: ["HockerCLI"]),
     ],
@@ -59,11 +60,13 @@ let package = Package(
         .target(name: "NixExpression", dependencies: ["ImageReference", "ImageSpec"]),
         // Pure: the lock file model and what moved between two resolutions.
         .target(name: "ImageLock", dependencies: ["ImageReference", "ImageSpec"]),
+        // Pure: registries.conf (its TOML) and --mirror, and the sources a pull tries in order.
+        .target(name: "RegistryMirrors", dependencies: ["ImageReference"]),
         // The use cases: pull images, resolve pins, keep lock files, assemble archives from local files.
         .target(
             name: "ImagePull",
             dependencies: [
-                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "ImageLock",
+                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "ImageLock", "RegistryMirrors",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -72,7 +75,7 @@ let package = Package(
         .target(
             name: "HockerCLI",
             dependencies: [
-                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "NixExpression", "ImageLock", "ImagePull",
+                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "NixExpression", "ImageLock", "ImagePull", "RegistryMirrors",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -96,11 +99,12 @@ let package = Package(
             name: "RegistryClientTests",
             dependencies: ["RegistryClient", "ImageSpec", "RegistryTestBed", .product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
+        .testTarget(name: "RegistryMirrorsTests", dependencies: ["RegistryMirrors", "ImageReference"]),
         .testTarget(name: "ImageLockTests", dependencies: ["ImageLock", "ImageSpec", "ImageReference"], exclude: ["Fixtures"]),
         .testTarget(name: "NixExpressionTests", dependencies: ["NixExpression", "ImageSpec", "ImageReference"], exclude: ["Fixtures"]),
         .testTarget(
             name: "ImagePullTests",
-            dependencies: ["ImagePull", "ImageArchive", "ImageSpec", "ImageReference", "RegistryTestBed"]
+            dependencies: ["ImagePull", "ImageArchive", "ImageSpec", "ImageReference", "RegistryMirrors", "RegistryTestBed"]
         ),
         .testTarget(name: "HockerCLITests", dependencies: ["HockerCLI", "ImageReference"]),
         .testTarget(
