@@ -165,7 +165,7 @@ public struct CredentialOptions: Sendable {
 public struct CredentialResolver: Sendable {
     public let options: CredentialOptions
     /// The credential from flags or the environment, resolved up front.
-    private let explicit: ResolvedCredential?
+    private var explicit: ResolvedCredential?
     private let authFiles: [AuthFile]
 
     /// Reads and checks every credential the user named — flags, the
@@ -250,6 +250,16 @@ public struct CredentialResolver: Sendable {
             paths.append(("\(home)/.docker/config.json", .implicit))
         }
         return paths
+    }
+
+    /// The same auth files without the credential of flags or the
+    /// environment (`--username`, `--token`, `DOCKER_USER`, …): for a
+    /// mirror on another registry, which must never receive the primary's
+    /// credential and gets only what the auth files hold for its own host.
+    public func withoutExplicitCredential() -> CredentialResolver {
+        var copy = self
+        copy.explicit = nil
+        return copy
     }
 
     /// The credential for `repository` at the registry named `registry`

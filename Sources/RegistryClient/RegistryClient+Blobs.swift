@@ -150,6 +150,22 @@ extension RegistryClient {
         return received
     }
 
+    /// Whether the registry serves blob `digest` of `image`'s repository,
+    /// asked with one `HEAD` (redirects followed): returns when it does,
+    /// throws what the registry answered when it does not. What a mirror is
+    /// asked before a blob alone is fetched from it.
+    public func checkBlob(_ digest: Digest, of image: ImageReference) async throws {
+        let url = url(image.repository, "blobs", digest.description)
+        var retry = makeRetryBudget()
+        try await send(RegistryRequest(.HEAD, url, authentication: .registry(repository: image.repository)), retry: &retry) { response in
+            guard response.status == .ok else {
+                throw await failure(response, url: url, repository: image.repository) { _ in
+                    .blobUnknown(digest: digest, repository: image.repository, registry: self.endpoint.host)
+                }
+            }
+        }
+    }
+
     /// The length of a blob, asked with `HEAD`; nil when the registry does not say.
     private func blobSize(url: String, repository: String) async throws -> Int64? {
         var retry = makeRetryBudget()
