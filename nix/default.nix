@@ -23,7 +23,9 @@
 # Credentials never go through the store: the fetchers read DOCKER_TOKEN,
 # or DOCKER_USER and DOCKER_PASS, or REGISTRY_AUTH_FILE (and the proxy
 # variables) from the environment of the nix-build (impureEnvVars; with a
-# nix-daemon, from the daemon's environment).
+# nix-daemon, from the daemon's environment). Mirrors too: HOCKER_MIRROR
+# (comma-separated HOST[/PATH]) and CONTAINERS_REGISTRIES_CONF (a
+# registries.conf); a hash pins the bytes, whichever source serves them.
 #
 # In the sandbox (sandbox = true, NixOS's default) the builder must stand
 # alone: build hocker with scripts/build-static (or from nix/package.nix).
@@ -65,6 +67,8 @@ let
     "http_proxy" "https_proxy" "ftp_proxy" "all_proxy" "no_proxy"
     "HTTP_PROXY" "HTTPS_PROXY" "FTP_PROXY" "ALL_PROXY" "NO_PROXY"
     "HOCKER_VERIFY"
+    # Mirrors and pull-through caches: the hash is the digest, whichever source serves the bytes.
+    "HOCKER_MIRROR" "CONTAINERS_REGISTRIES_CONF"
   ] ++ (if caBundle == null then [ "SSL_CERT_FILE" "NIX_SSL_CERT_FILE" ] else [ ]);
 
   removePrefix = prefix: s:

@@ -58,6 +58,19 @@ func withRegistryClient<Result: Sendable>(
     }
 }
 
+/// Runs `body` against the first source of `target` that answers `probe`
+/// (its mirrors in order, then the registry), with the image as that
+/// source names it; the client is shut down after.
+func withImageSource<Result: Sendable>(
+    _ options: RegistryOptions, target: ImageTarget, probe: SourceProbe = .manifest, context: CommandContext,
+    _ body: (RegistryClient, ImageReference) async throws -> Result
+) async throws -> Result {
+    var byDigest = target.reference.digest != nil
+    if case .blob = probe { byDigest = true }
+    let chain = try options.sourceChain(for: target, byDigest: byDigest, context: context)
+    return try await chain.run(probe: probe, body)
+}
+
 /// Writes bytes to `--out` (atomically, or through a stream) or to standard output.
 func writeOutput(_ bytes: Data, out: String?, context: CommandContext) throws {
     try OutputWriting.write(bytes, to: out, temporaryPaths: context.temporaryPaths)

@@ -129,9 +129,10 @@ struct DockerToNixCommand: HockerCommand {
             return (try imageManifest(parsing: bytes, origin: origin, target: target).1, target.registryURI)
         case .registry:
             let platform = try registryOptions.platformRequest()
-            let (resolved, registryURI) = try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
-                let image = try await registryOptions.puller(client, context: context).resolve(target.reference, platform: platform).image
-                return (image, client.effectiveEndpoint.v2URL)
+            let (resolved, registryURI) = try await withImageSource(registryOptions, target: target, context: context) { client, source in
+                let image = try await registryOptions.puller(client, context: context).resolve(source, platform: platform).image
+                // The expression names the registry, whichever source answered: the digests are the same.
+                return (image, client.endpoint == target.endpoint ? client.effectiveEndpoint.v2URL : target.registryURI)
             }
             if resolved.index != nil, platform != .host, !registryOptions.quiet {
                 FileHandle.standardError.write(Data("""
@@ -169,10 +170,13 @@ struct DockerToNixCommand: HockerCommand {
                 name: name, registry: target.registryURI, repository: repository, tag: target.reference.tag,
                 images: [ImagePin.PlatformImage(platform: platform, document: document, manifest: manifest)])
         case .registry:
-            return try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
-                try await ImagePin.resolve(
-                    target.reference, selection: try platformSelection(), explicit: !registryOptions.platforms.isEmpty, name: name,
+            return try await withImageSource(registryOptions, target: target, context: context) { client, source in
+                var pin = try await ImagePin.resolve(
+                    source, selection: try platformSelection(), explicit: !registryOptions.platforms.isEmpty, name: name,
                     registryURI: target.registryURI, client: client, warn: registryOptions.warnings(context: context))
+                // Pinned to the registry and repository, whichever source answered: the digests are the same.
+                pin.repository = repository
+                return pin
             }
         }
     }

@@ -33,10 +33,10 @@ struct ManifestCommand: HockerCommand {
     func run(in context: CommandContext) async throws {
         let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
         let platform = try registryOptions.platformRequest()
-        let bytes = try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
+        let bytes = try await withImageSource(registryOptions, target: target, context: context) { client, reference in
             index
-                ? try await client.fetchManifest(target.reference).bytes
-                : try await registryOptions.puller(client, context: context).resolve(target.reference, platform: platform, readConfig: false).image.document.bytes
+                ? try await client.fetchManifest(reference).bytes
+                : try await registryOptions.puller(client, context: context).resolve(reference, platform: platform, readConfig: false).image.document.bytes
         }
         try writeOutput(bytes, out: out, context: context)
     }
@@ -64,9 +64,9 @@ struct ConfigCommand: HockerCommand {
     func run(in context: CommandContext) async throws {
         let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
         let platform = try registryOptions.platformRequest()
-        try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
+        try await withImageSource(registryOptions, target: target, context: context) { client, reference in
             try await registryOptions.puller(client, context: context, observer: display.reporter(quiet: registryOptions.quiet, context: context))
-                .fetchConfig(of: target.reference, platform: platform, to: out)
+                .fetchConfig(of: reference, platform: platform, to: out)
         }
     }
 }
@@ -103,9 +103,9 @@ struct LayerCommand: HockerCommand {
         var arguments = image
         arguments.imageTag = nil
         let target = try ImageTarget(arguments: arguments, registry: registryOptions.registry, insecure: registryOptions.insecure)
-        try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
+        try await withImageSource(registryOptions, target: target, probe: .blob(digest), context: context) { client, reference in
             try await registryOptions.puller(client, context: context, observer: display.reporter(quiet: registryOptions.quiet, context: context))
-                .fetchBlob(digest, size: nil, of: target.reference, to: out)
+                .fetchBlob(digest, size: nil, of: reference, to: out)
         }
     }
 }

@@ -69,19 +69,19 @@ struct ImageCommand: HockerCommand {
 
     func run(in context: CommandContext) async throws {
         let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
-        try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
+        try await withImageSource(registryOptions, target: target, context: context) { client, source in
             let puller = try registryOptions.puller(
                 client, context: context, jobs: jobs, observer: display.reporter(quiet: registryOptions.quiet, context: context))
             if multiPlatform {
                 let path = out ?? defaultPath(target.reference, platform: nil)
                 let selection: PlatformSelection = registryOptions.platforms.contains("all")
                     ? .all : .platforms(try registryOptions.platforms.map { text in try Platform(parsing: text) })
-                try await puller.pullLayout(target.reference, selection: selection, format: format, to: path)
+                try await puller.pullLayout(source, selection: selection, format: format, to: path, named: target.reference)
                 if path != "-" { try writeOutput(Data((path + "\n").utf8), out: nil, context: context) }
             } else {
                 let platform = try registryOptions.platformRequest()
                 let path = out ?? defaultPath(target.reference, platform: platform)
-                try await puller.pull(target.reference, platform: platform, format: format, to: path)
+                try await puller.pull(source, platform: platform, format: format, to: path, named: target.reference)
                 // The path written, as hocker printed it; not when the archive itself went to stdout.
                 if path != "-" { try writeOutput(Data((path + "\n").utf8), out: nil, context: context) }
             }

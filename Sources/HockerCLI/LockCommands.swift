@@ -63,6 +63,14 @@ extension RegistryOptions {
     }
 }
 
+extension RegistryOptions {
+    /// The mirrors, then the registry, for each entry's image.
+    func lockSources(context: CommandContext) throws -> @Sendable (ImageReference, RegistryEndpoint) throws -> SourceChain {
+        let chains = try sourceChains(context: context)
+        return { image, endpoint throws in try chains(image, endpoint, image.digest != nil) }
+    }
+}
+
 /// Lines on standard output.
 private func printLines(_ lines: [String], context: CommandContext) throws {
     guard !lines.isEmpty else { return }
@@ -167,9 +175,10 @@ struct LockAddCommand: HockerCommand {
                 endpoint: target.endpoint, image: target.reference, given: text, name: name, platforms: registryOptions.platforms,
                 finalName: final?.name, finalTag: final?.tag))
         }
-        let workflow = LockWorkflow(
+        var workflow = LockWorkflow(
             path: lockOptions.lockFile, jobs: jobsOption.jobs, insecure: registryOptions.insecure, temporaryPaths: context.temporaryPaths,
             warn: registryOptions.warnings(context: context))
+        workflow.sources = try registryOptions.lockSources(context: context)
         let outcome = try await workflow.add(additions, pool: try registryOptions.clientPool(context: context))
         try printLines(outcome.added.map { entry, replaced in
             "\(replaced ? "replaced" : "added") \(entry.name): \(entry.imageName) \(entry.pin.digest?.abbreviated ?? "?"), \(entry.platformNames.joined(separator: " "))"
@@ -207,9 +216,10 @@ struct LockRefreshOptions: ParsableArguments {
 
     /// Runs the refresh and prints its report; returns it.
     func run(write: Bool, context: CommandContext) async throws -> LockReport {
-        let workflow = LockWorkflow(
+        var workflow = LockWorkflow(
             path: lockOptions.lockFile, jobs: jobsOption.jobs, insecure: registryOptions.insecure, temporaryPaths: context.temporaryPaths,
             warn: registryOptions.warnings(context: context))
+        workflow.sources = try registryOptions.lockSources(context: context)
         let outcome = try await workflow.refresh(names, write: write, pool: try registryOptions.clientPool(context: context))
         let report = outcome.report
         if json {

@@ -97,17 +97,19 @@ struct InspectCommand: HockerCommand {
         let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
         let platforms = try registryOptions.platforms.filter { $0 != "all" }.map { text in try Platform(parsing: text) }
         if raw {
-            let bytes = try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
-                guard let platform = platforms.first else { return try await client.fetchManifest(target.reference).bytes }
+            let bytes = try await withImageSource(registryOptions, target: target, context: context) { client, source in
+                guard let platform = platforms.first else { return try await client.fetchManifest(source).bytes }
                 return try await registryOptions.puller(client, context: context)
-                    .resolve(target.reference, platform: .exactly(platform), readConfig: false).image.document.bytes
+                    .resolve(source, platform: .exactly(platform), readConfig: false).image.document.bytes
             }
             try writeOutput(bytes, out: nil, context: context)
             return
         }
-        let inspection = try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
-            try await ImageInspection.inspect(target.reference, selection: platforms.isEmpty ? .all : .platforms(platforms), client: client)
+        var inspection = try await withImageSource(registryOptions, target: target, context: context) { client, source in
+            try await ImageInspection.inspect(source, selection: platforms.isEmpty ? .all : .platforms(platforms), client: client)
         }
+        // The image as the user named it, whichever source answered.
+        inspection.reference = "\(target.endpoint.name)/\(target.reference.repositoryReference)"
         if json {
             try writeOutput(try inspection.jsonBytes(), out: nil, context: context)
         } else {
@@ -156,8 +158,8 @@ struct DigestCommand: HockerCommand {
         case .host: platform = nil
         case .any: throw UsageError("hocker digest takes --platform os/arch[/variant], not any")
         }
-        let digest = try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
-            try await ImageDigestLookup.digest(of: target.reference, platform: platform, client: client)
+        let digest = try await withImageSource(registryOptions, target: target, probe: .manifestDigest, context: context) { client, source in
+            try await ImageDigestLookup.digest(of: source, platform: platform, client: client)
         }
         try writeOutput(Data("\(digest)\n".utf8), out: nil, context: context)
     }

@@ -5,6 +5,7 @@ import ImageReference
 import ImageSpec
 import NixExpression
 import RegistryClient
+import RegistryMirrors
 
 /// `hocker nix-builder`: the builder of every derivation in `nix/`. Nix runs
 /// it with the derivation's attributes in the environment (no shell, no
@@ -60,14 +61,14 @@ struct NixBuilderCommand: HockerCommand {
             let digest = try Digest(parsing: try attributes.require("digest"), allowBareHex: true)
             let image = try attributes.image(tag: nil)
             log("fetching blob \(digest) of \(image.repository) into \(out)")
-            try await withPuller(attributes, context: context) { puller in
+            try await withPuller(attributes, image: image, probe: .blob(digest), context: context) { puller, image in
                 try await puller.fetchBlob(digest, size: nil, of: image, to: out)
             }
         case "fetch-manifest":
             var image = try attributes.image(tag: nil)
             image.digest = try Digest(parsing: try attributes.require("digest"), allowBareHex: true)
             log("fetching manifest \(image.repositoryReference) into \(out)")
-            try await withPuller(attributes, context: context) { puller in
+            try await withPuller(attributes, image: image, probe: .manifest, context: context) { puller, image in
                 try writeOutput(try await puller.client.fetchManifest(image).bytes, out: out, context: context)
             }
         case "fetch-config":
@@ -75,13 +76,13 @@ struct NixBuilderCommand: HockerCommand {
             if let digest = attributes["outputHash"].flatMap(NixHash.digest(fromHash:)) {
                 // The pinned hash is the config's digest: fetched by it, whatever the tag points to now.
                 log("fetching the config of \(image.repositoryReference) by its digest \(digest) into \(out)")
-                try await withPuller(attributes, context: context) { puller in
+                try await withPuller(attributes, image: image, probe: .blob(digest), context: context) { puller, image in
                     try await puller.fetchBlob(digest, size: nil, of: image, to: out)
                 }
             } else {
                 let platform = try PlatformRequest(parsing: attributes["platform"])
                 log("fetching the config of \(image.repositoryReference) into \(out)")
-                try await withPuller(attributes, context: context) { puller in
+                try await withPuller(attributes, image: image, probe: .manifest, context: context) { puller, image in
                     try await puller.fetchConfig(of: image, platform: platform, to: out)
                 }
             }
@@ -160,9 +161,15 @@ struct NixBuilderCommand: HockerCommand {
         FileHandle.standardError.write(Data("hocker: \(message)\n".utf8))
     }
 
-    /// Runs `body` with a puller for the derivation's registry, credentials
-    /// taken from the environment (the impure variables), as every command does.
-    private func withPuller(_ attributes: BuilderAttributes, context: CommandContext, _ body: (ImagePuller) async throws -> Void) async throws {
+    /// Runs `body` with a puller for the first source of `image` that answers
+    /// `probe` — the mirrors of `HOCKER_MIRROR` and registries.conf
+    /// (`CONTAINERS_REGISTRIES_CONF`), impure variables, then the
+    /// derivation's registry — credentials taken from the environment, as
+    /// every command does. Nix checks the output's hash, whichever source served it.
+    private func withPuller(
+        _ attributes: BuilderAttributes, image: ImageReference, probe: SourceProbe, context: CommandContext,
+        _ body: (ImagePuller, ImageReference) async throws -> Void
+    ) async throws {
         let resolver = try CredentialResolver(options: CredentialOptions(environment: context.environment, redactor: context.redactor))
         var configuration = RegistryClientConfiguration()
         configuration.insecure = attributes.insecure
@@ -171,13 +178,21 @@ struct NixBuilderCommand: HockerCommand {
         // In a fixed-output derivation Nix hashes the output and fails the build on a mismatch:
         // a second hash here would only cost time. HOCKER_VERIFY=1 keeps it (to compare).
         configuration.verifyDigests = attributes["outputHash"] == nil || context.environment["HOCKER_VERIFY"] == "1"
-        let client = RegistryClient(endpoint: try attributes.endpoint(), credentials: resolver, configuration: configuration)
-        do {
-            try await body(ImagePuller(client: client, temporaryPaths: context.temporaryPaths))
-            try? await client.shutdown()
-        } catch {
-            client.shutdownWithoutWaiting()
-            throw error
+        var byDigest = image.digest != nil
+        if case .blob = probe { byDigest = true }
+        let plan = try PullPlan(
+            image: image, runMirrors: try RegistryOptions.runMirrors(flags: [], environment: context.environment),
+            configuration: try RegistriesConfFiles.load(explicit: nil, environment: context.environment), byDigest: byDigest,
+            insecure: attributes.insecure)
+        let chain = SourceChain(
+            plan: plan, primaryEndpoint: try attributes.endpoint(), credentials: resolver, configuration: configuration,
+            note: { message in FileHandle.standardError.write(Data("hocker: \(message)\n".utf8)) }
+        ) { endpoint, credentials, configuration in
+            RegistryClient(endpoint: endpoint, credentials: credentials, configuration: configuration)
+        }
+        if plan.sources.count > 1 { log("sources, in order: \(plan.sources.map(\.description).joined(separator: ", "))") }
+        try await chain.run(probe: probe) { client, image in
+            try await body(ImagePuller(client: client, temporaryPaths: context.temporaryPaths), image)
         }
     }
 

@@ -5,6 +5,7 @@ import ImageSpec
 import ImageReference
 import Logging
 import RegistryClient
+import RegistryMirrors
 
 /// The flags every registry command shares, with hocker's spellings.
 struct RegistryOptions: ParsableArguments {
@@ -48,6 +49,29 @@ struct RegistryOptions: ParsableArguments {
 
     @Flag(help: "Allow plain http and TLS without certificate verification.")
     var insecure = false
+
+    @Option(
+        name: .customLong("mirror"),
+        help: ArgumentHelp(
+            """
+            A mirror or pull-through cache to try before the registry, for this run (repeatable, tried in order; default: \
+            $HOCKER_MIRROR, comma-separated). MIRROR/PATH serves the image under PATH: with mirror.example/hub, \
+            docker.io/library/x is pulled as mirror.example/hub/library/x. The first source whose manifest answers serves \
+            every blob of the pull; the registry is tried last. Mirrors of registries.conf come after these.
+            """,
+            valueName: "HOST[:PORT][/PATH]"))
+    var mirrors: [String] = []
+
+    @Option(
+        name: .customLong("registries-conf"),
+        help: ArgumentHelp(
+            """
+            registries.conf to take [[registry]] mirrors, locations, insecure and blocked from (default: \
+            $CONTAINERS_REGISTRIES_CONF, else $XDG_CONFIG_HOME/containers/registries.conf or ~/.config/containers/registries.conf \
+            if it exists, else /etc/containers/registries.conf; with the registries.conf.d/*.conf drop-ins beside them).
+            """,
+            valueName: "FILE"))
+    var registriesConf: String?
 
     @Option(
         name: .customLong("cert-dir"),
@@ -145,6 +169,50 @@ struct RegistryOptions: ParsableArguments {
         configuration.connectTimeout = .seconds(Int64(min(timeout, 10)))
         configuration.maxTime = maxTime.map { .seconds($0) }
         return configuration
+    }
+
+    /// The mirrors of this run: `--mirror`, else `HOCKER_MIRROR` (comma-separated).
+    func runMirrors(environment: [String: String]) throws(PullSourceError) -> [MirrorRule] {
+        try Self.runMirrors(flags: mirrors, environment: environment)
+    }
+
+    /// The mirrors of `--mirror` values, else of `HOCKER_MIRROR` (comma-separated).
+    static func runMirrors(flags mirrors: [String], environment: [String: String]) throws(PullSourceError) -> [MirrorRule] {
+        if !mirrors.isEmpty { return try PullPlan.mirrors(parsing: mirrors, origin: "--mirror") }
+        let variable = environment["HOCKER_MIRROR"] ?? ""
+        return try PullPlan.mirrors(parsing: variable.split(separator: ",").map(String.init), origin: "HOCKER_MIRROR")
+    }
+
+    /// The sources a pull of `target` tries, in order, and how to make a client for each.
+    ///
+    /// - Parameter byDigest: whether the pull is by digest (a blob alone is), for `pull-from-mirror`.
+    func sourceChain(for target: ImageTarget, byDigest: Bool, context: CommandContext) throws -> SourceChain {
+        try sourceChains(context: context)(target.reference, target.endpoint, byDigest)
+    }
+
+    /// Makes the source chain of any image: registries.conf, the mirrors and
+    /// the credentials are read once, here, before any request.
+    func sourceChains(context: CommandContext) throws -> @Sendable (ImageReference, RegistryEndpoint, Bool) throws -> SourceChain {
+        let configuration = try RegistriesConfFiles.load(explicit: registriesConf, environment: context.environment)
+        let mirrors = try runMirrors(environment: context.environment)
+        let resolver = try credentialResolver(redactor: context.redactor)
+        let logger = makeLogger(redactor: context.redactor)
+        let clientConfiguration = clientConfiguration(context: context)
+        let insecure = insecure
+        let console = context.console
+        let note: (@Sendable (String) -> Void)?
+        if quiet {
+            note = nil
+        } else {
+            note = { message in console.note("hocker: \(message)") }
+        }
+        return { image, endpoint, byDigest throws in
+            let plan = try PullPlan(image: image, runMirrors: mirrors, configuration: configuration, byDigest: byDigest, insecure: insecure)
+            return SourceChain(plan: plan, primaryEndpoint: endpoint, credentials: resolver, configuration: clientConfiguration, note: note) {
+                endpoint, credentials, configuration in
+                RegistryClient(endpoint: endpoint, credentials: credentials, configuration: configuration, logger: logger)
+            }
+        }
     }
 
     func makeLogger(redactor: SecretRedactor) -> Logger {

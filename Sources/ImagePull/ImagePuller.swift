@@ -109,21 +109,26 @@ public struct ImagePuller: Sendable {
     /// Resolves `image` for `platform` and writes it to `path` as `format`:
     /// every blob downloaded once, verified, straight into its place.
     ///
+    /// - Parameter name: the name the archive gives the image, when it is
+    ///   not `image` (pulled from a mirror, under the mirror's name).
     /// - Returns: what the reference resolved to.
     @discardableResult
-    public func pull(_ image: ImageReference, platform: PlatformRequest, format: ImageFormat, to path: String) async throws -> ResolvedImage {
+    public func pull(
+        _ image: ImageReference, platform: PlatformRequest, format: ImageFormat, to path: String, named name: ImageReference? = nil
+    ) async throws -> ResolvedImage {
         let resolution = try await resolve(image, platform: platform)
         let resolved = resolution.image
         let known = resolution.configBytes.map { [resolved.manifest.config.digest: $0] } ?? [:]
+        let name = name ?? image
         switch format {
         case .docker:
-            let repoTags = image.tag.map { ["\(image.familiarName):\($0)"] } ?? []
+            let repoTags = name.tag.map { ["\(name.familiarName):\($0)"] } ?? []
             let layout = try TarLayout.dockerArchive(config: resolved.manifest.config, layers: resolved.manifest.layers, repoTags: repoTags)
             try await writeTar(layout, of: image, to: path, known: known)
         case .oci, .ociArchive:
             try await writeLayout(
                 format, to: path, top: resolved.document.descriptor, documents: [resolved.document], blobs: resolved.manifest.blobs, of: image,
-                known: known)
+                named: name, known: known)
         }
         return resolved
     }
@@ -132,14 +137,17 @@ public struct ImagePuller: Sendable {
     /// OCI layout of them to `path`: for `.all`, the index as the registry
     /// serves it (its digest kept) with every manifest it lists; for some
     /// platforms, an index of those; for a single image manifest, that image.
+    /// `name` is the name the layout gives the image when it is not `image`.
     @discardableResult
     public func pullLayout(
-        _ image: ImageReference, selection: PlatformSelection, format: ImageFormat = .oci, to path: String
+        _ image: ImageReference, selection: PlatformSelection, format: ImageFormat = .oci, to path: String, named name: ImageReference? = nil
     ) async throws -> ResolvedImages {
+        let name = name ?? image
         let resolved = try await client.resolveImages(image, selection: selection)
         guard let index = resolved.index else {
             let single = resolved.images[0]
-            try await writeLayout(format, to: path, top: single.document.descriptor, documents: [single.document], blobs: single.manifest.blobs, of: image)
+            try await writeLayout(
+                format, to: path, top: single.document.descriptor, documents: [single.document], blobs: single.manifest.blobs, of: image, named: name)
             return resolved
         }
         var documents = resolved.images.map(\.document)
@@ -158,7 +166,7 @@ public struct ImagePuller: Sendable {
         } else {
             top = try OCILayout.index(of: resolved.images.map { ($0.document.descriptor, $0.platform) })
         }
-        try await writeLayout(format, to: path, top: top.descriptor, documents: [top] + documents, blobs: blobs, of: image)
+        try await writeLayout(format, to: path, top: top.descriptor, documents: [top] + documents, blobs: blobs, of: image, named: name)
         return resolved
     }
 
@@ -167,9 +175,9 @@ public struct ImagePuller: Sendable {
     /// into its place.
     private func writeLayout(
         _ format: ImageFormat, to path: String, top: Descriptor, documents: [ManifestDocument], blobs: [Descriptor], of image: ImageReference,
-        known: [Digest: Data] = [:]
+        named name: ImageReference, known: [Digest: Data] = [:]
     ) async throws {
-        let layout = OCILayout(top: top, referenceName: image.tag, imageName: image.tag.map { "\(image.registry)/\(image.repository):\($0)" })
+        let layout = OCILayout(top: top, referenceName: name.tag, imageName: name.tag.map { "\(name.registry)/\(name.repository):\($0)" })
         if format == .ociArchive {
             return try await writeTar(try TarLayout.ociArchive(layout, documents: documents, blobs: blobs), of: image, to: path, known: known)
         }

@@ -48,6 +48,9 @@ public struct LockWorkflow: Sendable {
     public let temporaryPaths: TemporaryPaths
     /// Told of what a person should know but does not stop the run.
     public var warn: (@Sendable (String) -> Void)?
+    /// The sources a pull of an image at an endpoint tries (mirrors, then the
+    /// registry); nil, or a chain of the registry alone, for the pool's client.
+    public var sources: (@Sendable (ImageReference, RegistryEndpoint) throws -> SourceChain)?
 
     public init(path: String, jobs: Int = 8, insecure: Bool = false, temporaryPaths: TemporaryPaths, warn: (@Sendable (String) -> Void)? = nil) {
         self.path = path
@@ -148,9 +151,16 @@ public struct LockWorkflow: Sendable {
         }
         let pool = makePool(additions.map(\.endpoint))
         let warn = self.warn
+        let sources = self.sources
         let results = await Self.concurrently(additions, limit: jobs) { addition -> Result<LockEntry, any Error> in
             do {
-                return .success(try await Self.resolve(addition, client: pool.client(for: addition.endpoint), warn: warn))
+                return .success(try await Self.withSource(addition.image, endpoint: addition.endpoint, probe: .manifest, pool: pool, sources: sources) {
+                    client, source in
+                    var entry = try await Self.resolve(addition, image: source, client: client, warn: warn)
+                    // Pinned to the registry's repository, whichever source answered: the digests are the same.
+                    entry.pin.repository = addition.image.repository
+                    return entry
+                })
             } catch {
                 return .failure(error)
             }
@@ -177,8 +187,10 @@ public struct LockWorkflow: Sendable {
 
     /// An addition resolved to an entry: its pin (manifests, and a single
     /// image's config) and the request to record.
-    private static func resolve(_ addition: Addition, client: RegistryClient, warn: (@Sendable (String) -> Void)?) async throws -> LockEntry {
-        var image = addition.image
+    private static func resolve(
+        _ addition: Addition, image source: ImageReference, client: RegistryClient, warn: (@Sendable (String) -> Void)?
+    ) async throws -> LockEntry {
+        var image = source
         // The tag a bot bumps must be written out: no tag means `latest`.
         if image.tag == nil, image.digest == nil { image.tag = "latest" }
         let selection: PlatformSelection
@@ -231,9 +243,15 @@ public struct LockWorkflow: Sendable {
             }
         }
         let pool = makePool(work.map(\.endpoint))
+        let sources = self.sources
         let results = await Self.concurrently(work, limit: jobs) { item -> Result<LockEntry?, any Error> in
             do {
-                return .success(try await Self.refresh(item.entry, image: item.image, client: pool.client(for: item.endpoint)))
+                return .success(try await Self.withSource(item.image, endpoint: item.endpoint, probe: .manifestDigest, pool: pool, sources: sources) {
+                    client, source in
+                    var entry = try await Self.refresh(item.entry, image: source, client: client)
+                    entry?.pin.repository = item.image.repository
+                    return entry
+                })
             } catch {
                 return .failure(error)
             }
@@ -275,6 +293,19 @@ public struct LockWorkflow: Sendable {
     }
 
     // MARK: Helpers
+
+    /// `body` with the pool's client of `endpoint`, or, when mirrors are
+    /// configured for `image`, with the first of its sources that answers `probe`.
+    private static func withSource<Output: Sendable>(
+        _ image: ImageReference, endpoint: RegistryEndpoint, probe: SourceProbe, pool: RegistryClientPool,
+        sources: (@Sendable (ImageReference, RegistryEndpoint) throws -> SourceChain)?,
+        _ body: (RegistryClient, ImageReference) async throws -> Output
+    ) async throws -> Output {
+        if let chain = try sources?(image, endpoint), chain.plan.sources.count > 1 {
+            return try await chain.run(probe: probe, body)
+        }
+        return try await body(pool.client(for: endpoint), image)
+    }
 
     /// `body` for every item, at most `limit` at once; the results in the items' order.
     static func concurrently<Item: Sendable, Output: Sendable>(
