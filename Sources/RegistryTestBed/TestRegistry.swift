@@ -108,7 +108,10 @@ public final class TestRegistry: Sendable {
     ///   - auth: the authentication mode; `.token` also starts a ``TokenServer``.
     ///   - tls: serve https with this certificate (and require client certificates); nil for plain http.
     /// - Throws: ``TestBedError`` with the registry log tail when it does not come up.
-    public static func start(auth: Auth = .open, tls: TLS? = nil) async throws -> TestRegistry {
+    ///   - proxyRemoteURL: run as a pull-through cache of this registry
+    ///     (distribution's `proxy: {remoteurl: …}`): pulls that miss its
+    ///     storage are fetched from there and kept; nil for a plain registry.
+    public static func start(auth: Auth = .open, tls: TLS? = nil, proxyRemoteURL: String? = nil) async throws -> TestRegistry {
         let executable = try TestTools.require("docker-registry")
         let directory = try makeTemporaryDirectory(prefix: "hocker-registry")
         var tokenServer: TokenServer?
@@ -148,6 +151,13 @@ public final class TestRegistry: Sendable {
                     """
             }
 
+            if let proxyRemoteURL {
+                authYAML += """
+                    proxy:
+                      remoteurl: \(proxyRemoteURL)
+
+                    """
+            }
             var lastError: TestBedError?
             for _ in 0..<3 {
                 do {

@@ -218,4 +218,38 @@ struct NixSandboxTests {
             }
         }
     }
+
+    /// `HOCKER_MIRROR` reaches the sandboxed fetches (impureEnvVars): a pin
+    /// of a registry name that does not resolve builds from a pull-through
+    /// cache, with the same hashes.
+    @Test func fetchesThroughAMirror() async throws {
+        let fixture = try SandboxFixture.shared
+        let staticHocker = try await StaticHocker.directory
+        let directory = try Scratch.directory("sandbox-mirror")
+        defer { Scratch.remove(directory) }
+        let upstream = try await TestRegistry.start()
+        defer { upstream.stop() }
+        let layout = try await TestImageBuilder().build(
+            tag: "v1", layers: [TestLayerSpec(seed: "sandbox-mirror-\(UUID().uuidString.prefix(8))", approximateSize: 8_000, fileCount: 1)])
+        defer { layout.remove() }
+        let pushed = try await upstream.push(layout, repository: "sandbox/mirrored", tag: "v1")
+        let server = try await fixture.ca.issueServer(names: ["127.0.0.1", "localhost"], label: "mirror")
+        let cache = try await TestRegistry.start(
+            tls: .init(certificate: server, clientDirectory: try fixture.ca.certDirectory(at: directory + "/client")), proxyRemoteURL: upstream.baseURL)
+        defer { cache.stop() }
+        let mirror = ["HOCKER_MIRROR": cache.hostPort]
+        let name = "registry.invalid/\(pushed.repository):v1"
+        let text = try await NixBed.docker2nix(["--format", "hocker", name], environment: fixture.docker2nixEnvironment.merging(mirror) { $1 })
+        #expect(text.contains(#"registry = "https://registry.invalid/v2/";"#), "\(text)")
+        let file = try NixBed.write(text, "mirrored.nix", in: directory)
+        let blobGETs = { upstream.log().split(separator: "\n").filter { $0.contains("\"GET /v2/\(pushed.repository)/blobs/sha256:") }.count }
+        let before = blobGETs()
+        let start = ContinuousClock.now
+        let result = try await SandboxBed.nixBuild(SandboxBed.image(file, hocker: staticHocker, cacert: fixture.ca.certificatePath), environment: mirror)
+        try #require(result.succeeded, "\(result.stderrText)")
+        print("mirror report: sandboxed nix-build through HOCKER_MIRROR=\(cache.hostPort) in \(ContinuousClock.now - start); upstream blob GETs \(blobGETs() - before)")
+        #expect(result.stderrText.contains("hocker: sources, in order: mirror \(cache.hostPort), registry.invalid"), "\(result.stderrText)")
+        let loaded = try await Podman.load(archive: result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(loaded.contains("registry.invalid/\(pushed.repository)"), "\(loaded)")
+    }
 }
