@@ -498,8 +498,10 @@ extension FaultProxy {
                 .connect(host: "127.0.0.1", port: port) { channel in
                     channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
                 }
-            try await outbound.write(ByteBuffer(string: "HTTP/1.1 200 Connection established\r\n\r\n"))
+            // Answered inside `executeThenClose`, so a client gone before the answer
+            // still closes the upstream channel (NIO traps on one left open).
             try await upstream.executeThenClose { upstreamInbound, upstreamOutbound in
+                try await outbound.write(ByteBuffer(string: "HTTP/1.1 200 Connection established\r\n\r\n"))
                 if head.readableBytes > 0 { try await upstreamOutbound.write(head) }
                 try await withThrowingDiscardingTaskGroup { group in
                     group.addTask {
