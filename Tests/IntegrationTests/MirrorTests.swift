@@ -131,8 +131,9 @@ struct MirrorTests {
             let elapsed = Self.seconds(since: start)
             if round == "cold" {
                 // distribution 2.8's proxy streams a missed blob to the client and, beside it, fetches it again to store
-                // it: wait (at most 10 s) for those fetches to end, so the warm round counts only its own.
-                for _ in 0..<100 where RegistryAccessLog.blobGETs(fixture.upstream, repository: repository).count - seen < 2 * blobs.count {
+                // it: wait (at most 30 s) for those fetches to end, so the warm round counts only its own.
+                for _ in 0..<300 {
+                    if RegistryAccessLog.blobGETs(fixture.upstream, repository: repository).count - seen >= 2 * blobs.count { break }
                     try await Task.sleep(for: .milliseconds(100))
                 }
             }

@@ -1,0 +1,47 @@
+import ImagePull
+import ImageReference
+import RegistryClient
+import RegistryMirrors
+import Testing
+
+/// Which endpoint and which credentials each source of a pull gets.
+@Suite("Source chain")
+struct SourceChainTests {
+    static func chain(image: String, mirrors: [String], registry: RegistryEndpoint? = nil) throws -> SourceChain {
+        let reference = try ImageReference(parsing: image)
+        let plan = try PullPlan(
+            image: reference, runMirrors: try PullPlan.mirrors(parsing: mirrors, origin: "--mirror"), configuration: RegistriesConfiguration(),
+            byDigest: false, insecure: false)
+        let credentials = try CredentialResolver(options: CredentialOptions(username: "alice", password: "secret-Pa55", environment: ["HOME": "/nonexistent"]))
+        return SourceChain(
+            plan: plan, primaryEndpoint: registry ?? RegistryEndpoint(registryName: reference.registry), credentials: credentials,
+            configuration: RegistryClientConfiguration()
+        ) { endpoint, credentials, configuration in
+            RegistryClient(endpoint: endpoint, credentials: credentials, configuration: configuration)
+        }
+    }
+
+    @Test("the primary keeps the flags' credential; a mirror on another registry gets none of it")
+    func credentials() throws {
+        let chain = try Self.chain(image: "registry.example/team/app:1", mirrors: ["mirror.example", "registry.example/cache"])
+        let sources = chain.plan.sources
+        #expect(sources.map(\.description) == ["mirror mirror.example", "mirror registry.example", "registry.example"])
+        func credential(_ source: PullSource) throws -> Credential? {
+            try chain.credentials(for: source)?.credential(registry: source.image.registry, repository: source.image.repository)?.credential
+        }
+        #expect(try credential(sources[0]) == nil)
+        // A mirror on the registry's own host is the registry's: the same credential.
+        #expect(try credential(sources[1]) == .basic(username: "alice", password: "secret-Pa55"))
+        #expect(try credential(sources[2]) == .basic(username: "alice", password: "secret-Pa55"))
+    }
+
+    @Test("the primary goes where --registry says; a mirror to its own host")
+    func endpoints() throws {
+        let registry = try RegistryEndpoint(parsing: "http://127.0.0.1:5000/v2/")
+        let chain = try Self.chain(image: "127.0.0.1:5000/team/app:1", mirrors: ["127.0.0.1:6000/hub"], registry: registry)
+        let sources = chain.plan.sources
+        #expect(chain.endpoint(of: sources[1]) == registry)
+        #expect(chain.endpoint(of: sources[0]).host == "127.0.0.1:6000")
+        #expect(sources[0].image.repository == "hub/team/app")
+    }
+}
