@@ -295,13 +295,14 @@ public struct LockWorkflow: Sendable {
     // MARK: Helpers
 
     /// `body` with the pool's client of `endpoint`, or, when mirrors are
-    /// configured for `image`, with the first of its sources that answers `probe`.
+    /// configured for `image` (or registries.conf moves it), with the first
+    /// of its sources that answers `probe`.
     private static func withSource<Output: Sendable>(
         _ image: ImageReference, endpoint: RegistryEndpoint, probe: SourceProbe, pool: RegistryClientPool,
         sources: (@Sendable (ImageReference, RegistryEndpoint) throws -> SourceChain)?,
         _ body: (RegistryClient, ImageReference) async throws -> Output
     ) async throws -> Output {
-        if let chain = try sources?(image, endpoint), chain.plan.sources.count > 1 {
+        if let chain = try sources?(image, endpoint), chain.plan.sources.count > 1 || chain.primary.image != image {
             return try await chain.run(probe: probe, body)
         }
         return try await body(pool.client(for: endpoint), image)
