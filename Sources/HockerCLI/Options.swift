@@ -68,7 +68,8 @@ struct RegistryOptions: ParsableArguments {
             """
             registries.conf to take [[registry]] mirrors, locations, insecure and blocked from (default: \
             $CONTAINERS_REGISTRIES_CONF, else $XDG_CONFIG_HOME/containers/registries.conf or ~/.config/containers/registries.conf \
-            if it exists, else /etc/containers/registries.conf; with the registries.conf.d/*.conf drop-ins beside them).
+            if it exists, else /etc/containers/registries.conf; with the registries.conf.d/*.conf drop-ins beside them). \
+            /dev/null: none.
             """,
             valueName: "FILE"))
     var registriesConf: String?

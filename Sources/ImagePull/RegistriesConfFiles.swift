@@ -38,12 +38,23 @@ public enum RegistriesConfFiles {
     ) throws(RegistriesConfError) -> RegistriesConfiguration {
         var configuration = RegistriesConfiguration()
         for path in paths(explicit: explicit, environment: environment, systemDirectory: systemDirectory) {
-            let text: String
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw RegistriesConfError(path: path, line: nil, reason: "no such file")
+            }
+            // A handle, not String(contentsOfFile:), so that /dev/null serves as a file that says nothing.
+            guard !isDirectory.boolValue, let handle = FileHandle(forReadingAtPath: path) else {
+                throw RegistriesConfError(path: path, line: nil, reason: isDirectory.boolValue ? "is a directory, not a file" : "cannot be read")
+            }
+            defer { try? handle.close() }
+            let data: Data
             do {
-                text = try String(contentsOfFile: path, encoding: .utf8)
+                data = try handle.readToEnd() ?? Data()
             } catch {
-                let reason = exists(path) ? "cannot be read (\((error as NSError).localizedDescription))" : "no such file"
-                throw RegistriesConfError(path: path, line: nil, reason: reason)
+                throw RegistriesConfError(path: path, line: nil, reason: "cannot be read (\((error as NSError).localizedDescription))")
+            }
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw RegistriesConfError(path: path, line: nil, reason: "is not UTF-8 text")
             }
             configuration = configuration.merging(try RegistriesConfiguration(parsing: text, path: path))
         }
