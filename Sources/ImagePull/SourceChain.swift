@@ -72,7 +72,14 @@ public struct SourceChain: Sendable {
     /// the command was given; else the host's, https first (plain http too
     /// for loopback and insecure ones).
     public func endpoint(of source: PullSource) -> RegistryEndpoint {
-        if !source.isMirror, source.image.registry == primaryEndpoint.name { return primaryEndpoint }
+        if !source.isMirror, source.image.registry == primaryEndpoint.name {
+            // registries.conf's `insecure = true` lets the registry fall back to plain http, as a bare host under
+            // --insecure does; an http:// endpoint, or one with a path, stays as given.
+            if source.insecure, primaryEndpoint == RegistryEndpoint(registryName: source.image.registry) {
+                return RegistryEndpoint(registryName: source.image.registry, insecure: true)
+            }
+            return primaryEndpoint
+        }
         return RegistryEndpoint(registryName: source.image.registry, insecure: source.insecure)
     }
 

@@ -44,4 +44,21 @@ struct SourceChainTests {
         #expect(chain.endpoint(of: sources[0]).host == "127.0.0.1:6000")
         #expect(sources[0].image.repository == "hub/team/app")
     }
+
+    @Test("registries.conf's insecure lets the registry fall back to plain http; a plain-http or path endpoint stays as given")
+    func insecurePrimary() throws {
+        let configuration = try RegistriesConfiguration(parsing: "[[registry]]\nlocation = \"registry.example\"\ninsecure = true\n", path: "r.conf")
+        let reference = try ImageReference(parsing: "registry.example/team/app:1")
+        let plan = try PullPlan(image: reference, runMirrors: [], configuration: configuration, byDigest: false, insecure: false)
+        func chain(_ endpoint: RegistryEndpoint) -> SourceChain {
+            SourceChain(plan: plan, primaryEndpoint: endpoint, credentials: nil, configuration: RegistryClientConfiguration()) { endpoint, credentials, configuration in
+                RegistryClient(endpoint: endpoint, credentials: credentials, configuration: configuration)
+            }
+        }
+        #expect(chain(RegistryEndpoint(registryName: "registry.example")).endpoint(of: plan.sources[0]).fallsBackToPlainHTTP)
+        for given in ["http://registry.example/v2/", "https://registry.example/prefix/v2/"] {
+            let endpoint = try RegistryEndpoint(parsing: given)
+            #expect(chain(endpoint).endpoint(of: plan.sources[0]) == endpoint)
+        }
+    }
 }
