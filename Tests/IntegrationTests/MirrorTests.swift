@@ -173,7 +173,12 @@ struct MirrorTests {
         let elapsed = Self.seconds(since: start)
         #expect(result.status == 0, "\(result.stderrText)")
         let served = RegistryAccessLog.blobGETs(fixture.upstream, repository: image.repository).count - before
-        print("mirror report: mirror answering \(failing.rawValue): pulled in \(elapsed); mirror requests \(proxy.requests.count) (\(proxy.requests.map { "\($0.method) \($0.path) \($0.status)" }.joined(separator: ", "))); registry blob GETs \(served); stderr: \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
+        // The same pull with no mirror, for what the failing one cost.
+        let directStart = ContinuousClock.now
+        let direct = try await HockerBinary.run("hocker", ["image", "--out", "\(directory)/direct.tar", image.reference])
+        #expect(direct.status == 0, "\(direct.stderrText)")
+        let directElapsed = Self.seconds(since: directStart)
+        print("mirror report: mirror answering \(failing.rawValue): pulled in \(elapsed) (\(directElapsed) without the mirror); mirror requests \(proxy.requests.count) (\(proxy.requests.map { "\($0.method) \($0.path) \($0.status)" }.joined(separator: ", "))); registry blob GETs \(served); stderr: \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
         #expect(served == fixture.image.single.layerDigests.count + 1)
         // One request, not a retry budget: a broken mirror costs little.
         #expect(proxy.requests.filter { $0.kind == .manifest }.count == 1)
