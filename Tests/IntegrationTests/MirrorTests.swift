@@ -248,6 +248,27 @@ struct MirrorTests {
         #expect(!result.stderrText.contains(credentialCase.secret))
     }
 
+    @Test("a mirror gets what the auth file holds for its own host, not the primary's credential")
+    func mirrorUsesItsOwnCredentials() async throws {
+        let fixture = try MirrorFixture.shared
+        let mirror = try await FaultProxy.start(upstream: fixture.basic)
+        defer { mirror.stop() }
+        let directory = try Scratch.directory()
+        defer { Scratch.remove(directory) }
+        let mirrorAuth = Data("\(MirrorFixture.alice.user):\(MirrorFixture.alice.password)".utf8).base64EncodedString()
+        let primaryAuth = Data("primary-user:primary-Secret-1".utf8).base64EncodedString()
+        let authFile = "\(directory)/auth.json"
+        try #"{"auths": {"\#(mirror.hostPort)": {"auth": "\#(mirrorAuth)"}}}"#.write(toFile: authFile, atomically: true, encoding: .utf8)
+        let result = try await HockerBinary.run(
+            "hocker",
+            ["manifest", "--authfile", authFile, "-u", "primary-user", "-p", "primary-Secret-1", "--mirror", mirror.hostPort,
+             "\(MirrorFixture.unresolvable)/\(fixture.basicImage.repository):v1"])
+        #expect(result.status == 0, "\(result.stderrText)")
+        #expect(sha256Digest(result.stdout) == fixture.basicImage.digest)
+        #expect(mirror.requests.contains { $0.authorization == "Basic \(mirrorAuth)" })
+        #expect(!mirror.requests.contains { ($0.authorization ?? "").contains(primaryAuth) })
+    }
+
     enum Setting: String, CaseIterable, Sendable {
         case flag = "--mirror"
         case variable = "HOCKER_MIRROR"
