@@ -15,6 +15,12 @@ struct Hocker: AsyncParsableCommand {
             (--authfile, REGISTRY_AUTH_FILE, containers auth.json, ~/.docker/config.json with \
             credential helpers); else the registry is asked anonymously.
 
+            Pulls may go through mirrors and pull-through caches first: --mirror (or \
+            HOCKER_MIRROR), then the [[registry.mirror]] tables of registries.conf \
+            (--registries-conf, CONTAINERS_REGISTRIES_CONF, ~/.config/containers or \
+            /etc/containers); the registry is tried last, and a mirror on another host \
+            never gets the credentials above, only an auth file's entry for its own host.
+
             Each subcommand is also installed under its old name: hocker-manifest, \
             hocker-config, hocker-layer, hocker-image, docker2nix.
             """,
