@@ -36,6 +36,8 @@ struct TagsCommand: HockerCommand {
     func validate() throws {
         if let pageSize, pageSize < 1 { throw ValidationError("--page-size takes a positive number") }
         if !registryOptions.platforms.isEmpty { throw ValidationError("--platform is not for this command: tags are not per platform") }
+        // A mirror's tag list is whatever it happens to hold; the registry's is the one that counts.
+        if !registryOptions.mirrors.isEmpty { throw ValidationError("--mirror is for pulls; hocker tags lists the registry's own tags") }
     }
 
     func run(in context: CommandContext) async throws {
