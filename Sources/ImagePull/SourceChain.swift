@@ -113,7 +113,8 @@ public struct SourceChain: Sendable {
                 try await Self.ask(probeClient, probe, image: source.image)
                 try? await probeClient.shutdown()
             } catch {
-                try? await probeClient.shutdown()
+                // Not waited for: a connection attempt still under way must not hold up the next source.
+                probeClient.shutdownWithoutWaiting()
                 if error is CancellationError { throw error }
                 let answer = (error as? any UserFacingError)?.message ?? "\(error)"
                 answers.append((source.description, answer))
@@ -149,7 +150,8 @@ public struct SourceChain: Sendable {
             try? await client.shutdown()
             return result
         } catch {
-            try? await client.shutdown()
+            // The run ends on this error: a connection attempt still under way must not hold it up.
+            client.shutdownWithoutWaiting()
             throw error
         }
     }
