@@ -94,7 +94,10 @@ let package = Package(
         .testTarget(name: "ImageSpecTests", dependencies: ["ImageSpec", "ImageReference", "RegistryTestBed"], exclude: ["Fixtures"]),
         .testTarget(
             name: "RegistryClientTests",
-            dependencies: ["RegistryClient", "ImageSpec", "RegistryTestBed", .product(name: "NIOSSL", package: "swift-nio-ssl")]
+            dependencies: [
+                "RegistryClient", "ImageSpec", "RegistryTestBed", .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         .testTarget(name: "ImageLockTests", dependencies: ["ImageLock", "ImageSpec", "ImageReference"], exclude: ["Fixtures"]),
         .testTarget(name: "NixExpressionTests", dependencies: ["NixExpression", "ImageSpec", "ImageReference"], exclude: ["Fixtures"]),

@@ -20,6 +20,9 @@ public enum RegistryError: UserFacingError {
     case unexpectedStatus(Int, url: String, detail: String)
     /// Too many failed attempts in a row.
     case gaveUp(url: String, attempts: Int, last: String)
+    /// 429 with no pull left in the registry's window and no time named to
+    /// wait for: no retry in this run can succeed.
+    case rateLimited(url: String, registry: String, detail: String, rateLimit: RateLimit?)
     /// Connecting or reading failed, and no retry could help.
     case transport(url: String, detail: String)
     /// The run's time limit (`--max-time`) passed before the request succeeded.
@@ -64,6 +67,8 @@ public enum RegistryError: UserFacingError {
             "unexpected HTTP \(status) from \(url)\(detail.isEmpty ? "" : ": \(detail)")"
         case .gaveUp(let url, let attempts, let last):
             "gave up on \(url) after \(attempts) attempts: \(last)"
+        case .rateLimited(let url, let registry, let detail, let rateLimit):
+            Self.rateLimitMessage(url: url, registry: registry, detail: detail, rateLimit: rateLimit)
         case .transport(let url, let detail):
             "cannot reach \(url): \(detail)"
         case .timeLimitReached(let url, let limit, let last):
@@ -89,6 +94,13 @@ public enum RegistryError: UserFacingError {
         case .unusableCertificates(let path, let detail):
             "cannot use \(path): \(detail)"
         }
+    }
+
+    private static func rateLimitMessage(url: String, registry: String, detail: String, rateLimit: RateLimit?) -> String {
+        var text = "\(registry) refused \(url) for too many requests (HTTP 429)"
+        if !detail.isEmpty { text += ": " + detail }
+        if let rateLimit { text += "; " + rateLimit.description }
+        return text
     }
 
     private static func message(host: String, problem: TLSProblem) -> String {
@@ -179,6 +191,11 @@ public enum RegistryError: UserFacingError {
             ["use https, or pass --insecure if the network between you and the registry is trusted"]
         case .transport, .gaveUp:
             ["check the registry URI and the network (HTTPS_PROXY/NO_PROXY are honoured)"]
+        case .rateLimited(_, let registry, _, _):
+            [
+                "wait for the registry's window to pass, or authenticate: \(registry) may allow more pulls to a logged-in user (--username/--password, --authfile)",
+                "or pull through a mirror or pull-through cache of \(registry)",
+            ]
         case .timeLimitReached:
             ["allow more time with --max-time SECONDS, or try again later"]
         case .tls(let host, let problem, let trust):
