@@ -65,6 +65,15 @@ extension RegistryClient {
     /// The one blob transfer: a GET, resumed with `Range` after an
     /// interruption (within one retry budget), every chunk hashed and
     /// handed to `sink`.
+    ///
+    /// Every attempt starts at the registry, so a redirect to storage whose
+    /// signed URLs expire or work once is asked for afresh. A resume asks
+    /// `bytes=N-END` once the length is known (some storage answers an
+    /// open-ended range 416), `bytes=N-` only when it is not; the length is
+    /// the manifest's, else the first answer's `Content-Length` or
+    /// `Content-Range`, else asked with a `Range: bytes=0-0` GET (storage
+    /// may refuse HEAD). No `Accept-Ranges` is needed: an answer of 200 to
+    /// a resume starts the blob over.
     @discardableResult
     func transferBlob<Sink: BlobSink>(
         _ digest: Digest, size expectedSize: Int64?, repository: String, into sink: inout Sink, progress: (@Sendable (Int64) -> Void)?
@@ -81,7 +90,10 @@ extension RegistryClient {
         var knownSize = expectedSize
         var retry = makeRetryBudget()
         try await send(RegistryRequest(.GET, url, authentication: .registry(repository: repository)), retry: &retry) { headers in
-            if received > 0 { headers.replaceOrAdd(name: "Range", value: "bytes=\(received)-") }
+            if received > 0 {
+                let end: String = knownSize.map { String($0 - 1) } ?? ""
+                headers.replaceOrAdd(name: "Range", value: "bytes=\(received)-\(end)")
+            }
         } receive: { response in
             let resuming = received > 0
             var progressed = false
@@ -150,12 +162,24 @@ extension RegistryClient {
         return received
     }
 
-    /// The length of a blob, asked with `HEAD`; nil when the registry does not say.
+    /// The length of a blob, asked with a GET of its first byte (`Range:
+    /// bytes=0-0`, the length in `Content-Range: bytes 0-0/LENGTH`) rather
+    /// than a HEAD, which storage behind a redirect may refuse (a URL
+    /// signed for GET); nil when the answer does not say.
     private func blobSize(url: String, repository: String) async throws -> Int64? {
         var retry = makeRetryBudget()
-        return try await send(RegistryRequest(.HEAD, url, authentication: .registry(repository: repository)), retry: &retry) { response in
-            guard response.status == .ok else { return nil }
-            return response.headers.first(name: "Content-Length").flatMap(Int64.init)
+        let request = RegistryRequest(.GET, url, headers: ["Range": "bytes=0-0"], authentication: .registry(repository: repository))
+        return try await send(request, retry: &retry) { response in
+            switch response.status {
+            case .partialContent:
+                _ = try? await response.body.collect(upTo: 1024)
+                return response.headers.first(name: "Content-Range").flatMap { $0.split(separator: "/").last }.flatMap { Int64($0) }
+            case .ok:
+                // The whole blob is on its way: its length is all that is wanted.
+                return response.headers.first(name: "Content-Length").flatMap(Int64.init)
+            default:
+                return nil
+            }
         }
     }
 
