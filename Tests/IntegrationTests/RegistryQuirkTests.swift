@@ -180,6 +180,12 @@ extension FaultTests {
             name: "Docker-Content-Digest in bare hex", setUp: { proxy, _ in proxy.add(.manifestGETs, .digestHeader(.bareHex)) }),
         Quirk(
             name: "Docker-Content-Digest wrong for a tag: the body's digest is used", setUp: { proxy, _ in proxy.add(.manifestGETs, .digestHeader(.wrong)) }),
+        Quirk(
+            name: "an OCI manifest without mediaType, served with an index's Content-Type: decided from the body", upstream: .open,
+            setUp: { proxy, fixture in
+                let manifest = editedManifest(fixture.small.single.bytes) { $0["mediaType"] = nil }
+                proxy.add(.manifestGETs, .serve(body: manifest, contentType: "application/vnd.oci.image.index.v1+json"))
+            }),
         // Rate limits
         Quirk(
             name: "HAP429: 429 with a text/plain body and no Retry-After, twice", upstream: .open,
