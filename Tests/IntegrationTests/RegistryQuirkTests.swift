@@ -305,3 +305,38 @@ extension FaultTests {
         }
     }
 }
+
+extension FaultTests {
+    /// zstd layers, under OCI's type and the non-standard docker one some
+    /// builders write, are written to an OCI layout as served: the
+    /// manifest's bytes (and so its types) and each blob unchanged.
+    @Test(
+        "zstd layer types are kept as served in an OCI layout",
+        arguments: ["application/vnd.oci.image.layer.v1.tar+zstd", "application/vnd.docker.image.rootfs.diff.tar.zstd"])
+    func zstdLayersKept(_ type: String) async throws {
+        let fixture = try FaultFixture.shared
+        let directory = try Scratch.directory("quirk")
+        defer { Scratch.remove(directory) }
+        let manifest = Self.editedManifest(fixture.small.single.bytes) { json in
+            guard var layers = json["layers"] as? [[String: Any]] else { return }
+            for index in layers.indices { layers[index]["mediaType"] = type }
+            json["layers"] = layers
+        }
+        try await withFaultProxy(in: fixture.open) { proxy in
+            proxy.add(.manifestGETs, .serve(body: manifest, contentType: "application/vnd.oci.image.manifest.v1+json"))
+            let out = "\(directory)/layout"
+            let result = try await HockerBinary.run(
+                "hocker", ["image", "--registry", proxy.v2URL, "--format", "oci", "--progress", "none", "--out", out, fixture.small.repository, fixture.small.tag])
+            #expect(result.status == 0, "\(result.stderrText)")
+            guard result.status == 0 else { return }
+            let manifestDigest = sha256Digest(manifest)
+            let stored = try Data(contentsOf: URL(fileURLWithPath: "\(out)/blobs/sha256/\(manifestDigest.dropFirst("sha256:".count))"))
+            #expect(stored == manifest)
+            let layers = (try JSONSerialization.jsonObject(with: stored) as? [String: Any])?["layers"] as? [[String: Any]]
+            #expect(layers?.map { $0["mediaType"] as? String } == Array(repeating: type, count: fixture.small.single.layerDigests.count))
+            for layer in fixture.small.single.layerDigests {
+                #expect(try sha256Digest(file: "\(out)/blobs/sha256/\(layer.dropFirst("sha256:".count))") == layer)
+            }
+        }
+    }
+}
