@@ -340,3 +340,28 @@ extension FaultTests {
         }
     }
 }
+
+extension FaultTests {
+    /// A pinned digest is checked against the bytes, whatever
+    /// `Docker-Content-Digest` says; bytes that do not match it are refused.
+    @Test("a pinned digest is checked against the body, not Docker-Content-Digest", arguments: [false, true])
+    func pinnedDigestAgainstBody(servesOtherBytes: Bool) async throws {
+        let fixture = try FaultFixture.shared
+        try await withFaultProxy(in: fixture.open) { proxy in
+            if servesOtherBytes {
+                let other = Self.editedManifest(fixture.small.single.bytes) { $0["annotations"] = ["edited": "yes"] }
+                proxy.add(.manifestGETs, .serve(body: other, contentType: "application/vnd.oci.image.manifest.v1+json"))
+            } else {
+                proxy.add(.manifestGETs, .digestHeader(.wrong))
+            }
+            let result = try await HockerBinary.run("hocker-manifest", ["--registry", proxy.v2URL, fixture.small.repository, fixture.small.single.digest])
+            if servesOtherBytes {
+                #expect(result.status == 1)
+                #expect(result.stderrText.contains("digest mismatch"), "\(result.stderrText)")
+            } else {
+                #expect(result.status == 0, "\(result.stderrText)")
+                #expect(sha256Digest(result.stdout) == fixture.small.single.digest)
+            }
+        }
+    }
+}
