@@ -89,12 +89,15 @@ extension RegistryClient {
         // with a 416 whose announced body never comes).
         var knownSize = expectedSize
         var retry = makeRetryBudget()
-        try await send(RegistryRequest(.GET, url, authentication: .registry(repository: repository)), retry: &retry) { headers in
+        // Where the bytes come from: the registry, or a foreign layer's own URL.
+        var source = url
+        func prepare(_ headers: inout HTTPHeaders) {
             if received > 0 {
                 let end: String = knownSize.map { String($0 - 1) } ?? ""
                 headers.replaceOrAdd(name: "Range", value: "bytes=\(received)-\(end)")
             }
-        } receive: { response in
+        }
+        func receive(_ response: HTTPClientResponse) async throws {
             let resuming = received > 0
             var progressed = false
             let contentLength = response.headers.first(name: "Content-Length").flatMap(Int64.init)
@@ -110,7 +113,7 @@ extension RegistryClient {
                 if knownSize == nil { knownSize = contentLength }
             case .partialContent where resuming:
                 guard let range = response.headers.first(name: "Content-Range"), range.hasPrefix("bytes \(received)-") else {
-                    throw RegistryError.unexpectedStatus(206, url: url, detail: "Content-Range does not start at byte \(received)")
+                    throw RegistryError.unexpectedStatus(206, url: source, detail: "Content-Range does not start at byte \(received)")
                 }
                 if knownSize == nil { knownSize = range.split(separator: "/").last.flatMap { Int64($0) } }
             case .rangeNotSatisfiable where resuming:
@@ -118,9 +121,9 @@ extension RegistryClient {
                 // says whether everything had arrived. Its body is not read (it may never come).
                 let total = response.headers.first(name: "Content-Range").flatMap { $0.split(separator: "/").last }.flatMap { Int64($0) }
                 if total == received { return }
-                throw RegistryError.unexpectedStatus(416, url: url, detail: "the registry has no byte \(received) of the blob")
+                throw RegistryError.unexpectedStatus(416, url: source, detail: "the registry has no byte \(received) of the blob")
             default:
-                throw await failure(response, url: url, repository: repository) { _ in
+                throw await failure(response, url: source, repository: repository) { _ in
                     .blobUnknown(digest: digest, repository: repository, registry: self.endpoint.host)
                 }
             }
@@ -144,12 +147,37 @@ extension RegistryClient {
             } catch {
                 try sink.flush()
                 try checkDeadline(url: url, last: "\(received) bytes of \(what) received")
-                if knownSize == nil { knownSize = try await blobSize(url: url, repository: repository) }
+                // A foreign URL is never asked anything but the blob itself (its size is the manifest's).
+                if knownSize == nil, source == url { knownSize = try await blobSize(url: url, repository: repository) }
                 // Every byte arrived before the connection broke: nothing left to ask for.
                 if let knownSize, received >= knownSize { return }
                 logger.debug("blob transfer interrupted", metadata: ["digest": "\(digest.short)", "received": "\(received)", "error": "\(Self.describe(error))"])
                 throw TransferInterrupted(failure: Self.attemptFailure(error, madeProgress: progressed))
             }
+        }
+        do {
+            try await send(RegistryRequest(.GET, url, authentication: .registry(repository: repository)), retry: &retry, prepare: prepare, receive: receive)
+        } catch let error as RegistryError {
+            // A foreign layer the registry does not hold: from the URLs its manifest lists, with no credentials, when allowed.
+            guard case .blobUnknown = error, received == 0, let urls = blobURLs.withLock({ $0[digest] }), let first = urls.first else { throw error }
+            guard configuration.nondistributableURLs else {
+                throw RegistryError.nondistributable(digest: digest, url: first, repository: repository, registry: endpoint.host)
+            }
+            var last: any Error = error
+            var fetched = false
+            for foreign in urls where !fetched {
+                source = foreign
+                logger.debug("blob not in the registry; fetching it from its manifest's URL", metadata: ["digest": "\(digest.short)", "url": "\(foreign)"])
+                do {
+                    try await send(RegistryRequest(.GET, foreign, authentication: .anonymous), retry: &retry, prepare: prepare, receive: receive)
+                    fetched = true
+                } catch {
+                    // Bytes already written from one URL are not mixed with another's.
+                    if received > 0 { throw error }
+                    last = error
+                }
+            }
+            if !fetched { throw last }
         }
         if let expectedSize, received != expectedSize {
             throw RegistryError.sizeMismatch(what: what, expected: expectedSize, actual: received)

@@ -83,11 +83,25 @@ extension RegistryClient {
             }
         }
         do {
-            return try ManifestDocument(bytes: bytes, contentType: headers.first(name: "Content-Type"), digest: actual)
+            let document = try ManifestDocument(bytes: bytes, contentType: headers.first(name: "Content-Type"), digest: actual)
+            noteBlobURLs(document)
+            return document
         } catch let error {
             guard case .unsupportedManifest(let type, _) = error, MediaType.isSchema1(type) else { throw error }
             throw ImageSpecError.schema1(image: "\(endpoint.host)/\(image.repositoryReference)")
         }
+    }
+
+    /// Remembers the http(s) `urls` an image manifest's layers list.
+    private func noteBlobURLs(_ document: ManifestDocument) {
+        guard let manifest = document.imageManifest else { return }
+        var found: [Digest: [String]] = [:]
+        for layer in manifest.layers {
+            let urls = (layer.urls ?? []).filter { $0.lowercased().hasPrefix("https://") || $0.lowercased().hasPrefix("http://") }
+            if !urls.isEmpty { found[layer.digest] = urls }
+        }
+        guard !found.isEmpty else { return }
+        blobURLs.withLock { $0.merge(found) { _, new in new } }
     }
 
     /// A `Docker-Content-Digest` value as a digest: `ALGORITHM:HEX`, or

@@ -10,6 +10,9 @@ public enum RegistryError: UserFacingError {
     case repositoryUnknown(repository: String, registry: String)
     /// The registry does not have this blob in the repository.
     case blobUnknown(digest: Digest, repository: String, registry: String)
+    /// A non-distributable layer the registry does not hold, which its
+    /// manifest says is at `url`, not fetched from there without the flag.
+    case nondistributable(digest: Digest, url: String, repository: String, registry: String)
     /// 401 after authenticating (or with no credentials to authenticate with).
     case unauthorized(repository: String, registry: String, detail: String, hadCredentials: Bool)
     /// 403: the registry refuses pull access (to these credentials, or to an anonymous client).
@@ -57,6 +60,8 @@ public enum RegistryError: UserFacingError {
             "repository unknown: \(repository) at \(registry)"
         case .blobUnknown(let digest, let repository, let registry):
             "blob unknown: \(digest) in \(repository) at \(registry)"
+        case .nondistributable(let digest, let url, let repository, let registry):
+            "blob unknown: \(digest) in \(repository) at \(registry); it is a non-distributable layer, which the manifest says is at \(url)"
         case .unauthorized(let repository, let registry, let detail, _):
             "unauthorized: \(repository) at \(registry)\(detail.isEmpty ? "" : ": \(detail)")"
         case .denied(let repository, let registry, let detail):
@@ -176,6 +181,11 @@ public enum RegistryError: UserFacingError {
             ["check the image name; Docker Hub official images live under library/ (library/debian)"]
         case .repositoryUnknown(let repository, let registry):
             ["check the image name: \(registry) has no repository \(repository) (its tag list says so)"]
+        case .nondistributable:
+            [
+                "fetch it from there with --allow-nondistributable-artifacts (sent without credentials; the bytes are verified against the digest)",
+                "or push the image again with its foreign layers included",
+            ]
         case .blobUnknown:
             ["check the digest; one taken from an older manifest may name a blob the registry no longer keeps (re-resolve the tag)"]
         case .unauthorized(_, _, _, let hadCredentials):

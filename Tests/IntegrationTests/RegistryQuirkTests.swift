@@ -365,3 +365,52 @@ extension FaultTests {
         }
     }
 }
+
+extension FaultTests {
+    /// A non-distributable (foreign) layer: asked of the registry first; when
+    /// it does not hold it, fetched from the URL the manifest lists only with
+    /// --allow-nondistributable-artifacts, and without credentials.
+    @Test("a foreign layer the registry lacks: from its URL only with the flag, without credentials", arguments: [false, true])
+    func foreignLayer(allowed: Bool) async throws {
+        let fixture = try FaultFixture.shared
+        let directory = try Scratch.directory("quirk")
+        defer { Scratch.remove(directory) }
+        let image = fixture.privateImage
+        let layer = image.single.layers[2]
+        let bytes = try await TestHTTP.request("GET", "\(fixture.open.v2URL)\(fixture.small.repository)/blobs/\(layer.digest)").body
+        try #require(sha256Digest(bytes) == layer.digest)
+        try await withFaultProxy(in: fixture.token) { proxy in
+            let foreignURL = "http://localhost:\(proxy.port)/foreign/layer.tar.gz"
+            let manifest = Self.editedManifest(image.single.bytes) { json in
+                guard var layers = json["layers"] as? [[String: Any]] else { return }
+                let docker = (layers[2]["mediaType"] as? String ?? "").contains("docker")
+                layers[2]["mediaType"] =
+                    docker ? "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" : "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+                layers[2]["urls"] = [foreignURL]
+                json["layers"] = layers
+            }
+            proxy.add(.manifestGETs, .serve(body: manifest, contentType: image.single.mediaType))
+            proxy.add(
+                .blobGET(layer.digest),
+                .respond(status: 404, headers: ["Content-Type": "application/json"], body: #"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}"#))
+            proxy.add(FaultMatch { method, _, path in method == "GET" && path == "/foreign/layer.tar.gz" }, .serve(body: bytes, contentType: "application/octet-stream"))
+            let outcome = try await Self.run(
+                .image(jobs: 4), through: proxy, image: image, arguments: ["-u", FaultFixture.bob.name, "-p", FaultFixture.bob.password] + (allowed ? ["--allow-nondistributable-artifacts"] : []),
+                in: directory)
+            let foreign = proxy.requests.filter { $0.path == "/foreign/layer.tar.gz" }
+            if allowed {
+                #expect(outcome.result.status == 0, "\(outcome.result.stderrText)")
+                guard outcome.result.status == 0 else { return }
+                try await ArchiveChecks.layersMatchDiffIDs(archive: outcome.output, configDigest: image.single.configDigest, layerDigests: image.single.layerDigests)
+                #expect(proxy.requests.contains { $0.kind == .blob && $0.path.hasSuffix(layer.digest) && $0.status == 404 }, "the registry was asked first")
+                #expect(foreign.count == 1 && foreign.allSatisfy { $0.authorization == nil && $0.host?.hasPrefix("localhost") == true })
+            } else {
+                #expect(outcome.result.status == 1)
+                #expect(outcome.result.stderrText.contains("non-distributable layer"), "\(outcome.result.stderrText)")
+                #expect(outcome.result.stderrText.contains("--allow-nondistributable-artifacts"))
+                #expect(foreign.isEmpty)
+                Self.expectNoLeftovers(outcome, succeeded: false)
+            }
+        }
+    }
+}
