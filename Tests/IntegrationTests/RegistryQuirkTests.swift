@@ -202,7 +202,8 @@ extension FaultTests {
             }),
     ]
 
-    @Test("a registry's documented quirk, imitated: the whole image pulled and verified", arguments: quirks)
+    // One at a time: twenty pulls at once on top of the other fault tests starve the timing-sensitive ones on a small machine.
+    @Test("a registry's documented quirk, imitated: the whole image pulled and verified", .serialized, arguments: quirks)
     func registryQuirk(_ quirk: Quirk) async throws {
         let fixture = try FaultFixture.shared
         let directory = try Scratch.directory("quirk")
