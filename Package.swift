@@ -97,7 +97,10 @@ let package = Package(
         .testTarget(name: "ImageSpecTests", dependencies: ["ImageSpec", "ImageReference", "RegistryTestBed"], exclude: ["Fixtures"]),
         .testTarget(
             name: "RegistryClientTests",
-            dependencies: ["RegistryClient", "ImageSpec", "RegistryTestBed", .product(name: "NIOSSL", package: "swift-nio-ssl")]
+            dependencies: [
+                "RegistryClient", "ImageSpec", "RegistryTestBed", .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         .testTarget(name: "RegistryMirrorsTests", dependencies: ["RegistryMirrors", "ImageReference"]),
         .testTarget(name: "ImageLockTests", dependencies: ["ImageLock", "ImageSpec", "ImageReference"], exclude: ["Fixtures"]),

@@ -50,6 +50,14 @@ struct RegistryOptions: ParsableArguments {
     @Flag(help: "Allow plain http and TLS without certificate verification.")
     var insecure = false
 
+    @Flag(
+        name: .customLong("allow-nondistributable-artifacts"),
+        help: """
+            Fetch a non-distributable (foreign) layer the registry does not hold from the URLs its manifest lists, \
+            without credentials (as docker's daemon option of that name).
+            """)
+    var allowNondistributableArtifacts = false
+
     @Option(
         name: .customLong("mirror"),
         help: ArgumentHelp(
@@ -162,6 +170,7 @@ struct RegistryOptions: ParsableArguments {
             configuration.retryObserver = { notice in console.note("hocker: \(redactor.redact(notice.description))") }
         }
         configuration.insecure = insecure
+        configuration.nondistributableURLs = allowNondistributableArtifacts
         configuration.certDirectory = certDir
         configuration.environment = context.environment
         configuration.retries = retries

@@ -1,9 +1,15 @@
 /// A reference to an image in a registry: `registry/repository[:tag][@digest]`.
 ///
 /// Parsing follows the grammar docker uses (distribution's `reference`
-/// package): the first path component is a registry host when it contains a
-/// `.` or a `:`, or is `localhost`; otherwise the image is on Docker Hub, where
-/// a single-component name gets the `library/` namespace.
+/// package, `ParseNormalizedNamed`): the first of several path components
+/// is a registry host when it contains a `.` or a `:`, is `localhost`, or
+/// has an uppercase letter (repository paths are lowercase, host names are
+/// not case-sensitive, so `Docker/docker` names the host `Docker`);
+/// otherwise the image is on Docker Hub, where a single-component name gets
+/// the `library/` namespace. A host is dot-separated labels of letters,
+/// digits and inner `-`, or an IPv6 address of hex digits and `:` in
+/// brackets, with an optional `:PORT`; a bare 64-digit hex string is an
+/// image ID, not a name, and is refused.
 public struct ImageReference: Hashable, Sendable, CustomStringConvertible {
     /// Docker Hub's canonical name in references.
     public static let dockerHub = "docker.io"
@@ -41,6 +47,10 @@ public struct ImageReference: Hashable, Sendable, CustomStringConvertible {
     public init(parsing text: String, defaultRegistry: String = ImageReference.dockerHub) throws(ReferenceError) {
         guard !text.isEmpty else { throw .invalidReference(text, reason: "it is empty") }
         guard text.utf8.count <= 4096 else { throw .invalidReference(String(text.prefix(64)) + "…", reason: "it is too long") }
+        if Self.isImageID(text) {
+            throw .invalidReference(
+                text, reason: "64 hexadecimal digits are an image ID, not a name (a digest is written NAME@sha256:<hex>; a repository of that name, docker.io/<hex>)")
+        }
         var remainder = Substring(text)
         var digest: Digest?
         if let at = remainder.firstIndex(of: "@") {
@@ -56,7 +66,7 @@ public struct ImageReference: Hashable, Sendable, CustomStringConvertible {
         var path = remainder
         if let slash = remainder.firstIndex(of: "/") {
             let first = remainder[..<slash]
-            if first.contains(".") || first.contains(":") || first == "localhost" {
+            if first.contains(".") || first.contains(":") || first == "localhost" || first.lowercased() != first {
                 registry = String(first)
                 path = remainder[remainder.index(after: slash)...]
             }
@@ -122,6 +132,7 @@ public struct ImageReference: Hashable, Sendable, CustomStringConvertible {
     public static func validateRepository(_ path: String, original: String) throws(ReferenceError) {
         guard !path.isEmpty else { throw .invalidReference(original, reason: "the repository name is empty") }
         guard path.utf8.count <= 255 else { throw .invalidReference(original, reason: "the repository name is longer than 255 characters") }
+        guard path.lowercased() == path else { throw .invalidReference(original, reason: "the repository name '\(path)' must be lowercase") }
         for component in path.split(separator: "/", omittingEmptySubsequences: false) {
             guard isValidPathComponent(Array(component.utf8)) else {
                 throw .invalidReference(
@@ -132,14 +143,54 @@ public struct ImageReference: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Checks a registry host as docker's grammar has it: a domain name
+    /// (labels of letters and digits, `-` inside a label, joined by `.`) or
+    /// an IPv6 address in brackets (hex digits and `:` only), then an
+    /// optional `:PORT` of digits.
     static func validateRegistryHost(_ host: String, original: String) throws(ReferenceError) {
-        let allowed = host.utf8.allSatisfy { c in
-            isAlphaNumeric(c) || c == UInt8(ascii: ".") || c == UInt8(ascii: "-") || c == UInt8(ascii: ":")
-                || c == UInt8(ascii: "[") || c == UInt8(ascii: "]")
+        if let problem = hostProblem(host) {
+            throw .invalidReference(original, reason: "'\(host)' is not a valid registry host: \(problem)")
         }
-        guard allowed, !host.isEmpty, !host.hasPrefix("."), !host.hasPrefix("-") else {
-            throw .invalidReference(original, reason: "'\(host)' is not a valid registry host")
+    }
+
+    /// What is wrong with `host` in docker's grammar, or nil.
+    static func hostProblem(_ host: String) -> String? {
+        let bytes = Array(host.utf8)
+        guard !bytes.isEmpty else { return "it is empty" }
+        var index = 0
+        if bytes[0] == UInt8(ascii: "[") {
+            guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { return "the IPv6 address has no closing ']'" }
+            let address = bytes[1..<close]
+            guard !address.isEmpty, address.allSatisfy({ isHexDigit($0) || $0 == UInt8(ascii: ":") }) else {
+                return "an IPv6 address in brackets is hex digits and ':' only (no embedded IPv4 address, no %zone)"
+            }
+            index = close + 1
+        } else {
+            let end = bytes.firstIndex(of: UInt8(ascii: ":")) ?? bytes.count
+            if bytes[..<end].contains(UInt8(ascii: ":")) || (end < bytes.count && bytes[(end + 1)...].contains(UInt8(ascii: ":"))) {
+                return "an IPv6 address goes in brackets, with the port after them ([fc00::1]:5000)"
+            }
+            for label in bytes[..<end].split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false) {
+                guard let first = label.first, let last = label.last else { return "it has an empty label (two dots in a row, or a dot at an end)" }
+                guard label.allSatisfy({ isAlphaNumeric($0) || $0 == UInt8(ascii: "-") }) else {
+                    return "a host name is letters, digits, '-' and '.'"
+                }
+                guard isAlphaNumeric(first), isAlphaNumeric(last) else { return "a label of a host name starts and ends with a letter or digit" }
+            }
+            index = end
         }
+        guard index < bytes.count else { return nil }
+        let port = bytes[(index + 1)...]
+        guard bytes[index] == UInt8(ascii: ":"), !port.isEmpty, port.allSatisfy({ (0x30...0x39).contains($0) }) else {
+            return "the port after ':' is digits"
+        }
+        return nil
+    }
+
+    /// Whether `text` is 64 lowercase hex digits and nothing else, which
+    /// docker takes for an image ID.
+    static func isImageID(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
     private static func isValidPathComponent(_ bytes: [UInt8]) -> Bool {
@@ -164,6 +215,10 @@ public struct ImageReference: Hashable, Sendable, CustomStringConvertible {
             index = end
         }
         return true
+    }
+
+    private static func isHexDigit(_ c: UInt8) -> Bool {
+        (0x30...0x39).contains(c) || (0x61...0x66).contains(c) || (0x41...0x46).contains(c)
     }
 
     private static func isLowerAlphaNumeric(_ c: UInt8) -> Bool {

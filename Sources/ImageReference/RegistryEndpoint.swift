@@ -52,10 +52,8 @@ public struct RegistryEndpoint: Hashable, Sendable, CustomStringConvertible {
         guard !host.contains("@") else {
             throw .invalidRegistry("…", reason: "credentials do not belong in the registry URI; use --username/--password or --credentials-file")
         }
-        do {
-            try ImageReference.validateRegistryHost(host, original: text)
-        } catch {
-            throw .invalidRegistry(text, reason: "'\(host)' is not a valid host[:port]")
+        if let problem = ImageReference.hostProblem(host) {
+            throw .invalidRegistry(text, reason: "'\(host)' is not a valid host[:port]: \(problem)")
         }
         if let portText = Self.port(of: host) {
             guard let port = Int(portText), (1...65535).contains(port) else {

@@ -7,6 +7,9 @@ public enum ImageSpecError: UserFacingError, Equatable {
     case invalidManifest(String)
     /// A manifest format hocker does not read.
     case unsupportedManifest(String, reason: String)
+    /// A registry served a Docker schema 1 manifest for this image
+    /// (`HOST/REPOSITORY:TAG`).
+    case schema1(image: String)
     /// An index with no manifest for the requested platform.
     case noMatchingPlatform(requested: Platform, available: [Platform], image: String)
     /// An image config that is not JSON of the expected shape.
@@ -20,6 +23,8 @@ public enum ImageSpecError: UserFacingError, Equatable {
             "invalid manifest: \(reason)"
         case .unsupportedManifest(let type, let reason):
             "unsupported manifest type \(type): \(reason)"
+        case .schema1(let image):
+            "\(image) is a Docker schema 1 image (\(MediaType.dockerSchema1Signed)), a deprecated format hocker does not read"
         case .noMatchingPlatform(let requested, let available, let image):
             "no image for platform \(requested) in \(image); it has: \(available.map(\.description).joined(separator: ", "))"
         case .invalidConfig(let reason):
@@ -37,6 +42,12 @@ public enum ImageSpecError: UserFacingError, Equatable {
             ["to take it anyway: --platform \(actual) (or --platform any)"]
         case .unsupportedManifest(let type, _) where MediaType.isSchema1(type):
             ["schema 1 images cannot be fetched; ask for a newer tag"]
+        case .schema1(let image):
+            [
+                "push the image again with a current docker, podman or skopeo, which write schema 2 or OCI manifests "
+                    + "(skopeo copy --format v2s2 docker://\(image) docker://\(image) converts it where it is)",
+                "or ask for a newer tag, pushed since",
+            ]
         default:
             []
         }

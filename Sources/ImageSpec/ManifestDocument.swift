@@ -42,20 +42,9 @@ public struct ManifestDocument: Sendable, Hashable {
         guard probe.schemaVersion == 2 else {
             throw .invalidManifest("schemaVersion is \(probe.schemaVersion.map(String.init) ?? "missing"), expected 2")
         }
-        var type = probe.mediaType ?? headerType ?? ""
-        if !MediaType.isImageManifest(type) && !MediaType.isIndex(type) {
-            // OCI lets mediaType be omitted; fall back on the document's shape.
-            if probe.mediaType == nil, probe.manifests != nil {
-                type = MediaType.ociIndex
-            } else if probe.mediaType == nil, probe.config != nil {
-                type = MediaType.ociManifest
-            } else {
-                throw .unsupportedManifest(type.isEmpty ? "(none)" : type, reason: "hocker reads Docker schema 2 and OCI manifests and indexes")
-            }
-        }
-        mediaType = type
+        mediaType = try Self.mediaType(declared: probe.mediaType, header: headerType, hasManifests: probe.manifests != nil, hasConfig: probe.config != nil)
         do {
-            if MediaType.isIndex(type) {
+            if MediaType.isIndex(mediaType) {
                 let index = try JSONDecoder().decode(ImageIndex.self, from: bytes)
                 try Self.validate(index.manifests, what: "manifest entry")
                 content = .index(index)
@@ -70,6 +59,28 @@ public struct ManifestDocument: Sendable, Hashable {
         } catch {
             throw .invalidManifest(DecodingProblem.describe(error))
         }
+    }
+
+    /// What a document is, from what it says of itself first: its own
+    /// `mediaType`; when it has none (OCI allows that), its shape — a
+    /// `manifests` list is an index, a `config` an image manifest —
+    /// whatever `Content-Type` claims (registries have served indexes as
+    /// image manifests); `Content-Type` only when the shape says nothing.
+    static func mediaType(declared: String?, header: String?, hasManifests: Bool, hasConfig: Bool) throws(ImageSpecError) -> String {
+        if let declared {
+            guard MediaType.isImageManifest(declared) || MediaType.isIndex(declared) else {
+                throw .unsupportedManifest(declared.isEmpty ? "(none)" : declared, reason: "hocker reads Docker schema 2 and OCI manifests and indexes")
+            }
+            return declared
+        }
+        if hasManifests != hasConfig {
+            let oci = hasManifests ? MediaType.ociIndex : MediaType.ociManifest
+            // A Docker type in Content-Type of the same kind is kept: the bytes are the same either way.
+            if let header, hasManifests ? MediaType.isIndex(header) : MediaType.isImageManifest(header) { return header }
+            return oci
+        }
+        if let header, MediaType.isImageManifest(header) || MediaType.isIndex(header) { return header }
+        throw .unsupportedManifest(header ?? "(none)", reason: "hocker reads Docker schema 2 and OCI manifests and indexes")
     }
 
     /// The image manifest, or nil for an index.

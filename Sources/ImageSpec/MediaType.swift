@@ -7,12 +7,18 @@ public enum MediaType {
     public static let dockerConfig = "application/vnd.docker.container.image.v1+json"
     public static let dockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip"
     public static let dockerForeignLayerGzip = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+    /// Not in any Docker specification, but written by some builders
+    /// (older BuildKit, Kaniko) for zstd layers in Docker schema 2
+    /// manifests; the bytes are those of ``ociLayerZstd``.
+    public static let dockerLayerZstd = "application/vnd.docker.image.rootfs.diff.tar.zstd"
     public static let ociManifest = "application/vnd.oci.image.manifest.v1+json"
     public static let ociIndex = "application/vnd.oci.image.index.v1+json"
     public static let ociConfig = "application/vnd.oci.image.config.v1+json"
     public static let ociLayer = "application/vnd.oci.image.layer.v1.tar"
     public static let ociLayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip"
     public static let ociLayerZstd = "application/vnd.oci.image.layer.v1.tar+zstd"
+    /// OCI's non-distributable layers (deprecated in image-spec 1.1, still served).
+    public static let ociForeignLayerGzip = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
 
     /// Image manifests, in the order of preference sent in `Accept`.
     public static let imageManifests = [ociManifest, dockerManifest]
@@ -28,6 +34,12 @@ public enum MediaType {
     public static func isIndex(_ type: String) -> Bool { indexes.contains(type) }
     /// Whether a media type names a schema 1 manifest, which is not supported.
     public static func isSchema1(_ type: String) -> Bool { type == dockerSchema1 || type == dockerSchema1Signed }
+
+    /// Whether a layer is one a registry need not hold (Windows base
+    /// layers): its descriptor's `urls` say where else it is.
+    public static func isForeignLayer(_ type: String) -> Bool {
+        type.hasPrefix("application/vnd.docker.image.rootfs.foreign.") || type.hasPrefix("application/vnd.oci.image.layer.nondistributable.")
+    }
 
     /// The layer media type a blob's first bytes show: gzip, zstd, else a
     /// plain tar (for files whose media type nobody recorded).

@@ -14,9 +14,34 @@ public struct AuthChallenge: Hashable, Sendable {
     public var realm: String? { parameters["realm"] }
     public var service: String? { parameters["service"] }
     public var scope: String? { parameters["scope"] }
+    /// `insufficient_scope` when a token was refused for lacking the `scope` named.
+    public var error: String? { parameters["error"] }
+
+    /// Whether hocker can answer it: `Basic`, or `Bearer` with a realm.
+    public var isSupported: Bool {
+        scheme == "basic" || (scheme == "bearer" && !(realm ?? "").isEmpty)
+    }
+
+    /// What tells two challenges apart when deciding whether a 401 asks
+    /// for something new (another realm, service, scope or scheme) or
+    /// refuses what was just sent.
+    var identity: String {
+        [scheme, realm ?? "", service ?? "", scope ?? ""].joined(separator: "|")
+    }
+
+    /// The first challenge hocker can answer among every `WWW-Authenticate`
+    /// header of a response, in the order they were sent.
+    public static func firstSupported(in headers: [String]) -> AuthChallenge? {
+        for header in headers {
+            if let challenge = parse(header).first(where: { $0.isSupported }) { return challenge }
+        }
+        return nil
+    }
 
     /// Parses every challenge in one header value. Malformed parts are
     /// skipped rather than fatal: a registry's odd header must not crash us.
+    /// Values may be quoted strings or bare (`service=gcr.io`,
+    /// `realm=https://host/token`), which run to the next `,` or space.
     public static func parse(_ header: String) -> [AuthChallenge] {
         var scanner = HeaderScanner(Array(header.utf8))
         var challenges: [AuthChallenge] = []
@@ -42,7 +67,7 @@ public struct AuthChallenge: Hashable, Sendable {
                     break
                 }
                 scanner.skip(whitespaceAndCommas: false)
-                let value = scanner.quotedString() ?? scanner.token() ?? ""
+                let value = scanner.quotedString() ?? scanner.bareValue()
                 challenge.parameters[name.lowercased()] = value
             }
             challenges.append(challenge)
@@ -84,6 +109,14 @@ private struct HeaderScanner {
         let start = position
         while position < bytes.count, Self.isTokenChar(bytes[position]) { position += 1 }
         guard position > start else { return nil }
+        return String(decoding: bytes[start..<position], as: UTF8.self)
+    }
+
+    /// An unquoted parameter value: everything up to the next `,` or
+    /// space. Looser than RFC 7235's token, as registries send URLs bare.
+    mutating func bareValue() -> String {
+        let start = position
+        while position < bytes.count, bytes[position] != UInt8(ascii: ","), bytes[position] != 0x20, bytes[position] != 0x09 { position += 1 }
         return String(decoding: bytes[start..<position], as: UTF8.self)
     }
 

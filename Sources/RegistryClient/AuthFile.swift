@@ -87,9 +87,18 @@ struct AuthFile: Sendable {
         return nil
     }
 
+    /// The user name of an entry: `username`, else the part of `auth` before its `:`.
+    private static func username(of entry: Entry) -> String? {
+        if let username = entry.username, !username.isEmpty { return username }
+        guard let auth = entry.auth, let data = Data(base64Encoded: auth), let text = String(data: data, encoding: .utf8),
+              let colon = text.firstIndex(of: ":"), colon != text.startIndex
+        else { return nil }
+        return String(text[..<colon])
+    }
+
     private static func credential(of entry: Entry) -> Credential? {
         if let token = entry.registrytoken, !token.isEmpty { return .bearer(token: token) }
-        if let token = entry.identitytoken, !token.isEmpty { return .identityToken(token) }
+        if let token = entry.identitytoken, !token.isEmpty { return .identityToken(token, username: Self.username(of: entry)) }
         if let auth = entry.auth, !auth.isEmpty, let data = Data(base64Encoded: auth),
            let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")
         {

@@ -39,6 +39,9 @@ actor AuthSession {
     private var basicHeader: String?
     /// Credentials resolved per repository (helpers run once).
     private var resolved: [String: ResolvedCredential?] = [:]
+    /// The challenges of `GET /v2/`, asked once, for registries whose 401s
+    /// on repository paths carry none (gcr.io).
+    private var ping: Task<[String], any Error>?
 
     init(endpoint: RegistryEndpoint, resolver: CredentialResolver?, configuration: RegistryClientConfiguration) {
         self.endpoint = endpoint
@@ -67,32 +70,30 @@ actor AuthSession {
         (try? credential(for: repository)) != nil
     }
 
-    /// How to answer a 401. `rejected` is the header the 401 answered, so a
-    /// token the registry no longer accepts is dropped from the cache.
-    func answer(challenges: [AuthChallenge], repository: String, rejected: String?) throws -> Answer {
+    /// The `WWW-Authenticate` headers of `GET /v2/`, fetched with `fetch`
+    /// at the first need and kept for the run.
+    func pingChallenges(_ fetch: @escaping @Sendable () async throws -> [String]) async throws -> [String] {
+        let task = ping ?? Task { try await fetch() }
+        ping = task
+        return try await task.value
+    }
+
+    /// How to answer a 401: the first challenge hocker supports, in the
+    /// order the registry sent them. `rejected` is the header the 401
+    /// answered, so a token the registry no longer accepts is dropped from
+    /// the cache.
+    func answer(challenge: AuthChallenge?, repository: String, rejected: String?) throws -> Answer {
         let source = try credential(for: repository)
         if let source, case .bearer = source.credential {
             // The user's own token was refused; there is nothing else to try.
             throw RegistryError.unauthorized(
                 repository: repository, registry: endpoint.host, detail: "the registry rejected the bearer token from \(source.origin)", hadCredentials: true)
         }
-        if let bearer = challenges.first(where: { $0.scheme == "bearer" }) {
-            guard let realm = bearer.realm, let realmURL = URL(string: realm), let scheme = realmURL.scheme?.lowercased(),
-                  scheme == "https" || scheme == "http", realmURL.host != nil
-            else {
-                throw RegistryError.tokenRequestFailed(realm: bearer.realm ?? "(none)", status: nil, detail: "the challenge's realm is not an http(s) URL")
-            }
-            let request = TokenRequest(
-                realm: realmURL, service: bearer.service, scope: bearer.scope ?? "repository:\(repository):pull", credential: source,
-                repository: repository, registry: endpoint.host)
-            let key = request.cacheKey
-            if let cached = tokens[key], cached.header == rejected || cached.expires <= .now {
-                tokens[key] = nil
-            }
-            scopeKeys[repository] = key
-            return tokens[key] == nil ? .token(request) : .ready
+        guard let challenge else {
+            throw RegistryError.unauthorized(
+                repository: repository, registry: endpoint.host, detail: "the registry sent no challenge hocker can answer", hadCredentials: source != nil)
         }
-        if challenges.contains(where: { $0.scheme == "basic" }) {
+        if challenge.scheme == "basic" {
             guard let source, let header = source.credential.basicAuthorization else {
                 throw RegistryError.unauthorized(
                     repository: repository, registry: endpoint.host, detail: "the registry asks for a username and password", hadCredentials: source != nil)
@@ -104,8 +105,22 @@ actor AuthSession {
             basicHeader = header
             return .ready
         }
-        throw RegistryError.unauthorized(
-            repository: repository, registry: endpoint.host, detail: "the registry sent no challenge hocker can answer", hadCredentials: source != nil)
+        let realm = challenge.realm ?? ""
+        guard let realmURL = URL(string: realm), let scheme = realmURL.scheme?.lowercased(), scheme == "https" || scheme == "http", realmURL.host != nil
+        else {
+            throw RegistryError.tokenRequestFailed(realm: realm.isEmpty ? "(none)" : realm, status: nil, detail: "the challenge's realm is not an http(s) URL")
+        }
+        // A Bearer challenge after Basic worked (a token service in front) replaces it.
+        basicHeader = nil
+        let request = TokenRequest(
+            realm: realmURL, service: challenge.service, scope: challenge.scope ?? "repository:\(repository):pull", credential: source,
+            repository: repository, registry: endpoint.host)
+        let key = request.cacheKey
+        if let cached = tokens[key], cached.header == rejected || cached.expires <= .now {
+            tokens[key] = nil
+        }
+        scopeKeys[repository] = key
+        return tokens[key] == nil ? .token(request) : .ready
     }
 
     /// Makes the token `request` names available, running `fetch` unless a
@@ -126,5 +141,25 @@ actor AuthSession {
         let found = try resolver?.credential(registry: endpoint.name, repository: repository)
         resolved[repository] = .some(found)
         return found
+    }
+}
+
+/// How long an issued token is used.
+enum TokenLifetime {
+    /// The token spec's floor: an `expires_in` absent or below it counts as it.
+    static let minimum = 60
+    /// How long before its end a token is renewed, so that a request sent
+    /// just before it expires does not reach the registry just after.
+    static let renewalMargin = 5
+
+    /// When a token received at `received` stops being used: `expires_in`
+    /// seconds (at least 60) after it arrived, less the margin. `issued_at`
+    /// is not used: a clock that differs from the issuer's, or an
+    /// `issued_at` in the future, can make no token last longer or shorter
+    /// than it was issued for.
+    static func renewal(expiresIn: Int?, received: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        let lifetime: Int = max(expiresIn ?? minimum, minimum)
+        let used: Duration = .seconds(lifetime - renewalMargin)
+        return received + used
     }
 }

@@ -7,8 +7,11 @@ public enum Credential: Sendable, Hashable, CustomStringConvertible {
     case basic(username: String, password: String)
     /// A bearer token used as it is (hocker's `--token`).
     case bearer(token: String)
-    /// An OAuth2 refresh token, as `docker login` stores in `identitytoken`.
-    case identityToken(String)
+    /// An OAuth2 refresh token, as `docker login` stores in `identitytoken`,
+    /// and the user name stored with it (ACR's
+    /// `00000000-0000-0000-0000-000000000000`), for realms that take it
+    /// only as a password on the token spec's GET.
+    case identityToken(String, username: String? = nil)
 
     public var description: String {
         switch self {
@@ -35,7 +38,7 @@ public enum Credential: Sendable, Hashable, CustomStringConvertible {
         case .basic(let username, let password):
             [password, Self.encodedPair(username, password)]
         case .bearer(let token): [token]
-        case .identityToken(let token): [token]
+        case .identityToken(let token, _): [token]
         }
     }
 }

@@ -65,6 +65,15 @@ extension RegistryClient {
     /// The one blob transfer: a GET, resumed with `Range` after an
     /// interruption (within one retry budget), every chunk hashed and
     /// handed to `sink`.
+    ///
+    /// Every attempt starts at the registry, so a redirect to storage whose
+    /// signed URLs expire or work once is asked for afresh. A resume asks
+    /// `bytes=N-END` once the length is known (some storage answers an
+    /// open-ended range 416), `bytes=N-` only when it is not; the length is
+    /// the manifest's, else the first answer's `Content-Length` or
+    /// `Content-Range`, else asked with a `Range: bytes=0-0` GET (storage
+    /// may refuse HEAD). No `Accept-Ranges` is needed: an answer of 200 to
+    /// a resume starts the blob over.
     @discardableResult
     func transferBlob<Sink: BlobSink>(
         _ digest: Digest, size expectedSize: Int64?, repository: String, into sink: inout Sink, progress: (@Sendable (Int64) -> Void)?
@@ -80,9 +89,15 @@ extension RegistryClient {
         // with a 416 whose announced body never comes).
         var knownSize = expectedSize
         var retry = makeRetryBudget()
-        try await send(RegistryRequest(.GET, url, authentication: .registry(repository: repository)), retry: &retry) { headers in
-            if received > 0 { headers.replaceOrAdd(name: "Range", value: "bytes=\(received)-") }
-        } receive: { response in
+        // Where the bytes come from: the registry, or a foreign layer's own URL.
+        var source = url
+        func prepare(_ headers: inout HTTPHeaders) {
+            if received > 0 {
+                let end: String = knownSize.map { String($0 - 1) } ?? ""
+                headers.replaceOrAdd(name: "Range", value: "bytes=\(received)-\(end)")
+            }
+        }
+        func receive(_ response: HTTPClientResponse) async throws {
             let resuming = received > 0
             var progressed = false
             let contentLength = response.headers.first(name: "Content-Length").flatMap(Int64.init)
@@ -98,7 +113,7 @@ extension RegistryClient {
                 if knownSize == nil { knownSize = contentLength }
             case .partialContent where resuming:
                 guard let range = response.headers.first(name: "Content-Range"), range.hasPrefix("bytes \(received)-") else {
-                    throw RegistryError.unexpectedStatus(206, url: url, detail: "Content-Range does not start at byte \(received)")
+                    throw RegistryError.unexpectedStatus(206, url: source, detail: "Content-Range does not start at byte \(received)")
                 }
                 if knownSize == nil { knownSize = range.split(separator: "/").last.flatMap { Int64($0) } }
             case .rangeNotSatisfiable where resuming:
@@ -106,9 +121,9 @@ extension RegistryClient {
                 // says whether everything had arrived. Its body is not read (it may never come).
                 let total = response.headers.first(name: "Content-Range").flatMap { $0.split(separator: "/").last }.flatMap { Int64($0) }
                 if total == received { return }
-                throw RegistryError.unexpectedStatus(416, url: url, detail: "the registry has no byte \(received) of the blob")
+                throw RegistryError.unexpectedStatus(416, url: source, detail: "the registry has no byte \(received) of the blob")
             default:
-                throw await failure(response, url: url, repository: repository) { _ in
+                throw await failure(response, url: source, repository: repository) { _ in
                     .blobUnknown(digest: digest, repository: repository, registry: self.endpoint.host)
                 }
             }
@@ -132,12 +147,37 @@ extension RegistryClient {
             } catch {
                 try sink.flush()
                 try checkDeadline(url: url, last: "\(received) bytes of \(what) received")
-                if knownSize == nil { knownSize = try await blobSize(url: url, repository: repository) }
+                // A foreign URL is never asked anything but the blob itself (its size is the manifest's).
+                if knownSize == nil, source == url { knownSize = try await blobSize(url: url, repository: repository) }
                 // Every byte arrived before the connection broke: nothing left to ask for.
                 if let knownSize, received >= knownSize { return }
                 logger.debug("blob transfer interrupted", metadata: ["digest": "\(digest.short)", "received": "\(received)", "error": "\(Self.describe(error))"])
                 throw TransferInterrupted(failure: Self.attemptFailure(error, madeProgress: progressed))
             }
+        }
+        do {
+            try await send(RegistryRequest(.GET, url, authentication: .registry(repository: repository)), retry: &retry, prepare: prepare, receive: receive)
+        } catch let error as RegistryError {
+            // A foreign layer the registry does not hold: from the URLs its manifest lists, with no credentials, when allowed.
+            guard case .blobUnknown = error, received == 0, let urls = blobURLs.withLock({ $0[digest] }), let first = urls.first else { throw error }
+            guard configuration.nondistributableURLs else {
+                throw RegistryError.nondistributable(digest: digest, url: first, repository: repository, registry: endpoint.host)
+            }
+            var last: any Error = error
+            var fetched = false
+            for foreign in urls where !fetched {
+                source = foreign
+                logger.debug("blob not in the registry; fetching it from its manifest's URL", metadata: ["digest": "\(digest.short)", "url": "\(foreign)"])
+                do {
+                    try await send(RegistryRequest(.GET, foreign, authentication: .anonymous), retry: &retry, prepare: prepare, receive: receive)
+                    fetched = true
+                } catch {
+                    // Bytes already written from one URL are not mixed with another's.
+                    if received > 0 { throw error }
+                    last = error
+                }
+            }
+            if !fetched { throw last }
         }
         if let expectedSize, received != expectedSize {
             throw RegistryError.sizeMismatch(what: what, expected: expectedSize, actual: received)
@@ -166,12 +206,24 @@ extension RegistryClient {
         }
     }
 
-    /// The length of a blob, asked with `HEAD`; nil when the registry does not say.
+    /// The length of a blob, asked with a GET of its first byte (`Range:
+    /// bytes=0-0`, the length in `Content-Range: bytes 0-0/LENGTH`) rather
+    /// than a HEAD, which storage behind a redirect may refuse (a URL
+    /// signed for GET); nil when the answer does not say.
     private func blobSize(url: String, repository: String) async throws -> Int64? {
         var retry = makeRetryBudget()
-        return try await send(RegistryRequest(.HEAD, url, authentication: .registry(repository: repository)), retry: &retry) { response in
-            guard response.status == .ok else { return nil }
-            return response.headers.first(name: "Content-Length").flatMap(Int64.init)
+        let request = RegistryRequest(.GET, url, headers: ["Range": "bytes=0-0"], authentication: .registry(repository: repository))
+        return try await send(request, retry: &retry) { response in
+            switch response.status {
+            case .partialContent:
+                _ = try? await response.body.collect(upTo: 1024)
+                return response.headers.first(name: "Content-Range").flatMap { $0.split(separator: "/").last }.flatMap { Int64($0) }
+            case .ok:
+                // The whole blob is on its way: its length is all that is wanted.
+                return response.headers.first(name: "Content-Length").flatMap(Int64.init)
+            default:
+                return nil
+            }
         }
     }
 

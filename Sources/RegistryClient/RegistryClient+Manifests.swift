@@ -56,8 +56,10 @@ public struct ResolvedImages: Sendable {
 
 extension RegistryClient {
     /// Fetches the manifest `image` names (its digest, else its tag),
-    /// keeping the exact bytes. They are verified against the digest when
-    /// pinned, else against `Docker-Content-Digest` when the registry sends it.
+    /// keeping the exact bytes. Its digest is always that of the bytes: a
+    /// pinned digest must match them; for a tag, `Docker-Content-Digest` is
+    /// only compared (registries omit it, send bare hex, or the digest of
+    /// another encoding of the manifest), and a difference is logged.
     public func fetchManifest(_ image: ImageReference) async throws -> ManifestDocument {
         let url = url(image.repository, "manifests", image.reference)
         let limit = configuration.maxManifestBytes
@@ -72,10 +74,45 @@ extension RegistryClient {
         let actual = DigestHasher.digest(of: bytes)
         if let pinned = image.digest {
             try Self.verify(bytes, sha256: actual, against: pinned, what: "manifest \(image.repository)@\(pinned)")
-        } else if let header = headers.first(name: "Docker-Content-Digest"), let served = try? Digest(parsing: header) {
-            try Self.verify(bytes, sha256: actual, against: served, what: "manifest \(image.repositoryReference)")
+        } else if let header = headers.first(name: "Docker-Content-Digest") {
+            let served = Self.servedDigest(header)
+            if served != actual {
+                logger.debug(
+                    "Docker-Content-Digest differs from the manifest's bytes; using the bytes' digest",
+                    metadata: ["image": "\(image.repositoryReference)", "header": "\(header)", "bytes": "\(actual)"])
+            }
         }
-        return try ManifestDocument(bytes: bytes, contentType: headers.first(name: "Content-Type"), digest: actual)
+        do {
+            let document = try ManifestDocument(bytes: bytes, contentType: headers.first(name: "Content-Type"), digest: actual)
+            noteBlobURLs(document)
+            return document
+        } catch let error {
+            guard case .unsupportedManifest(let type, _) = error, MediaType.isSchema1(type) else { throw error }
+            throw ImageSpecError.schema1(image: "\(endpoint.host)/\(image.repositoryReference)")
+        }
+    }
+
+    /// Remembers the http(s) `urls` an image manifest's layers list.
+    private func noteBlobURLs(_ document: ManifestDocument) {
+        guard let manifest = document.imageManifest else { return }
+        var found: [Digest: [String]] = [:]
+        for layer in manifest.layers {
+            let urls = (layer.urls ?? []).filter { $0.lowercased().hasPrefix("https://") || $0.lowercased().hasPrefix("http://") }
+            if !urls.isEmpty { found[layer.digest] = urls }
+        }
+        guard !found.isEmpty else { return }
+        blobURLs.withLock { $0.merge(found) { _, new in new } }
+    }
+
+    /// A `Docker-Content-Digest` value as a digest: `ALGORITHM:HEX`, or
+    /// bare hex (some registries send it so), taken as SHA-256; nil when
+    /// it is neither.
+    static func servedDigest(_ header: String) -> Digest? {
+        let value: String = header.trimmingCharacters(in: .whitespaces)
+        if let digest = try? Digest(parsing: value) { return digest }
+        guard !value.contains(":") else { return nil }
+        let prefixed: String = "sha256:" + value.lowercased()
+        return try? Digest(parsing: prefixed)
     }
 
     /// The digest of the manifest `image` names, from one `HEAD` (its
@@ -95,7 +132,7 @@ extension RegistryClient {
             // A front that does not do HEAD at all gets the GET.
             if response.status == .methodNotAllowed || response.status == .notImplemented { return nil }
             guard response.status == .ok else { throw await manifestFailure(response, url: url, image: image) }
-            guard let header = response.headers.first(name: "Docker-Content-Digest"), let digest = try? Digest(parsing: header) else {
+            guard let header = response.headers.first(name: "Docker-Content-Digest"), let digest = Self.servedDigest(header) else {
                 return nil
             }
             let type = response.headers.first(name: "Content-Type").map { String($0.prefix { $0 != ";" }).trimmingCharacters(in: .whitespaces) }

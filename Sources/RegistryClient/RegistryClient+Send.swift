@@ -16,7 +16,12 @@ extension RegistryClient {
     /// (``mayCarryCredentials(url:)``), else the request is refused before
     /// it is sent; redirects are followed (at most 10, no loops), and a hop
     /// to another origin carries no `Authorization`; a 401 from the
-    /// registry is answered once through ``AuthSession``; 429 and
+    /// registry is answered through ``AuthSession`` — once per challenge,
+    /// so a registry that asks for something new (a wider scope, another
+    /// realm after a token expired, Basic instead of Bearer) is answered
+    /// again, at most ``maxAnswers`` times, and one that refuses what it
+    /// asked for is not; a 401 with no challenge gets the one of
+    /// `GET /v2/`; 429 and
     /// 500/502/503/504, connection failures and bodies that break off (a
     /// ``TransferInterrupted`` thrown by `receive`) are retried within
     /// `retry`, honouring `Retry-After`. Any other answer goes to `receive`,
@@ -27,7 +32,8 @@ extension RegistryClient {
         prepare: (inout HTTPHeaders) async throws -> Void = { _ in },
         receive: (HTTPClientResponse) async throws -> Result
     ) async throws -> Result {
-        var reauthenticated = false
+        // The challenges answered for this request, by identity.
+        var answered: [String] = []
         while true {
             try retry.checkDeadline(url: request.url, last: "no attempt left in time")
             var request = request
@@ -59,23 +65,34 @@ extension RegistryClient {
             }
             let status = response.status.code
             if status == 401, case .registry(let repository) = request.authentication, answeredBy == request.url {
+                // A HEAD's 401 has no body; a GET's is read and dropped (ECR's is text/plain).
                 _ = try? await response.body.collect(upTo: 64 * 1024)
-                guard !reauthenticated else {
+                var challenge = AuthChallenge.firstSupported(in: response.headers["WWW-Authenticate"])
+                if challenge == nil { challenge = try await pingChallenge() }
+                let identity = challenge?.identity ?? ""
+                guard !answered.contains(identity), answered.count < Self.maxAnswers else {
                     let hadCredentials = await auth.hasCredential(for: repository)
                     throw RegistryError.unauthorized(
                         repository: repository, registry: endpoint.host,
                         detail: hadCredentials ? "access denied after authenticating" : "access denied to an anonymous client",
                         hadCredentials: hadCredentials)
                 }
-                reauthenticated = true
-                try await authenticate(response, repository: repository, rejected: authorization?.header)
+                answered.append(identity)
+                try await authenticate(challenge, repository: repository, rejected: authorization?.header)
                 continue
             }
             if RetryBudget.isRetryable(status: status) {
                 let body = (try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer()
-                let failure = AttemptFailure(
-                    status: Int(status), detail: Self.errorSummary(body),
-                    retryAfter: response.headers.first(name: "Retry-After").flatMap(Self.parseRetryAfter))
+                let rateLimit = RateLimit(response.headers)
+                let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.parseRetryAfter)
+                let summary = Self.errorSummary(body)
+                // No pull is left in the window and no time is named: no retry in this run can help.
+                if status == 429, let rateLimit, rateLimit.remaining == 0, retryAfter == nil {
+                    throw RegistryError.rateLimited(url: request.url, registry: endpoint.host, detail: summary, rateLimit: rateLimit)
+                }
+                var detail = summary
+                if let rateLimit { detail += detail.isEmpty ? rateLimit.description : "; " + rateLimit.description }
+                let failure = AttemptFailure(status: Int(status), detail: detail, retryAfter: retryAfter)
                 let delay = try retry.failed(url: request.url, failure)
                 try await pause(delay, url: request.url, retry: retry)
                 continue
@@ -123,9 +140,9 @@ extension RegistryClient {
             }
             noteAnswered(url)
             // The credential itself is never logged, only its scheme.
-            logger.debug(
-                "\(request.method) \(url) → \(response.status.code)",
-                metadata: authorization.map { ["authorization": "\($0.header.prefix { $0 != " " }) \(SecretRedactor.mask)"] } ?? [:])
+            var metadata: Logger.Metadata = authorization.map { ["authorization": "\($0.header.prefix { $0 != " " }) \(SecretRedactor.mask)"] } ?? [:]
+            if let rateLimit = RateLimit(response.headers) { metadata["ratelimit"] = "\(rateLimit.description)" }
+            logger.debug("\(request.method) \(url) → \(response.status.code)", metadata: metadata)
             guard let next = Self.redirectTarget(response, from: url, method: request.method) else { return (response, url) }
             _ = try? await response.body.collect(upTo: 64 * 1024)
             visited.insert(url)
@@ -177,19 +194,40 @@ extension RegistryClient {
             return try await auth.authorization(for: repository)
         case .tokenRealm(let credential):
             return credential?.credential.basicAuthorization.map { Authorization(header: $0, fromCredentials: true) }
+        case .anonymous:
+            return nil
         }
     }
 
+    /// The most challenges one request answers: the first, a wider scope
+    /// (`insufficient_scope`), and a new realm or scheme after a token expired.
+    static let maxAnswers = 3
+
     /// Answers a 401 from the registry: sets up Basic, or gets a token from
     /// the challenge's realm (shared by concurrent requests of the same scope).
-    private func authenticate(_ response: HTTPClientResponse, repository: String, rejected: String?) async throws {
-        let challenges = response.headers["WWW-Authenticate"].flatMap(AuthChallenge.parse)
-        switch try await auth.answer(challenges: challenges, repository: repository, rejected: rejected) {
+    private func authenticate(_ challenge: AuthChallenge?, repository: String, rejected: String?) async throws {
+        switch try await auth.answer(challenge: challenge, repository: repository, rejected: rejected) {
         case .ready:
             return
         case .token(let tokenRequest):
             try await auth.obtain(tokenRequest) { [self] in try await self.requestToken(tokenRequest) }
         }
+    }
+
+    /// The first supported challenge of `GET /v2/`, for a 401 that carried
+    /// none (gcr.io and Artifact Registry challenge only there); asked once
+    /// a run. Nil when `/v2/` has none either.
+    private func pingChallenge() async throws -> AuthChallenge? {
+        let url = effectiveEndpoint.v2URL
+        let headers = try await auth.pingChallenges { [self] in
+            logger.debug("401 without a challenge; asking \(url)")
+            var retry = makeRetryBudget()
+            return try await send(RegistryRequest(.GET, url, authentication: .anonymous), retry: &retry) { response in
+                _ = try? await response.body.collect(upTo: 64 * 1024)
+                return response.status == .unauthorized ? response.headers["WWW-Authenticate"] : []
+            }
+        }
+        return AuthChallenge.firstSupported(in: headers)
     }
 
     /// Waits before the next attempt, after telling the retry observer.

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import ImageReference
+import ImageSpec
 import Logging
 import Synchronization
 
@@ -26,6 +27,9 @@ public final class RegistryClient: Sendable {
     /// For an endpoint that may fall back to plain http: what its first
     /// answer showed it speaks.
     let schemeChoice = Mutex(SchemeChoice.undecided)
+    /// The `urls` of the blobs the manifests fetched so far list (foreign
+    /// layers), by digest: where a blob the registry does not hold may be.
+    let blobURLs = Mutex<[Digest: [String]]>([:])
 
     enum SchemeChoice {
         case undecided, https, http

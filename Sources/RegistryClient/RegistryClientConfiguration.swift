@@ -19,6 +19,10 @@ public struct RegistryClientConfiguration: Sendable {
     /// up; nil for ``TLSTrust/defaultPerHostRoots(environment:)``.
     public var perHostCertificateRoots: [String]?
     /// Retries of a request after a connection error, 429 or 5xx (default 5).
+    /// Whether a non-distributable (foreign) layer the registry does not
+    /// hold may be fetched from the `urls` its descriptor lists; those
+    /// requests never carry credentials.
+    public var nondistributableURLs = false
     public var retries = 5
     /// Time to establish a connection (default 10 s).
     public var connectTimeout: TimeAmount = .seconds(10)

@@ -10,6 +10,9 @@ public enum RegistryError: UserFacingError {
     case repositoryUnknown(repository: String, registry: String)
     /// The registry does not have this blob in the repository.
     case blobUnknown(digest: Digest, repository: String, registry: String)
+    /// A non-distributable layer the registry does not hold, which its
+    /// manifest says is at `url`, not fetched from there without the flag.
+    case nondistributable(digest: Digest, url: String, repository: String, registry: String)
     /// 401 after authenticating (or with no credentials to authenticate with).
     case unauthorized(repository: String, registry: String, detail: String, hadCredentials: Bool)
     /// 403: the registry refuses pull access (to these credentials, or to an anonymous client).
@@ -20,6 +23,9 @@ public enum RegistryError: UserFacingError {
     case unexpectedStatus(Int, url: String, detail: String)
     /// Too many failed attempts in a row.
     case gaveUp(url: String, attempts: Int, last: String)
+    /// 429 with no pull left in the registry's window and no time named to
+    /// wait for: no retry in this run can succeed.
+    case rateLimited(url: String, registry: String, detail: String, rateLimit: RateLimit?)
     /// Connecting or reading failed, and no retry could help.
     case transport(url: String, detail: String)
     /// The run's time limit (`--max-time`) passed before the request succeeded.
@@ -54,6 +60,8 @@ public enum RegistryError: UserFacingError {
             "repository unknown: \(repository) at \(registry)"
         case .blobUnknown(let digest, let repository, let registry):
             "blob unknown: \(digest) in \(repository) at \(registry)"
+        case .nondistributable(let digest, let url, let repository, let registry):
+            "blob unknown: \(digest) in \(repository) at \(registry); it is a non-distributable layer, which the manifest says is at \(url)"
         case .unauthorized(let repository, let registry, let detail, _):
             "unauthorized: \(repository) at \(registry)\(detail.isEmpty ? "" : ": \(detail)")"
         case .denied(let repository, let registry, let detail):
@@ -64,6 +72,8 @@ public enum RegistryError: UserFacingError {
             "unexpected HTTP \(status) from \(url)\(detail.isEmpty ? "" : ": \(detail)")"
         case .gaveUp(let url, let attempts, let last):
             "gave up on \(url) after \(attempts) attempts: \(last)"
+        case .rateLimited(let url, let registry, let detail, let rateLimit):
+            Self.rateLimitMessage(url: url, registry: registry, detail: detail, rateLimit: rateLimit)
         case .transport(let url, let detail):
             "cannot reach \(url): \(detail)"
         case .timeLimitReached(let url, let limit, let last):
@@ -89,6 +99,13 @@ public enum RegistryError: UserFacingError {
         case .unusableCertificates(let path, let detail):
             "cannot use \(path): \(detail)"
         }
+    }
+
+    private static func rateLimitMessage(url: String, registry: String, detail: String, rateLimit: RateLimit?) -> String {
+        var text = "\(registry) refused \(url) for too many requests (HTTP 429)"
+        if !detail.isEmpty { text += ": " + detail }
+        if let rateLimit { text += "; " + rateLimit.description }
+        return text
     }
 
     private static func message(host: String, problem: TLSProblem) -> String {
@@ -164,6 +181,11 @@ public enum RegistryError: UserFacingError {
             ["check the image name; Docker Hub official images live under library/ (library/debian)"]
         case .repositoryUnknown(let repository, let registry):
             ["check the image name: \(registry) has no repository \(repository) (its tag list says so)"]
+        case .nondistributable:
+            [
+                "fetch it from there with --allow-nondistributable-artifacts (sent without credentials; the bytes are verified against the digest)",
+                "or push the image again with its foreign layers included",
+            ]
         case .blobUnknown:
             ["check the digest; one taken from an older manifest may name a blob the registry no longer keeps (re-resolve the tag)"]
         case .unauthorized(_, _, _, let hadCredentials):
@@ -179,6 +201,11 @@ public enum RegistryError: UserFacingError {
             ["use https, or pass --insecure if the network between you and the registry is trusted"]
         case .transport, .gaveUp:
             ["check the registry URI and the network (HTTPS_PROXY/NO_PROXY are honoured)"]
+        case .rateLimited(_, let registry, _, _):
+            [
+                "wait for the registry's window to pass, or authenticate: \(registry) may allow more pulls to a logged-in user (--username/--password, --authfile)",
+                "or pull through a mirror or pull-through cache of \(registry)",
+            ]
         case .timeLimitReached:
             ["allow more time with --max-time SECONDS, or try again later"]
         case .tls(let host, let problem, let trust):

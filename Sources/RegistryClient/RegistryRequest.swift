@@ -12,6 +12,9 @@ struct RegistryRequest: Sendable {
         /// A request to a token realm, carrying this credential (Basic in the
         /// header, or a refresh token in the body) or none.
         case tokenRealm(ResolvedCredential?)
+        /// No credential of any kind, and a 401 is an answer like any other:
+        /// the `GET /v2/` ping, and a foreign layer's own URLs.
+        case anonymous
     }
 
     var method: HTTPMethod

@@ -30,7 +30,7 @@ struct AttemptFailure: Sendable, CustomStringConvertible {
 ///
 /// Only failures that another attempt may cure are retried: connection
 /// errors, 429 and 500/502/503/504. A 400, 401, 403 or 404 is an answer, not
-/// a failure (401 gets its single re-authentication in `send`).
+/// a failure (a 401 is answered in `send`, once for each new challenge).
 struct RetryBudget: Sendable {
     let configuration: RegistryClientConfiguration
     let deadline: ContinuousClock.Instant?

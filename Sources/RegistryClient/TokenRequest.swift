@@ -26,7 +26,7 @@ struct TokenRequest: Sendable {
         var items: [URLQueryItem] = []
         if let service { items.append(URLQueryItem(name: "service", value: service)) }
         items.append(URLQueryItem(name: "scope", value: scope))
-        if case .identityToken(let refreshToken)? = credential?.credential {
+        if case .identityToken(let refreshToken, _)? = credential?.credential {
             var request = RegistryRequest(.POST, realm.absoluteString, authentication: .tokenRealm(nil))
             var form = URLComponents()
             form.queryItems = items + [
@@ -39,33 +39,52 @@ struct TokenRequest: Sendable {
             request.bodyCarriesCredential = true
             return request
         }
+        return getRequest(items, credential: credential)
+    }
+
+    /// The token spec's GET: the realm's own query kept, `service` and
+    /// `scope` added, `credential` sent with Basic.
+    private func getRequest(_ items: [URLQueryItem], credential: ResolvedCredential?) -> RegistryRequest {
         var components = URLComponents(url: realm, resolvingAgainstBaseURL: false) ?? URLComponents()
         components.queryItems = (components.queryItems ?? []) + items
         return RegistryRequest(.GET, components.string ?? realm.absoluteString, authentication: .tokenRealm(credential))
+    }
+
+    /// For an identity token whose POST the realm refused (404 or 405: a
+    /// realm that serves only the token spec's GET), that GET with Basic
+    /// `USERNAME:IDENTITYTOKEN` (docker's `<token>` when no user name was
+    /// stored), as ACR takes it; nil for any other credential.
+    var getFallback: RegistryRequest? {
+        guard let credential, case .identityToken(let refreshToken, let username) = credential.credential else { return nil }
+        var items: [URLQueryItem] = []
+        if let service { items.append(URLQueryItem(name: "service", value: service)) }
+        items.append(URLQueryItem(name: "scope", value: scope))
+        let basic = ResolvedCredential(.basic(username: username ?? "<token>", password: refreshToken), origin: credential.origin)
+        return getRequest(items, credential: basic)
     }
 }
 
 extension RegistryClient {
     /// Asks a realm for a token, through the request path (retries, the
     /// credential rule). Its final failure is reported as a token failure.
+    /// An identity token's POST that the realm refuses with 404 or 405 is
+    /// asked again once, as the token spec's GET (``TokenRequest/getFallback``).
     func requestToken(_ token: TokenRequest) async throws -> AuthSession.IssuedToken {
         let realmText = token.realm.absoluteString
         logger.debug("token request", metadata: ["realm": "\(realmText)", "scope": "\(token.scope)"])
         var retry = makeRetryBudget()
-        let body: ByteBuffer
+        var body: ByteBuffer?
         do {
-            body = try await send(token.registryRequest, retry: &retry) { response in
-                let body = try await Self.collect(response, upTo: 1024 * 1024, what: "token answer")
-                guard response.status == .ok else {
-                    if response.status == .unauthorized || response.status == .forbidden {
-                        throw RegistryError.unauthorized(
-                            repository: token.repository, registry: token.registry,
-                            detail: token.credential.map { "the token server rejected \($0.credential) from \($0.origin)" } ?? "the token server requires credentials",
-                            hadCredentials: token.credential != nil)
-                    }
-                    throw RegistryError.tokenRequestFailed(realm: realmText, status: Int(response.status.code), detail: Self.errorSummary(body))
+            body = try await send(token.registryRequest, retry: &retry) { response -> ByteBuffer? in
+                if token.getFallback != nil, response.status == .notFound || response.status == .methodNotAllowed {
+                    _ = try? await response.body.collect(upTo: 64 * 1024)
+                    return nil
                 }
-                return body
+                return try await Self.tokenBody(response, token: token, realm: realmText)
+            }
+            if body == nil, let fallback = token.getFallback {
+                logger.debug("the realm refused the refresh-token POST; asking with GET", metadata: ["realm": "\(realmText)"])
+                body = try await send(fallback, retry: &retry) { response in try await Self.tokenBody(response, token: token, realm: realmText) }
             }
         } catch let error as RegistryError where error.isDeliveryFailure {
             let last = retry.lastFailure
@@ -74,19 +93,38 @@ extension RegistryClient {
             throw RegistryError.tokenRequestFailed(
                 realm: realmText, status: last?.status, detail: [detail, attempts].filter { !$0.isEmpty }.joined(separator: ", "))
         }
+        return try decodeToken(body ?? ByteBuffer(), token: token, realm: realmText)
+    }
+
+    /// The body of a token answer, or the error its status says.
+    private static func tokenBody(_ response: HTTPClientResponse, token: TokenRequest, realm realmText: String) async throws -> ByteBuffer {
+        let body = try await collect(response, upTo: 1024 * 1024, what: "token answer")
+        guard response.status == .ok else {
+            if response.status == .unauthorized || response.status == .forbidden {
+                let detail: String = token.credential.map { "the token server rejected \($0.credential) from \($0.origin)" } ?? "the token server requires credentials"
+                throw RegistryError.unauthorized(repository: token.repository, registry: token.registry, detail: detail, hadCredentials: token.credential != nil)
+            }
+            throw RegistryError.tokenRequestFailed(realm: realmText, status: Int(response.status.code), detail: errorSummary(body))
+        }
+        return body
+    }
+
+    /// The token of a realm's answer: `token`, else `access_token` (the
+    /// OAuth2 name); used until ``TokenLifetime`` says to renew it.
+    /// `issued_at` is not read (see ``TokenLifetime/renewal(expiresIn:received:)``).
+    private func decodeToken(_ body: ByteBuffer, token: TokenRequest, realm realmText: String) throws -> AuthSession.IssuedToken {
         struct TokenResponse: Decodable {
             var token: String?
             var access_token: String?
             var expires_in: Int?
         }
         guard let decoded = try? JSONDecoder().decode(TokenResponse.self, from: Data(buffer: body)),
-              let value = decoded.token ?? decoded.access_token, !value.isEmpty
+              let value = [decoded.token, decoded.access_token].compactMap({ $0 }).first(where: { !$0.isEmpty })
         else {
             throw RegistryError.tokenRequestFailed(realm: realmText, status: 200, detail: "the answer has no token")
         }
         configuration.redactor?.register(value)
-        // The spec's floor is 60 s; renew a little before the registry would refuse it.
-        let lifetime = max(decoded.expires_in ?? 60, 60)
-        return AuthSession.IssuedToken(header: "Bearer \(value)", expires: .now + .seconds(lifetime - 5), fromCredentials: token.credential != nil)
+        let expires: ContinuousClock.Instant = TokenLifetime.renewal(expiresIn: decoded.expires_in, received: .now)
+        return AuthSession.IssuedToken(header: "Bearer \(value)", expires: expires, fromCredentials: token.credential != nil)
     }
 }

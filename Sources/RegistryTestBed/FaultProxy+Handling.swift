@@ -46,6 +46,8 @@ extension FaultProxy {
     struct Exchange {
         var record: ProxiedRequest
         var index: Int
+        /// How the storage a redirected blob stands for behaves.
+        var storage: StorageBehaviour?
     }
 
     /// Where a request is forwarded: the URI and the `Authorization` it goes
@@ -75,7 +77,7 @@ extension FaultProxy {
 
         guard let route = try await resolveRoute(head, outbound: outbound, exchange: &exchange) else { return true }
         let stripAuthorization = tokenExpired(authorization: route.authorization, exchange: &exchange)
-        let action = stripAuthorization ? nil : takeAction(exchange: &exchange)
+        let action = takeAction(exchange: &exchange, tokenRefused: stripAuthorization)
         if try await answerLocally(action, route: route, outbound: outbound, exchange: &exchange) { return true }
 
         // Forward to the registry or the token server.
@@ -122,7 +124,9 @@ extension FaultProxy {
         }
         let path = String(uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
         let method = head.method.rawValue
-        let kind = listener == .alternate ? ProxiedRequestKind.redirected : ProxiedRequestKind.classify(path)
+        // At the alternate listener everything is a redirected blob, but a token realm moved there.
+        let classified = ProxiedRequestKind.classify(path)
+        let kind = listener == .alternate && classified != .token ? ProxiedRequestKind.redirected : classified
         let arrived = ProxiedRequest(
             listener: listener, method: method, uri: uri, path: path, kind: kind, host: host,
             authorization: head.headers.first(name: "Authorization"), range: head.headers.first(name: "Range"),
@@ -149,15 +153,52 @@ extension FaultProxy {
         // The redirect target: serve the blob the id stands for, with the
         // authorization of the original request (as a signed URL would).
         var route = Route(uri: exchange.record.uri, authorization: head.headers.first(name: "Authorization"))
-        if exchange.record.listener == .alternate {
+        if exchange.record.kind == .redirected {
             let id = String(path.dropFirst("/r/".count))
-            guard let target = state.withLockedValue({ $0.redirects[id] }) else {
-                try await respond(status: 404, headers: [:], body: "unknown redirect id", outbound: outbound, exchange: &exchange)
+            // A single-use URL is forgotten at its first use, and known as expired after.
+            let (target, expired) = state.withLockedValue { state in
+                let target = state.redirects[id]
+                if let target, target.storage.singleUse {
+                    state.redirects[id] = nil
+                    state.expiredRedirects.insert(id)
+                }
+                return (target, state.expiredRedirects.contains(id) && target == nil)
+            }
+            guard let target else {
+                if expired {
+                    try await respond(
+                        status: 403, headers: ["Content-Type": "application/xml"],
+                        body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+                        outbound: outbound, exchange: &exchange)
+                } else {
+                    try await respond(status: 404, headers: [:], body: "unknown redirect id", outbound: outbound, exchange: &exchange)
+                }
+                return nil
+            }
+            exchange.storage = target.storage
+            exchange.record.path = String(target.uri.split(separator: "?").first ?? "")
+            if target.storage.refusesAuthorization, head.headers.first(name: "Authorization") != nil {
+                try await respond(
+                    status: 400, headers: ["Content-Type": "application/xml"],
+                    body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed; "
+                        + "only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified"
+                        + "</Message><ArgumentName>Authorization</ArgumentName></Error>",
+                    outbound: outbound, exchange: &exchange)
+                return nil
+            }
+            if target.storage.refusesHEAD, head.method == .HEAD {
+                try await respond(status: 403, headers: [:], body: "", outbound: outbound, exchange: &exchange)
+                return nil
+            }
+            if target.storage.refusesOpenRange, let range = head.headers.first(name: "Range"), range.hasSuffix("-") {
+                try await respond(
+                    status: 416, headers: ["Content-Type": "application/xml"],
+                    body: "<Error><Code>InvalidRange</Code><Message>The requested range is not satisfiable</Message></Error>",
+                    outbound: outbound, exchange: &exchange)
                 return nil
             }
             route.uri = target.uri
             route.authorization = target.authorization
-            exchange.record.path = String(target.uri.split(separator: "?").first ?? "")
         }
         if exchange.record.kind == .loop {
             let next = path == "/loop/a" ? "/loop/b" : "/loop/a"
@@ -198,12 +239,16 @@ extension FaultProxy {
     /// uses left, using one of them up, and records the action as the
     /// request's fault. Rules match on the recorded path, so a redirected
     /// blob is matched by its blob path.
-    private func takeAction(exchange: inout Exchange) -> FaultAction? {
+    ///
+    /// A request whose token the ``TokenFault`` refused goes to the registry
+    /// for its 401; only the rules that rewrite what comes back apply to it.
+    private func takeAction(exchange: inout Exchange, tokenRefused: Bool) -> FaultAction? {
         let method = exchange.record.method
         let kind = exchange.record.kind
         let path = exchange.record.path
         let action: FaultAction? = state.withLockedValue { state in
             for index in state.rules.indices where state.rules[index].rule.match.matches(method, kind, path) {
+                if tokenRefused, !state.rules[index].rule.action.rewritesAnswer { continue }
                 if let remaining = state.rules[index].remaining {
                     guard remaining > 0 else { continue }
                     state.rules[index].remaining = remaining - 1
@@ -212,7 +257,7 @@ extension FaultProxy {
             }
             return nil
         }
-        if let action { exchange.record.fault = "\(action)" }
+        if let action { exchange.record.fault = [exchange.record.fault, "\(action)"].compactMap { $0 }.joined(separator: "; ") }
         return action
     }
 
@@ -240,11 +285,11 @@ extension FaultProxy {
                 body: #"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down (injected)"}]}"#, outbound: outbound, exchange: &exchange)
             return true
         case .redirectToAlternateHost?:
-            let id = UUID().uuidString.lowercased()
-            let uri = exchange.record.uri
-            state.withLockedValue { $0.redirects[id] = (uri, route.authorization) }
-            try await respond(
-                status: 307, headers: ["Location": "http://localhost:\(alternatePort)/r/\(id)"], body: "", outbound: outbound, exchange: &exchange)
+            return try await redirect(to: StorageBehaviour(), route: route, outbound: outbound, exchange: &exchange)
+        case .redirectToStorage(let storage)?:
+            return try await redirect(to: storage, route: route, outbound: outbound, exchange: &exchange)
+        case .respondWithoutAuthorization(let status, let headers, let text)? where route.authorization == nil:
+            try await respond(status: status, headers: headers, body: text, outbound: outbound, exchange: &exchange)
             return true
         case .redirectLoop?:
             try await respond(status: 302, headers: ["Location": "/loop/a"], body: "", outbound: outbound, exchange: &exchange)
@@ -279,6 +324,26 @@ extension FaultProxy {
         default:
             return false
         }
+    }
+
+    /// Answers with a redirect to `/r/ID` on storage behaving as `storage`
+    /// says, remembering what the id stands for (the request and its
+    /// authorization, which the storage uses upstream as a signed URL would
+    /// carry its own); returns whether it did.
+    ///
+    /// As a registry checks the request's credentials before it redirects,
+    /// a request the registry would answer 401 is not redirected but
+    /// forwarded, so that the client gets the registry's challenge.
+    private func redirect(to storage: StorageBehaviour, route: Route, outbound: Outbound, exchange: inout Exchange) async throws -> Bool {
+        let probe = try await TestHTTP.request(
+            "HEAD", "http://127.0.0.1:\(upstreamPort)\(exchange.record.path)", headers: route.authorization.map { [("Authorization", $0)] } ?? [])
+        if probe.status == 401 { return false }
+        let id = UUID().uuidString.lowercased()
+        let uri = exchange.record.uri
+        state.withLockedValue { $0.redirects[id] = (uri, route.authorization, storage) }
+        let location = storage.relative ? "/r/\(id)" : "http://localhost:\(alternatePort)/r/\(id)"
+        try await respond(status: storage.status, headers: ["Location": location], body: "", outbound: outbound, exchange: &exchange)
+        return true
     }
 
     /// One page of the registry's tag list (``FaultAction/pageTagList(size:)``):
@@ -326,9 +391,9 @@ extension FaultProxy {
         case .ignoreRange?:
             headers.remove(name: "Range")
         case .shiftRange(let offset)?:
-            if let range = headers.first(name: "Range"), range.hasPrefix("bytes="), range.hasSuffix("-"),
-               let start = Int64(range.dropFirst("bytes=".count).dropLast()) {
-                headers.replaceOrAdd(name: "Range", value: "bytes=\(start + offset)-")
+            if let range = headers.first(name: "Range"), range.hasPrefix("bytes="), let dash = range.firstIndex(of: "-"),
+               let start = Int64(range[range.index(range.startIndex, offsetBy: "bytes=".count)..<dash]) {
+                headers.replaceOrAdd(name: "Range", value: "bytes=\(start + offset)-" + range[range.index(after: dash)...])
             }
         default:
             break
@@ -373,6 +438,7 @@ extension FaultProxy {
     ) async throws -> Bool {
         var body = body
         let realm = state.withLockedValue { $0.realmOverride } ?? "http://127.0.0.1:\(port)/token"
+        let storage = exchange.storage
         return try await upstream.executeThenClose { upstreamInbound, upstreamOutbound in
             try await upstreamOutbound.write(.head(upstreamHead))
             if body.readableBytes > 0 { try await upstreamOutbound.write(.body(.byteBuffer(body))) }
@@ -384,7 +450,7 @@ extension FaultProxy {
             for try await part in upstreamInbound {
                 switch part {
                 case .head(let upstreamResponseHead):
-                    let (responseHead, chunked) = relayedHead(upstreamResponseHead, realm: realm, action: action)
+                    let (responseHead, chunked) = relayedHead(upstreamResponseHead, realm: realm, action: action, storage: storage)
                     if chunked { chunkedInstead = true }
                     exchange.record.status = Int(responseHead.status.code)
                     try await outbound.write(.head(responseHead))
@@ -443,7 +509,9 @@ extension FaultProxy {
     /// Bearer challenges replaced with `realm` so token requests come through
     /// the proxy too, and for ``FaultAction/chunkedThenCloseAfter(bytes:)``
     /// a 200's `Content-Length` swapped for chunked encoding.
-    private func relayedHead(_ upstreamHead: HTTPResponseHead, realm: String, action: FaultAction?) -> (HTTPResponseHead, chunked: Bool) {
+    private func relayedHead(
+        _ upstreamHead: HTTPResponseHead, realm: String, action: FaultAction?, storage: StorageBehaviour?
+    ) -> (HTTPResponseHead, chunked: Bool) {
         var responseHead = upstreamHead
         var chunkedInstead = false
         responseHead.headers.remove(name: "Connection")
@@ -460,8 +528,94 @@ extension FaultProxy {
             responseHead.headers.replaceOrAdd(name: "Transfer-Encoding", value: "chunked")
             chunkedInstead = true
         }
+        switch action {
+        case .rewriteChallenge(let quirk)? where responseHead.status == .unauthorized:
+            let rewritten = Self.rewrite(responseHead.headers["WWW-Authenticate"], quirk, alternateRealm: "http://localhost:\(alternatePort)/token")
+            responseHead.headers.remove(name: "WWW-Authenticate")
+            for challenge in rewritten { responseHead.headers.add(name: "WWW-Authenticate", value: challenge) }
+        case .digestHeader(let quirk)? where responseHead.status == .ok:
+            if let digest = responseHead.headers.first(name: "Docker-Content-Digest") {
+                responseHead.headers.remove(name: "Docker-Content-Digest")
+                switch quirk {
+                case .removed: break
+                case .bareHex: responseHead.headers.add(name: "Docker-Content-Digest", value: String(digest.dropFirst("sha256:".count)))
+                case .wrong: responseHead.headers.add(name: "Docker-Content-Digest", value: "sha256:" + String(repeating: "e", count: 64))
+                }
+            }
+        case .addHeaders(let headers)?:
+            for (name, value) in headers.sorted(by: { $0.key < $1.key }) { responseHead.headers.replaceOrAdd(name: name, value: value) }
+        default:
+            break
+        }
+        if let storage {
+            if storage.noAcceptRanges { responseHead.headers.remove(name: "Accept-Ranges") }
+            if storage.withoutContentLength, responseHead.status == .ok || responseHead.status == .partialContent {
+                responseHead.headers.remove(name: "Content-Length")
+                responseHead.headers.replaceOrAdd(name: "Transfer-Encoding", value: "chunked")
+            }
+        }
         responseHead.version = .http1_1
         return (responseHead, chunkedInstead)
+    }
+
+    /// The challenges of a 401 as `quirk` has them; `alternateRealm` is
+    /// the token endpoint on the alternate listener. Challenges are in
+    /// distribution's form, `Bearer realm="…",service="…",scope="…"`.
+    static func rewrite(_ challenges: [String], _ quirk: ChallengeQuirk, alternateRealm: String) -> [String] {
+        func parameters(_ challenge: String) -> (scheme: String, [(String, String)]) {
+            let scheme = String(challenge.prefix { $0 != " " })
+            var pairs: [(String, String)] = []
+            var rest = Substring(challenge.dropFirst(scheme.count))
+            while let equals = rest.firstIndex(of: "=") {
+                let name = rest[..<equals].trimmingCharacters(in: CharacterSet(charactersIn: " ,"))
+                var after = rest[rest.index(after: equals)...]
+                guard after.first == "\"" else { break }
+                after = after.dropFirst()
+                guard let close = after.firstIndex(of: "\"") else { break }
+                pairs.append((name, String(after[..<close])))
+                rest = after[after.index(after: close)...]
+            }
+            return (scheme, pairs)
+        }
+        func join(_ scheme: String, _ pairs: [(String, String)], quoted: Bool = true) -> String {
+            scheme + " " + pairs.map { quoted ? "\($0.0)=\"\($0.1)\"" : "\($0.0)=\($0.1)" }.joined(separator: ",")
+        }
+        func edit(_ change: (inout [(String, String)]) -> Void) -> [String] {
+            challenges.map { challenge in
+                var (scheme, pairs) = parameters(challenge)
+                change(&pairs)
+                return join(scheme, pairs)
+            }
+        }
+        func set(_ name: String, _ value: String, in pairs: inout [(String, String)]) {
+            if let index = pairs.firstIndex(where: { $0.0 == name }) { pairs[index].1 = value } else { pairs.append((name, value)) }
+        }
+        switch quirk {
+        case .removed:
+            return []
+        case .afterUnsupportedInOneHeader:
+            // RFC 7235's own example of a challenge with odd parameters, before the real one.
+            return challenges.map { #"Newauth realm="apps", type=1, title="Login to \"apps\"", "# + $0 }
+        case .afterUnsupportedHeader:
+            return ["Negotiate", #"Newauth realm="apps""#] + challenges
+        case .unquoted:
+            return challenges.map { challenge in
+                let (scheme, pairs) = parameters(challenge)
+                return join(scheme, pairs, quoted: false)
+            }
+        case .withoutService:
+            return edit { $0.removeAll { $0.0 == "service" } }
+        case .realmQuery(let query):
+            return edit { pairs in
+                if let index = pairs.firstIndex(where: { $0.0 == "realm" }) { pairs[index].1 += "?" + query }
+            }
+        case .realmOnAlternateHost:
+            return edit { set("realm", alternateRealm, in: &$0) }
+        case .scope(let scope):
+            return edit { set("scope", scope, in: &$0) }
+        case .basic:
+            return [#"Basic realm="harbor""#]
+        }
     }
 
     // MARK: Forward proxy

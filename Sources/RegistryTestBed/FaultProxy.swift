@@ -87,8 +87,94 @@ public enum RetryAfter: Sendable, Hashable {
     case httpDate(secondsFromNow: Int)
 }
 
+/// How storage behind a blob redirect (S3, GCS, a CDN) treats what it is
+/// sent, as ``FaultAction/redirectToStorage(_:)`` imitates it.
+public struct StorageBehaviour: Sendable, Hashable {
+    /// The redirect's status: 307 (S3 behind ECR, Harbor) or 302 (Docker Hub's CDN, GHCR).
+    public var status = 307
+    /// `Location: /r/ID` on the registry's own origin, rather than an absolute URL on another host.
+    public var relative = false
+    /// A request with any `Authorization` gets S3's 400 "Only one auth mechanism allowed".
+    public var refusesAuthorization = false
+    /// A HEAD gets 403 (a URL signed for GET only).
+    public var refusesHEAD = false
+    /// A signed URL works once: a second request with it gets 403 (expired).
+    public var singleUse = false
+    /// `Accept-Ranges` is not sent.
+    public var noAcceptRanges = false
+    /// An open-ended `Range: bytes=N-` gets 416; `bytes=N-M` is served.
+    public var refusesOpenRange = false
+    /// The body is sent chunked, without `Content-Length`.
+    public var withoutContentLength = false
+
+    public init(
+        status: Int = 307, relative: Bool = false, refusesAuthorization: Bool = false, refusesHEAD: Bool = false, singleUse: Bool = false,
+        noAcceptRanges: Bool = false, refusesOpenRange: Bool = false, withoutContentLength: Bool = false
+    ) {
+        self.status = status
+        self.relative = relative
+        self.refusesAuthorization = refusesAuthorization
+        self.refusesHEAD = refusesHEAD
+        self.singleUse = singleUse
+        self.noAcceptRanges = noAcceptRanges
+        self.refusesOpenRange = refusesOpenRange
+        self.withoutContentLength = withoutContentLength
+    }
+
+    /// S3 with a presigned URL, as ECR and Harbor redirect to it: any
+    /// `Authorization` refused, GET only, the URL used once.
+    public static let s3 = StorageBehaviour(refusesAuthorization: true, refusesHEAD: true, singleUse: true)
+}
+
+/// How a 401's `WWW-Authenticate` is rewritten, after the realm already
+/// points at the proxy: the deviations registries are documented to have.
+public enum ChallengeQuirk: Sendable, Hashable {
+    /// No `WWW-Authenticate` at all (gcr.io on repository paths; the `/v2/` ping keeps it).
+    case removed
+    /// An unsupported challenge first, in the same header (`Negotiate, Bearer …`).
+    case afterUnsupportedInOneHeader
+    /// An unsupported challenge first, in a header of its own.
+    case afterUnsupportedHeader
+    /// Every parameter value unquoted (`service=gcr.io`).
+    case unquoted
+    /// No `service` (nvcr.io).
+    case withoutService
+    /// The realm with a query string of its own appended (`?tenant=…`).
+    case realmQuery(String)
+    /// The realm on the alternate listener (`localhost`), another origin (GitLab's realm is gitlab.com/jwt/auth).
+    case realmOnAlternateHost
+    /// The `scope` replaced (a challenge asking for another repository first).
+    case scope(String)
+    /// The challenge replaced by `Basic realm="…"` (Harbor after a token expired).
+    case basic
+}
+
+/// How `Docker-Content-Digest` is sent on a manifest answer.
+public enum DigestHeaderQuirk: Sendable, Hashable {
+    /// Not sent.
+    case removed
+    /// Hex digits without `sha256:`.
+    case bareHex
+    /// The digest of other bytes.
+    case wrong
+}
+
 /// What the proxy does to a request a rule matches.
 public enum FaultAction: Sendable {
+    /// Forwards untouched (with `times`, the first requests pass before a later rule applies).
+    case passThrough
+    /// Forwards, and rewrites the challenge of a 401 answer.
+    case rewriteChallenge(ChallengeQuirk)
+    /// Forwards, and rewrites `Docker-Content-Digest` of a 200 answer.
+    case digestHeader(DigestHeaderQuirk)
+    /// Forwards, and adds these headers to the answer (Docker Hub's `ratelimit-*`).
+    case addHeaders([String: String])
+    /// Answers this, without asking the registry, when the request carries
+    /// no `Authorization`; forwards it when it does (ECR's Basic challenge).
+    case respondWithoutAuthorization(status: Int, headers: [String: String], body: String)
+    /// Answers a blob request with a redirect to storage on the alternate
+    /// listener (or, relative, on this one) serving the same bytes.
+    case redirectToStorage(StorageBehaviour)
     /// Answers with this status (and headers and body) instead of forwarding.
     case respond(status: Int, headers: [String: String] = [:], body: String = "")
     /// Answers 429 Too Many Requests with a `Retry-After`.
@@ -115,13 +201,24 @@ public enum FaultAction: Sendable {
     case serve(body: Data, contentType: String, chunked: Bool = false)
     /// Forwards without the `Range` header: the registry answers 200 with the whole body.
     case ignoreRange
-    /// Forwards `Range: bytes=N-` as `bytes=N+offset-`: a 206 for another range than asked.
+    /// Forwards `Range: bytes=N-[END]` as `bytes=N+offset-[END]`: a 206 for another range than asked.
     case shiftRange(by: Int64)
     /// Answers a tag list one page at a time, as Docker Hub, GHCR and Harbor
     /// do (distribution 2.8 ignores `n`): from the registry's whole list, in
     /// lexical order, the `n` (else `size`) tags after `last`, with a
     /// `Link: <…?n=…&last=…>; rel="next"` while more remain.
     case pageTagList(size: Int)
+}
+
+extension FaultAction {
+    /// Whether the action only rewrites what the registry answers, and so
+    /// applies to a request whose token was refused as well.
+    var rewritesAnswer: Bool {
+        switch self {
+        case .passThrough, .rewriteChallenge, .addHeaders: true
+        default: false
+        }
+    }
 }
 
 /// One fault: which requests, what happens, how many times.
@@ -221,7 +318,9 @@ public final class FaultProxy: Sendable {
         var realmOverride: String?
         var records: [ProxiedRequest] = []
         var bytesByPath: [String: Int64] = [:]
-        var redirects: [String: (uri: String, authorization: String?)] = [:]
+        var redirects: [String: (uri: String, authorization: String?, storage: StorageBehaviour)] = [:]
+        /// Single-use redirect ids already used.
+        var expiredRedirects: Set<String> = []
     }
 
     private init(port: Int, alternatePort: Int, forwardProxyPort: Int, upstream: TestRegistry, connections: ConnectionTasks, channels: [any Channel]) {

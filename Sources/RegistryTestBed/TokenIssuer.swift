@@ -95,11 +95,18 @@ final class TokenIssuer: Sendable {
                 guard let (name, password) = parseBasic(authorization) else {
                     return unauthorized("the Authorization header is not valid HTTP Basic")
                 }
-                guard let known = policy.authenticate(name: name, password: password) else {
-                    return unauthorized("invalid username or password for '\(name)'")
+                if let identityName = policy.identityTokenUsername, name == identityName {
+                    guard let known = policy.user(refreshToken: password) else { return unauthorized("unknown identity token") }
+                    user = known
+                } else {
+                    guard let known = policy.authenticate(name: name, password: password) else {
+                        return unauthorized("invalid username or password for '\(name)'")
+                    }
+                    user = known
                 }
-                user = known
             }
+        case "POST" where policy.refusesPOST != nil:
+            return errorAnswer(policy.refusesPOST ?? 405, code: "UNSUPPORTED", "POST is not supported on /token")
         case "POST":
             parameters = parseForm(String(decoding: body, as: UTF8.self))
             record.sentCredentials = true
@@ -144,12 +151,19 @@ final class TokenIssuer: Sendable {
         }
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
-        let response: [String: Any] = [
-            "token": token,
-            "access_token": token,
-            "expires_in": policy.expiresIn,
-            "issued_at": formatter.string(from: now),
-        ]
+        var response: [String: Any] = [:]
+        if policy.answer.fields != .accessTokenOnly { response["token"] = token }
+        if policy.answer.fields != .tokenOnly { response["access_token"] = token }
+        switch policy.answer.expiresIn {
+        case .lifetime: response["expires_in"] = policy.expiresIn
+        case .absent: break
+        case .seconds(let seconds): response["expires_in"] = seconds
+        }
+        switch policy.answer.issuedAt {
+        case .now: response["issued_at"] = formatter.string(from: now)
+        case .absent: break
+        case .ahead(let seconds): response["issued_at"] = formatter.string(from: now.addingTimeInterval(TimeInterval(seconds)))
+        }
         let data = (try? JSONSerialization.data(withJSONObject: response, options: [.sortedKeys])) ?? Data()
         return Answer(status: 200, body: data)
     }

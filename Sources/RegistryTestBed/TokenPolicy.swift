@@ -17,6 +17,49 @@ public struct TokenUser: Sendable, Hashable {
     }
 }
 
+/// The shape of a token answer, as token services differ in it.
+public struct TokenAnswer: Sendable, Hashable {
+    /// Which of the two names the token is sent under.
+    public enum Fields: Sendable, Hashable {
+        /// `token` and `access_token` (distribution's token server, Docker Hub).
+        case both
+        /// `token` only (GHCR, Quay).
+        case tokenOnly
+        /// `access_token` only (the OAuth2 form).
+        case accessTokenOnly
+    }
+
+    /// What `expires_in` says.
+    public enum ExpiresIn: Sendable, Hashable {
+        /// The policy's lifetime.
+        case lifetime
+        /// Not sent (the spec: 60 s).
+        case absent
+        /// This many seconds, whatever the token's real lifetime.
+        case seconds(Int)
+    }
+
+    /// What `issued_at` says.
+    public enum IssuedAt: Sendable, Hashable {
+        /// The moment of the answer.
+        case now
+        /// Not sent.
+        case absent
+        /// This many seconds ahead (the issuer's clock is fast).
+        case ahead(seconds: Int)
+    }
+
+    public var fields: Fields
+    public var expiresIn: ExpiresIn
+    public var issuedAt: IssuedAt
+
+    public init(fields: Fields = .both, expiresIn: ExpiresIn = .lifetime, issuedAt: IssuedAt = .now) {
+        self.fields = fields
+        self.expiresIn = expiresIn
+        self.issuedAt = issuedAt
+    }
+}
+
 /// Who gets which access from a ``TokenServer``.
 ///
 /// - Anyone, including anonymous callers, gets `pull` on repositories whose name
@@ -42,6 +85,14 @@ public struct TokenPolicy: Sendable {
     /// Refresh tokens (the identity tokens `docker login` stores) and the
     /// user each stands for, for the `grant_type=refresh_token` POST.
     public var refreshTokens: [String: String] = [:]
+    /// How token answers are shaped.
+    public var answer = TokenAnswer()
+    /// The status a `POST` to the realm gets, when it does not take them
+    /// (404 or 405: a realm that serves the token spec's GET only).
+    public var refusesPOST: Int?
+    /// The user name that, with HTTP Basic on a GET, says the password is a
+    /// refresh token (ACR: `00000000-0000-0000-0000-000000000000`).
+    public var identityTokenUsername: String?
 
     /// - Parameters:
     ///   - anonymousPullPrefixes: prefixes anyone may pull, e.g. `["public/"]`.

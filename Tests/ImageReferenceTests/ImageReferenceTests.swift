@@ -49,6 +49,61 @@ struct ImageReferenceTests {
         #expect(throws: ReferenceError.self) { try ImageReference(parsing: text) }
     }
 
+    /// Names as distribution's `reference` package (`ParseNormalizedNamed`,
+    /// its normalize_test.go lists) takes them: docker accepts the first
+    /// list, with the registry each names, and refuses the second.
+    static let dockerAccepts: [Case] = [
+        // An uppercase first component is a host: repository paths are lowercase, host names are not case-sensitive.
+        Case(text: "Docker/docker", registry: "Docker", repository: "docker"),
+        Case(text: "DOCKER/docker", registry: "DOCKER", repository: "docker"),
+        Case(text: "LOCALDOMAIN/library/debian", registry: "LOCALDOMAIN", repository: "library/debian"),
+        Case(text: "docker/docker", registry: "docker.io", repository: "docker/docker"),
+        Case(text: "[fc00::1]:5000/docker/docker", registry: "[fc00::1]:5000", repository: "docker/docker"),
+        Case(text: "[fc00:1:2:3:4:5:6:7]:5000/library/debian", registry: "[fc00:1:2:3:4:5:6:7]:5000", repository: "library/debian"),
+        Case(text: "192.168.0.1", registry: "docker.io", repository: "library/192.168.0.1"),
+        Case(text: "192.168.0.1:8/debian", registry: "192.168.0.1:8", repository: "debian"),
+        Case(text: "docker.io/\(String(repeating: "1a", count: 32))", registry: "docker.io", repository: "library/\(String(repeating: "1a", count: 32))"),
+        Case(text: "dock__er/docker", registry: "docker.io", repository: "dock__er/docker"),
+        Case(text: "docker---rules/docker", registry: "docker.io", repository: "docker---rules/docker"),
+        Case(
+            text: "thisisthesongthatneverendsitgoesonandonandonthisisthesongthatnev", registry: "docker.io",
+            repository: "library/thisisthesongthatneverendsitgoesonandonandonthisisthesongthatnev"),
+    ]
+
+    @Test("references docker accepts", arguments: dockerAccepts)
+    func acceptsWhatDockerAccepts(_ expected: Case) throws {
+        try parsesValidReferences(expected)
+    }
+
+    static let dockerRefuses: [(text: String, reason: String)] = [
+        ("dock..er/docker", "empty label"),
+        ("dock-.er/docker", "starts and ends with a letter or digit"),
+        ("dock_.er/docker", "letters, digits, '-' and '.'"),
+        ("-docker.io/docker/docker", "starts and ends with a letter or digit"),
+        ("fc00::1:5000/debian", "in brackets"),
+        ("[2001:db8:3:4::192.0.2.33]:5000/debian", "hex digits and ':' only"),
+        ("[fe80::1%eth0]:5000/debian", "hex digits and ':' only"),
+        ("[fc00::1]:/debian", "the port"),
+        (String(repeating: "1a", count: 32), "image ID"),
+        ("docker/Docker", "must be lowercase"),
+        ("docker.io/docker/Docker", "must be lowercase"),
+        ("-docker/docker", "not a valid repository path component"),
+        ("docker-/docker", "not a valid repository path component"),
+        ("____/____", "not a valid repository path component"),
+        ("docker///docker", "not a valid repository path component"),
+        ("docker/", "not a valid repository path component"),
+    ]
+
+    @Test("references docker refuses, with the reason", arguments: dockerRefuses)
+    func refusesWhatDockerRefuses(_ text: String, reason: String) {
+        #expect {
+            try ImageReference(parsing: text)
+        } throws: { error in
+            guard let error = error as? ReferenceError else { return false }
+            return error.message.contains(reason) && error.message.contains(text)
+        }
+    }
+
     @Test func defaultRegistryReplacesDockerHub() throws {
         let reference = try ImageReference(parsing: "team/app:v1", defaultRegistry: "127.0.0.1:5000")
         #expect(reference.registry == "127.0.0.1:5000")

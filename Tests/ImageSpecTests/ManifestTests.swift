@@ -37,6 +37,48 @@ struct ManifestTests {
         #expect(index.entry(for: try Platform(parsing: "linux/s390x")) == nil)
     }
 
+    /// What registries serve, and what it is taken for: the body's own
+    /// `mediaType` first, then its shape, `Content-Type` last.
+    struct Served: Sendable, CustomTestStringConvertible {
+        var name: String
+        var body: String
+        var contentType: String?
+        var mediaType: String
+        var testDescription: String { name }
+    }
+
+    static let imageBody = #"{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:\#(hexA)","size":2},"layers":[]}"#
+    static let indexBody = #"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:\#(hexA)","size":2}]}"#
+
+    static let served: [Served] = [
+        Served(name: "an OCI index without mediaType, served as an image manifest", body: indexBody, contentType: MediaType.ociManifest, mediaType: MediaType.ociIndex),
+        Served(name: "an OCI index without mediaType, served as a Docker manifest list", body: indexBody, contentType: MediaType.dockerManifestList, mediaType: MediaType.dockerManifestList),
+        Served(name: "an OCI manifest without mediaType, served as an index", body: imageBody, contentType: MediaType.ociIndex, mediaType: MediaType.ociManifest),
+        Served(name: "an OCI manifest without mediaType, no Content-Type", body: imageBody, contentType: nil, mediaType: MediaType.ociManifest),
+        Served(name: "an OCI manifest without mediaType, application/json", body: imageBody, contentType: "application/json; charset=utf-8", mediaType: MediaType.ociManifest),
+        Served(
+            name: "an index that says so, served as an image manifest",
+            body: #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#, contentType: MediaType.dockerManifest,
+            mediaType: MediaType.ociIndex),
+    ]
+
+    @Test("what a document is: its mediaType, its shape, then Content-Type", arguments: served)
+    func decidesFromTheBody(_ served: Served) throws {
+        let document = try Self.parse(served.body, contentType: served.contentType)
+        #expect(document.mediaType == served.mediaType)
+        #expect((document.index != nil) == MediaType.isIndex(served.mediaType))
+    }
+
+    @Test("zstd layers, the OCI type and docker's non-standard one, are kept as served", arguments: [MediaType.ociLayerZstd, MediaType.dockerLayerZstd])
+    func zstdLayers(_ type: String) throws {
+        let document = try Self.parse(#"""
+            {"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",
+             "config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"sha256:\#(Self.hexA)","size":2},
+             "layers":[{"mediaType":"\#(type)","digest":"sha256:\#(Self.hexB)","size":3}]}
+            """#)
+        #expect(document.imageManifest?.layers.first?.mediaType == type)
+    }
+
     static let hexC = String(repeating: "c", count: 64)
 
     /// An index with amd64, arm64/v8, an attestation, and arm/v7.

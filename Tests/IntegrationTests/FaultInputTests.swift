@@ -104,6 +104,19 @@ extension FaultTests {
             Case(
                 name: "an ftp:// registry", arguments: { _, _ in ["hocker-image", "--registry", "ftp://127.0.0.1/v2/", "fault/small", "v1"] },
                 mentions: { _ in ["invalid registry 'ftp://127.0.0.1/v2/'"] }),
+            // Names docker's reference grammar refuses (distribution's normalize_test.go).
+            Case(
+                name: "a host with an empty label (dock..er/docker)", arguments: { _, _ in ["hocker-manifest", "dock..er/docker", "latest"] },
+                mentions: { _ in ["invalid image reference 'dock..er/docker'", "empty label"] }),
+            Case(
+                name: "a host label ending in - (dock-.er/docker)", arguments: { _, _ in ["hocker-manifest", "dock-.er/docker", "latest"] },
+                mentions: { _ in ["invalid image reference 'dock-.er/docker'", "starts and ends with a letter or digit"] }),
+            Case(
+                name: "a bare IPv6 address (fc00::1:5000/debian)", arguments: { _, _ in ["hocker-manifest", "fc00::1:5000/debian", "latest"] },
+                mentions: { _ in ["invalid image reference 'fc00::1:5000/debian'", "in brackets"] }),
+            Case(
+                name: "an IPv6 address with IPv4 in it", arguments: { _, _ in ["hocker-manifest", "[2001:db8:3:4::192.0.2.33]:5000/debian", "latest"] },
+                mentions: { _ in ["hex digits and ':' only"] }),
             Case(
                 name: "--max-time 0", arguments: { registry, _ in ["hocker-image", "--registry", registry, "--max-time", "0", "fault/small", "v1"] },
                 mentions: { _ in ["--max-time takes a positive number"] }),

@@ -33,6 +33,29 @@ struct AuthChallengeTests {
         #expect(challenges.last?.service == "s")
     }
 
+    /// Unquoted values as gcr.io and others send them, URLs included.
+    @Test(arguments: [
+        ("Bearer realm=https://gcr.io/v2/token,service=gcr.io", ["realm": "https://gcr.io/v2/token", "service": "gcr.io"]),
+        (#"Bearer realm="https://nvcr.io/proxy_auth",scope=repository:nvidia/cuda:pull"#, ["realm": "https://nvcr.io/proxy_auth", "scope": "repository:nvidia/cuda:pull"]),
+        ("Bearer realm=https://t/token?a=1&b=2, service=s", ["realm": "https://t/token?a=1&b=2", "service": "s"]),
+    ])
+    func bareValues(_ header: String, parameters: [String: String]) {
+        #expect(AuthChallenge.parse(header).first?.parameters == parameters)
+    }
+
+    /// The first challenge hocker can answer, across every header, in order.
+    @Test(arguments: [
+        (["Negotiate abc==", #"Bearer realm="https://t/token""#], "bearer"),
+        ([#"Bearer service="no-realm""#, #"Basic realm="b""#], "basic"),
+        ([#"Newauth realm="x", Basic realm="b", Bearer realm="https://t""#], "basic"),
+        ([#"Bearer realm="https://t", Basic realm="b""#], "bearer"),
+        (["Negotiate", "Bearer service=x"], nil),
+        ([], nil),
+    ] as [([String], String?)])
+    func firstSupported(_ headers: [String], scheme: String?) {
+        #expect(AuthChallenge.firstSupported(in: headers)?.scheme == scheme)
+    }
+
     @Test(arguments: ["", ",,,", "=", "\"", "Bearer ,", "Negotiate abc==", "\u{0}\u{1}", "Bearer realm=\"\\"])
     func oddHeadersDoNotCrash(_ header: String) {
         _ = AuthChallenge.parse(header)

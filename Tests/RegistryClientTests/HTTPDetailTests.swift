@@ -1,5 +1,6 @@
 import Foundation
 import ImageReference
+import NIOHTTP1
 import NIOSSL
 @testable import RegistryClient
 import Testing
@@ -51,5 +52,31 @@ struct HTTPDetailTests {
         #expect(RegistryClient.parseRetryAfter("3") == .seconds(3))
         #expect(RegistryClient.parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT").map { $0 < .zero } == true)
         #expect(RegistryClient.parseRetryAfter("soon") == nil)
+    }
+
+    /// Docker Hub's quota headers, as its pulls answer them.
+    @Test(arguments: [
+        (["ratelimit-limit": "100;w=21600", "ratelimit-remaining": "0;w=21600"], "rate limit: 0 of 100 pulls left in 6 h"),
+        (["RateLimit-Limit": "200;w=21600", "RateLimit-Remaining": "76;w=21600"], "rate limit: 76 of 200 pulls left in 6 h"),
+        (["ratelimit-limit": "100", "ratelimit-remaining": "3"], "rate limit: 3 of 100 pulls left"),
+        (["ratelimit-limit": "60;w=90"], "rate limit: 60 pulls in 90 s"),
+        (["ratelimit-limit": "10;w=1800", "ratelimit-remaining": "1;w=1800"], "rate limit: 1 of 10 pulls left in 30 min"),
+    ])
+    func rateLimit(_ fields: [String: String], description: String) {
+        let headers = HTTPHeaders(fields.map { ($0.key, $0.value) })
+        #expect(RateLimit(headers)?.description == description)
+    }
+
+    @Test(arguments: [[:], ["ratelimit-limit": "lots"], ["ratelimit-remaining": "0;w=60"]])
+    func noRateLimit(_ fields: [String: String]) {
+        #expect(RateLimit(HTTPHeaders(fields.map { ($0.key, $0.value) })) == nil)
+    }
+
+    /// `expires_in` as the token spec has it: absent or below 60 counts as
+    /// 60; the token is renewed 5 s before it ends.
+    @Test(arguments: [(nil, 55), (0, 55), (-5, 55), (30, 55), (60, 55), (300, 295)] as [(Int?, Int)])
+    func tokenLifetime(_ expiresIn: Int?, usedFor seconds: Int) {
+        let received = ContinuousClock.now
+        #expect(TokenLifetime.renewal(expiresIn: expiresIn, received: received) == received + .seconds(seconds))
     }
 }
