@@ -187,12 +187,13 @@ struct FaultTests {
             setUp: { proxy, _ in proxy.add(.everything, .respond(status: 503), times: 3) },
             check: { proxy, _, _ in #expect(proxy.requests.filter { $0.status == 503 }.count == 3) }),
         Survival(
-            name: "stall 10 s before the headers, once (--timeout 5)", command: .layer, arguments: ["--timeout", "5"],
-            setUp: { proxy, fixture in proxy.add(.blobGET(fixture.bigLayer.digest), .stallBeforeHeaders(.seconds(10)), times: 1) },
+            // The retry gets as long as the stall did: on a loaded machine 5 s was not always enough for a real answer.
+            name: "stall 20 s before the headers, once (--timeout 8)", command: .layer, arguments: ["--timeout", "8"],
+            setUp: { proxy, fixture in proxy.add(.blobGET(fixture.bigLayer.digest), .stallBeforeHeaders(.seconds(20)), times: 1) },
             check: { proxy, fixture, _ in #expect(blobGETs(proxy, fixture.bigLayer.digest).count >= 2) }),
         Survival(
-            name: "stall 10 s after 100 kB of the body, once (--timeout 5)", arguments: ["--timeout", "5"],
-            setUp: { proxy, fixture in proxy.add(.blobGET(fixture.bigLayer.digest), .stallAfter(bytes: 100_000, .seconds(10)), times: 1) },
+            name: "stall 20 s after 100 kB of the body, once (--timeout 8)", arguments: ["--timeout", "8"],
+            setUp: { proxy, fixture in proxy.add(.blobGET(fixture.bigLayer.digest), .stallAfter(bytes: 100_000, .seconds(20)), times: 1) },
             check: { proxy, fixture, _ in
                 // Whether the 100 kB already read reach the body's reader before the timeout does is up to the
                 // HTTP client, so the second request may resume or restart; either way the bytes are right.
