@@ -48,14 +48,7 @@ func withRegistryClient<Result: Sendable>(
     let client = RegistryClient(
         endpoint: endpoint, credentials: resolver, configuration: options.clientConfiguration(context: context),
         logger: options.makeLogger(redactor: context.redactor))
-    do {
-        let result = try await body(client)
-        try? await client.shutdown()
-        return result
-    } catch {
-        client.shutdownWithoutWaiting()
-        throw error
-    }
+    return try await client.use(body)
 }
 
 /// Runs `body` against the first source of `target` that answers `probe`

@@ -121,11 +121,11 @@ public struct SourceChain: Sendable {
                 note?("\(source) (\(Self.origin(of: source))) cannot serve \(source.image): \(answer); trying the next source")
                 continue
             }
-            return try await withClient(client(for: source, probing: false)) { client in try await body(client, source.image) }
+            return try await client(for: source, probing: false).use { client in try await body(client, source.image) }
         }
         let primary = primary
         do {
-            return try await withClient(client(for: primary, probing: false)) { client in try await body(client, primary.image) }
+            return try await client(for: primary, probing: false).use { client in try await body(client, primary.image) }
         } catch let error as RegistryError where !answers.isEmpty {
             throw AllSourcesFailed(image: primary.image.description, answers: answers + [(primary.description, error.message)], last: error)
         }
@@ -141,18 +141,6 @@ public struct SourceChain: Sendable {
         case .manifest: _ = try await client.fetchManifest(image)
         case .manifestDigest: _ = try await client.manifestDigest(image)
         case .blob(let digest): try await client.checkBlob(digest, of: image)
-        }
-    }
-
-    private func withClient<Result: Sendable>(_ client: RegistryClient, _ body: (RegistryClient) async throws -> Result) async throws -> Result {
-        do {
-            let result = try await body(client)
-            try? await client.shutdown()
-            return result
-        } catch {
-            // The run ends on this error: a connection attempt still under way must not hold it up.
-            client.shutdownWithoutWaiting()
-            throw error
         }
     }
 }

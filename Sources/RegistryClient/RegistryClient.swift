@@ -86,6 +86,19 @@ public final class RegistryClient: Sendable {
         Task { try? await http.shutdown() }
     }
 
+    /// Runs `body` with this client, then shuts it down: waiting for that
+    /// after success, not after an error (``shutdownWithoutWaiting()``).
+    public func use<Result: Sendable>(_ body: (RegistryClient) async throws -> Result) async throws -> Result {
+        do {
+            let result = try await body(self)
+            try? await shutdown()
+            return result
+        } catch {
+            shutdownWithoutWaiting()
+            throw error
+        }
+    }
+
     /// A fresh retry budget for one operation, bounded by `--retries` and the deadline.
     func makeRetryBudget() -> RetryBudget {
         RetryBudget(configuration: configuration, deadline: deadline)
