@@ -173,7 +173,7 @@ public struct LockWorkflow: Sendable {
                 outcome.added.append((entry, lock.entries[entry.name] != nil))
                 lock.entries[entry.name] = entry
             case .failure(let error):
-                outcome.failed.append(EntryFailure(name: addition.entryName, image: addition.image.description, error: Self.describe(error)))
+                outcome.failed.append(EntryFailure(name: addition.entryName, image: addition.image.description, error: error.userFacingMessage))
                 outcome.errors[addition.entryName] = error
             }
         }
@@ -238,7 +238,7 @@ public struct LockWorkflow: Sendable {
             do {
                 work.append((entry, try entry.endpoint(insecure: insecure), try entry.image(insecure: insecure)))
             } catch {
-                failures.append(EntryFailure(name: entry.name, image: entry.imageName, error: Self.describe(error)))
+                failures.append(EntryFailure(name: entry.name, image: entry.imageName, error: error.userFacingMessage))
                 errors[entry.name] = error
             }
         }
@@ -268,7 +268,7 @@ public struct LockWorkflow: Sendable {
                 changes.append(EntryChange(from: item.entry, to: entry))
                 updated.entries[entry.name] = entry
             case .failure(let error):
-                failures.append(EntryFailure(name: item.entry.name, image: item.entry.imageName, error: Self.describe(error)))
+                failures.append(EntryFailure(name: item.entry.name, image: item.entry.imageName, error: error.userFacingMessage))
                 errors[item.entry.name] = error
             }
         }
@@ -327,10 +327,5 @@ public struct LockWorkflow: Sendable {
             }
             return results.compactMap { $0 }
         }
-    }
-
-    /// An error in the words `hocker: error:` prints.
-    static func describe(_ error: any Error) -> String {
-        (error as? any UserFacingError)?.message ?? "\(error)"
     }
 }

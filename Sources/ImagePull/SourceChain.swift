@@ -110,13 +110,11 @@ public struct SourceChain: Sendable {
         for source in plan.sources where source.isMirror {
             let probeClient = client(for: source, probing: true)
             do {
-                try await Self.ask(probeClient, probe, image: source.image)
-                try? await probeClient.shutdown()
+                // A failed probe's connections are not waited for: an attempt still under way must not hold up the next source.
+                try await probeClient.use { try await Self.ask($0, probe, image: source.image) }
             } catch {
-                // Not waited for: a connection attempt still under way must not hold up the next source.
-                probeClient.shutdownWithoutWaiting()
                 if error is CancellationError { throw error }
-                let answer = (error as? any UserFacingError)?.message ?? "\(error)"
+                let answer = error.userFacingMessage
                 answers.append((source.description, answer))
                 note?("\(source) (\(Self.origin(of: source))) cannot serve \(source.image): \(answer); trying the next source")
                 continue

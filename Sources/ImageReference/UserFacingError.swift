@@ -25,6 +25,14 @@ public enum ExitStatus: Int32, Sendable {
     case readerGone = 141
 }
 
+extension Error {
+    /// What `hocker: error:` prints for this error: a user-facing error's
+    /// message, else the error as Swift describes it.
+    public var userFacingMessage: String {
+        (self as? any UserFacingError)?.message ?? "\(self)"
+    }
+}
+
 extension UserFacingError {
     public var hints: [String] { [] }
     public var exitStatus: ExitStatus { .failure }
