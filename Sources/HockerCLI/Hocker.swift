@@ -186,12 +186,17 @@ public enum HockerMain {
         return result
     }
 
+    /// `hocker: error: MESSAGE`, then `  hint: …` lines: how every error is printed.
+    static func errorLines(_ message: String, hints: [String]) -> [String] {
+        ["hocker: error: \(message)"] + hints.map { "  hint: \($0)" }
+    }
+
     /// Prints an error and its hints; returns the exit status for it.
     /// `usageHint` is added under an error of the argument parser's own.
     static func report(_ error: any Error, redactor: SecretRedactor, usageHint: String? = nil) -> Int32 {
         if let error = error as? any UserFacingError {
             guard error.exitStatus != .readerGone else { return error.exitStatus.rawValue }
-            emit(["hocker: error: \(error.message)"] + error.hints.map { "  hint: \($0)" }, redactor: redactor)
+            emit(errorLines(error.message, hints: error.hints), redactor: redactor)
             return error.exitStatus.rawValue
         }
         if error is CancellationError {
@@ -212,7 +217,7 @@ public enum HockerMain {
     }
 
     private static func reportUsageError(_ message: String, redactor: SecretRedactor, hint: String?) {
-        emit(["hocker: error: \(message)"] + (hint.map { ["  hint: \($0)"] } ?? []), redactor: redactor)
+        emit(errorLines(message, hints: hint.map { [$0] } ?? []), redactor: redactor)
     }
 
     /// Writes lines to stderr, any known secret masked (messages never hold

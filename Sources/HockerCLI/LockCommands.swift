@@ -81,7 +81,7 @@ private func printLines(_ lines: [String], context: CommandContext) throws {
 private func reportFailures(_ failures: [EntryFailure], errors: [String: any Error], context: CommandContext) {
     for failure in failures {
         let hints = (errors[failure.name] as? any UserFacingError)?.hints ?? []
-        let lines = ["hocker: error: \(failure.name): \(failure.error)"] + hints.map { "  hint: \($0)" }
+        let lines = HockerMain.errorLines("\(failure.name): \(failure.error)", hints: hints)
         context.console.note(context.redactor.redact(lines.joined(separator: "\n")))
     }
 }
