@@ -6,7 +6,7 @@ import Synchronization
 /// temporary outputs and exits with 128 + the signal, within moments,
 /// whatever the run is doing — reading a body, waiting for headers or a
 /// token, sleeping before a retry. A second signal while that happens exits
-/// at once. SIGWINCH tells the progress display the terminal changed size.
+/// at once, but for SIGHUP, which a closing terminal sends twice. SIGWINCH tells the progress display the terminal changed size.
 ///
 /// The handler itself only counts the signal and writes its number to a
 /// pipe (both async-signal-safe); a thread of its own reads the pipe and
@@ -57,8 +57,9 @@ enum Interrupts {
         thread.start()
 
         let handler: @convention(c) (Int32) -> Void = { signal in
-            if signal != SIGWINCH, Interrupts.received.add(1, ordering: .relaxed).newValue > 1 {
-                // Asked twice: no more cleaning up.
+            // Asked twice: no more cleaning up. A repeated SIGHUP is no second request:
+            // a terminal that closes sends it twice (the shell's, then the kernel's hangup).
+            if signal != SIGWINCH, Interrupts.received.add(1, ordering: .relaxed).newValue > 1, signal != SIGHUP {
                 _exit(128 + signal)
             }
             var byte = UInt8(truncatingIfNeeded: signal)

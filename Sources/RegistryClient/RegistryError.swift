@@ -147,7 +147,9 @@ public enum RegistryError: UserFacingError {
                 hints.append("trust the registry's CA: put its certificate as ca.crt in \(where_), or in a directory given as --cert-dir DIR")
                 if let used = trust.usedDirectory { hints.append("\(used) is used for \(host), and none of its .crt files signed the certificate") }
             }
-            hints.append("or name a CA bundle with SSL_CERT_FILE (it replaces the system roots; now trusted: \(trust.base))")
+            // NIX_SSL_CERT_FILE wins over SSL_CERT_FILE: name the one that will be read.
+            let bundleVariable = if case .file(_, "NIX_SSL_CERT_FILE") = trust.base { "NIX_SSL_CERT_FILE" } else { "SSL_CERT_FILE" }
+            hints.append("or name a CA bundle with \(bundleVariable) (it replaces the system roots; now trusted: \(trust.base))")
             hints.append(insecure)
             return hints
         case .hostnameMismatch(let names):
