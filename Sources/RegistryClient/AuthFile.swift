@@ -60,7 +60,7 @@ struct AuthFile: Sendable {
         let hosts = Self.hostAliases(registry)
         if let helpers = document.credHelpers {
             for (key, helper) in helpers where hosts.contains(Self.normalizedKey(key)) {
-                return try runHelper(helper, serverURL: key)
+                return try runHelper(helper, serverURL: key, environment: environment)
             }
         }
         if let auths = document.auths {
@@ -82,7 +82,7 @@ struct AuthFile: Sendable {
         }
         if let store = document.credsStore {
             let serverURL = registry == "docker.io" ? "https://index.docker.io/v1/" : registry
-            return try runHelper(store, serverURL: serverURL)
+            return try runHelper(store, serverURL: serverURL, environment: environment)
         }
         return nil
     }
@@ -110,11 +110,13 @@ struct AuthFile: Sendable {
         return nil
     }
 
-    /// Runs `docker-credential-NAME get` with the server URL on stdin.
-    private func runHelper(_ name: String, serverURL: String) throws(RegistryError) -> ResolvedCredential? {
+    /// Runs `docker-credential-NAME get` with the server URL on stdin, found
+    /// on the `PATH` of `environment` (the resolver's, which is the process's).
+    private func runHelper(_ name: String, serverURL: String, environment: [String: String]) throws(RegistryError) -> ResolvedCredential? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["docker-credential-\(name)", "get"]
+        process.environment = environment
         let input = Pipe()
         let output = Pipe()
         let errors = Pipe()
@@ -138,7 +140,10 @@ struct AuthFile: Sendable {
                 throw .credentialHelper(name: name, detail: "docker-credential-\(name) is not on PATH")
             }
             if (stdoutText + errorText).lowercased().contains("credentials not found") { return nil }
-            throw .credentialHelper(name: name, detail: "exit status \(process.terminationStatus)")
+            // Its stderr says why (env's "Permission denied", a locked keychain); stdout
+            // is never quoted, as a helper may print a secret there.
+            let reason = errorText.split(whereSeparator: \.isNewline).last.map { ": " + $0.prefix(200) } ?? ""
+            throw .credentialHelper(name: name, detail: "exit status \(process.terminationStatus)\(reason)")
         }
         struct HelperAnswer: Decodable {
             var Username: String?

@@ -17,8 +17,13 @@ public final class ShellProcess: @unchecked Sendable {
     /// Where standard output and standard error go.
     public let stdoutPath: String
     public let stderrPath: String
-    private let lock = NSLock()
-    private var exitStatus: Int32?
+    /// How and when the process ended, set by the thread that reaps it.
+    private final class Ending: @unchecked Sendable {
+        /// Guards `exit`; signalled when it is set.
+        let condition = NSCondition()
+        var exit: (status: Int32, at: ContinuousClock.Instant)?
+    }
+    private let ending = Ending()
 
     /// Starts `executable` with `arguments` and `environment` (the whole
     /// environment), in the current directory (wrap it in `bash -c 'cd …;
@@ -34,6 +39,13 @@ public final class ShellProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, stdinPath, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        // Nothing else this process has open: a file another test is writing,
+        // held open by this child, could not be executed (ETXTBSY) while it runs.
+        // (glibc 2.34's posix_spawn_file_actions_addclosefrom_np, which Swift's Glibc module does not declare.)
+        if let closeFrom = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {
+            typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+            _ = unsafeBitCast(closeFrom, to: CloseFrom.self)(&actions, 3)
+        }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -60,6 +72,20 @@ public final class ShellProcess: @unchecked Sendable {
             throw TestBedError.launchFailed(command: executable, reason: String(cString: strerror(result)))
         }
         pid = child
+        let spawned = child
+        // A thread of its own blocks in waitpid, so the moment of exit is the
+        // kernel's, not whenever a busy test's task next polls.
+        let thread = Thread { [ending] in
+            var status: Int32 = 0
+            while waitpid(spawned, &status, 0) == -1, errno == EINTR {}
+            let signal = status & 0x7f
+            let code = signal == 0 ? (status >> 8) & 0xff : 128 + signal
+            ending.condition.lock()
+            ending.exit = (code, ContinuousClock.now)
+            ending.condition.broadcast()
+            ending.condition.unlock()
+        }
+        thread.start()
     }
 
     /// Sends `signal` to the process.
@@ -73,21 +99,19 @@ public final class ShellProcess: @unchecked Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         while true {
-            if let status = poll() { return status }
+            if let status = poll()?.status { return status }
             if clock.now >= deadline { return nil }
             try? await Task.sleep(for: .milliseconds(10))
         }
     }
 
-    private func poll() -> Int32? {
-        lock.lock()
-        defer { lock.unlock() }
-        if let exitStatus { return exitStatus }
-        var status: Int32 = 0
-        guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
-        let signal = status & 0x7f
-        exitStatus = signal == 0 ? (status >> 8) & 0xff : 128 + signal
-        return exitStatus
+    /// When the process ended, as the thread reaping it saw: nil while it runs.
+    public var endedAt: ContinuousClock.Instant? { poll()?.at }
+
+    private func poll() -> (status: Int32, at: ContinuousClock.Instant)? {
+        ending.condition.lock()
+        defer { ending.condition.unlock() }
+        return ending.exit
     }
 
     /// What it wrote to standard output and standard error so far.
@@ -96,10 +120,10 @@ public final class ShellProcess: @unchecked Sendable {
 
     /// Kills it if it still runs.
     public func stop() {
-        if poll() == nil {
-            kill(pid, SIGKILL)
-            _ = waitpid(pid, nil, 0)
-        }
+        ending.condition.lock()
+        defer { ending.condition.unlock() }
+        if ending.exit == nil { kill(pid, SIGKILL) }
+        while ending.exit == nil { ending.condition.wait() }
     }
 
     deinit { stop() }

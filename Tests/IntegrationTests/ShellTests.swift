@@ -109,7 +109,7 @@ extension FaultTests {
                 let sent = clock.now
                 kill(pid, testCase.signal)
                 let status = await shell.wait(timeout: .seconds(5))
-                let elapsed = clock.now - sent
+                let elapsed = (shell.endedAt ?? clock.now) - sent
                 #expect(status == 128 + testCase.signal, "exit \(String(describing: status)): \(shell.stderrText)")
                 #expect(elapsed < .seconds(1), "took \(elapsed)")
                 #expect(Scratch.contents(temporary).allSatisfy { $0.hasPrefix("stdout-") || $0.hasPrefix("stderr-") }, "left in TMPDIR: \(Scratch.contents(temporary))")
@@ -199,7 +199,7 @@ extension FaultTests {
                 proxy.add(.blobGET(fixture.bigLayer.digest), .stallAfter(bytes: 100_000, .seconds(60)))
                 let terminal = try await Terminal(
                     columns: columns, environment: Self.environment(temporary: temporary), directory: directory, scratch: temporary)
-                let command = "'\(HockerBinary.path("hocker"))' image --registry \(proxy.v2URL) --out image.tar \(fixture.small.repository) \(fixture.small.tag); echo \"EXIT:$?\""
+                let command = "'\(HockerBinary.path("hocker"))' image --registry \(proxy.v2URL) --out image.tar \(fixture.small.repository) \(fixture.small.tag); echo \"EXIT:$? AT:$EPOCHREALTIME\""
                 try await terminal.type(command, "Enter")
                 // The live lines: one per blob in flight, and the total.
                 let progress = try await terminal.waitFor(.seconds(30)) { $0.hasPrefix("total 3/4") }
@@ -209,13 +209,16 @@ extension FaultTests {
                 let later = try await terminal.screen()
                 #expect(later.filter { $0.hasPrefix("total ") }.count == 1, "\(later.joined(separator: "\n"))")
                 #expect(later.allSatisfy { $0.count <= columns }, "\(later.joined(separator: "\n"))")
-                let clock = ContinuousClock()
-                let pressed = clock.now
+                // From the key press to the shell's next command, by the wall clock the
+                // shell reads when hocker has exited: not by when this test next polls the screen.
+                let pressed = Date().timeIntervalSince1970
                 try await terminal.type("C-c")
                 // The terminal echoes the keys as ^C before the shell's next output.
-                let after = try await terminal.waitFor(.seconds(5)) { $0.wholeMatch(of: /(\^C)?EXIT:\d+/) != nil }
-                let elapsed = clock.now - pressed
-                #expect(after.contains { $0.hasSuffix("EXIT:130") }, "\(after.joined(separator: "\n"))")
+                let exitLine = /(?:\^C)?EXIT:(\d+) AT:([\d.]+)/
+                let after = try await terminal.waitFor(.seconds(5)) { $0.wholeMatch(of: exitLine) != nil }
+                let match = try #require(after.lazy.compactMap { $0.wholeMatch(of: exitLine) }.first, "\(after.joined(separator: "\n"))")
+                let elapsed = Duration.seconds(try #require(Double(match.output.2)) - pressed)
+                #expect(match.output.1 == "130", "\(after.joined(separator: "\n"))")
                 #expect(elapsed < .seconds(1), "took \(elapsed)")
                 await terminal.close()
                 #expect(Scratch.contents(directory).allSatisfy { $0 == "tmux.sock" }, "left behind: \(Scratch.contents(directory))")

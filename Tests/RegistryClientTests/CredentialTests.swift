@@ -33,6 +33,17 @@ struct CredentialsFileTests {
 
 @Suite("Credential resolution")
 struct CredentialResolverTests {
+    /// Writes an executable script through a close-on-exec descriptor: a
+    /// process another test spawns meanwhile must not inherit it open for
+    /// writing, or running the script fails with ETXTBSY (exit status 126).
+    func writeExecutable(_ path: String, _ text: String) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o755)
+        guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(descriptor) }
+        let bytes = Array(text.utf8)
+        guard write(descriptor, bytes, bytes.count) == bytes.count else { throw POSIXError(.EIO) }
+    }
+
     func temporaryFile(_ text: String) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("hocker-test-\(UUID().uuidString)").path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
@@ -81,7 +92,7 @@ struct CredentialResolverTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let helper = "\(directory)/docker-credential-fake"
-        try """
+        try writeExecutable(helper, """
             #!/bin/sh
             read server
             if [ "$server" = "registry.example" ]; then
@@ -89,18 +100,42 @@ struct CredentialResolverTests {
             else
               echo "credentials not found in native keychain"; exit 1
             fi
-            """.write(toFile: helper, atomically: true, encoding: .utf8)
-        chmod(helper, 0o755)
+            """)
         let config = try temporaryFile(#"{"credHelpers": {"registry.example": "fake"}, "credsStore": "fake"}"#)
         defer { unlink(config) }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        setenv("PATH", "\(directory):\(path)", 1)
-        defer { setenv("PATH", path, 1) }
-        let resolver = try CredentialResolver(options: CredentialOptions(authFile: config, environment: ["HOME": "/nonexistent"]))
+        // The helper is found on the resolver's PATH, not this process's: no setenv
+        // racing the tests that run beside this one.
+        let environment = ["HOME": "/nonexistent", "PATH": "\(directory):/usr/bin:/bin"]
+        let resolver = try CredentialResolver(options: CredentialOptions(authFile: config, environment: environment))
         let found = try resolver.credential(registry: "registry.example", repository: "a")
         #expect(found?.credential == .basic(username: "helperuser", password: "helpersecret"))
         #expect(found?.origin == "docker-credential-fake")
         #expect(try resolver.credential(registry: "other.example", repository: "a") == nil)
+    }
+
+    /// A failing helper's error says why from its stderr, never quoting its stdout.
+    @Test func failingHelperSaysWhyWithoutItsStdout() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hocker-helper-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try writeExecutable("\(directory)/docker-credential-locked", """
+            #!/bin/sh
+            echo '{"Secret":"stdout-secret"}'
+            echo "the keychain is locked" >&2
+            exit 3
+            """)
+        let config = try temporaryFile(#"{"credsStore": "locked"}"#)
+        defer { unlink(config) }
+        let environment = ["HOME": "/nonexistent", "PATH": "\(directory):/usr/bin:/bin"]
+        let resolver = try CredentialResolver(options: CredentialOptions(authFile: config, environment: environment))
+        do {
+            _ = try resolver.credential(registry: "registry.example", repository: "a")
+            Issue.record("expected the helper's failure")
+        } catch {
+            let message = "\(error)"
+            #expect(message.contains("exit status 3: the keychain is locked"))
+            #expect(!message.contains("stdout-secret"))
+        }
     }
 
     @Test(arguments: ["{", "[]", #"{"auths": {"h": {"auth": "!!notbase64"}}}"#, #"{"auths": 5}"#, #"{"credsStore": "../../bin/sh"}"#])
