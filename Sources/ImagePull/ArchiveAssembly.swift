@@ -206,12 +206,12 @@ public enum ArchiveAssembly {
         }
         defer { try? source.close() }
         if verified {
-            // Checked by Nix already: copied in the kernel where it can, never hashed here.
+            // Checked by Nix already: copied (or sent, to a stream) in the kernel where it can, never hashed here.
             do {
                 if let offset {
                     try FileChunks.copyInKernel(from: source, count: blob.size, into: target, at: offset)
                 } else {
-                    try FileChunks.copy(from: source, count: blob.size, into: target, at: nil)
+                    try FileChunks.send(from: source, range: 0..<blob.size, to: target)
                 }
             } catch .write(let errno) {
                 throw OutputError.writing(archive, FileCopyError.write(errno))

@@ -326,7 +326,6 @@ struct WriterThread: Sendable {
     private func writeAll() throws {
         var blobIndex = 0
         let zeros = [UInt8](repeating: 0, count: TarHeader.blockSize * 2)
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
         for entry in layout.entries {
             try put(entry.header.bytes)
             switch entry.content {
@@ -346,14 +345,15 @@ struct WriterThread: Sendable {
                         if complete { break }
                         continue
                     }
-                    while offset < available {
-                        let wanted = Int(min(Int64(buffer.count), available - offset))
-                        let read = try buffer.withUnsafeMutableBytes {
-                            try spool.descriptor.read(fromAbsoluteOffset: offset, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<wanted]))
+                    if offset < available {
+                        do {
+                            try FileChunks.send(from: spool.descriptor, range: offset..<available, to: output)
+                        } catch .write(let errno) {
+                            throw OutputError.writing(shownPath, errno)
+                        } catch {
+                            throw OutputError.cannotWrite(path: spool.path, detail: "the spool file ended early (\(error))")
                         }
-                        guard read > 0 else { throw OutputError.cannotWrite(path: spool.path, detail: "the spool file ended early") }
-                        try buffer.withUnsafeBytes { try put(UnsafeRawBufferPointer(rebasing: $0[0..<read])) }
-                        offset += Int64(read)
+                        offset = available
                     }
                     if complete, offset >= available { break }
                     passedThrough = spool.passThrough(at: offset)
