@@ -17,11 +17,16 @@ public struct ProcessResult: Sendable {
     public var stdout: Data
     /// Everything the process wrote to standard error.
     public var stderr: Data
+    /// From starting the process to its exit, as the thread told of the
+    /// exit saw it: not when a waiting task next ran, which a busy suite
+    /// delays by seconds. Nil when not measured.
+    public var duration: Duration?
 
-    public init(status: Int32, stdout: Data, stderr: Data) {
+    public init(status: Int32, stdout: Data, stderr: Data, duration: Duration? = nil) {
         self.status = status
         self.stdout = stdout
         self.stderr = stderr
+        self.duration = duration
     }
 
     /// Standard output decoded as UTF-8.
@@ -85,7 +90,10 @@ public func runProcess(
     }
 
     let (exitStream, exitContinuation) = AsyncStream<Int32>.makeStream()
+    let started = ContinuousClock.now
+    let lifetime = NIOLockedValueBox<Duration?>(nil)
     process.terminationHandler = { finished in
+        lifetime.withLockedValue { $0 = ContinuousClock.now - started }
         exitContinuation.yield(finished.terminationStatus)
         exitContinuation.finish()
     }
@@ -132,7 +140,7 @@ public func runProcess(
         throw TestBedError.processTimedOut(command: commandLine, timeout: timeout, stderrTail: textTail(stderrData))
     }
     try Task.checkCancellation()
-    return ProcessResult(status: status, stdout: stdoutData, stderr: stderrData)
+    return ProcessResult(status: status, stdout: stdoutData, stderr: stderrData, duration: lifetime.withLockedValue { $0 })
 }
 
 /// Like ``runProcess(_:_:environment:stdin:timeout:currentDirectory:inheritEnvironment:)``,

@@ -77,7 +77,7 @@ struct FaultTests {
         let clock = ContinuousClock()
         let started = clock.now
         let result = try await HockerBinary.run(command.tool, argv, environment: environment)
-        return Outcome(result: result, elapsed: clock.now - started, directory: directory, output: output)
+        return Outcome(result: result, elapsed: result.duration ?? clock.now - started, directory: directory, output: output)
     }
 
     /// Checks the output is exactly what the registry holds.
@@ -256,7 +256,7 @@ struct FaultTests {
         let failure = FailureOutput(outcome.result.stderrText)
         let retries = failure.retries.isEmpty ? "" : " after \(failure.retries.count) announced retries"
         let verdict = outcome.result.status == 0 ? "survived, correct bytes\(retries)" : "exit \(outcome.result.status)\(retries): \(failure.errorLine)"
-        print("fault scenario | \(name) | \(verdict) | \(proxy.requests.count) requests, \(proxy.totalBytesServed) body bytes")
+        print("fault scenario | \(name) | \(verdict) | \(proxy.requests.count) requests, \(proxy.totalBytesServed) body bytes, \(outcome.elapsed)")
     }
 
     // MARK: Refused
