@@ -248,7 +248,7 @@ struct TLSTests {
                 let started = ContinuousClock.now
                 let result = try await runProcess(
                     "/bin/bash", ["-c", "exec \"$0\" \"$@\"", HockerBinary.path("hocker")] + arguments, environment: environment, timeout: .seconds(60))
-                best = min(best, ContinuousClock.now - started)
+                best = min(best, result.duration ?? ContinuousClock.now - started)
                 check(result)
             }
             return best
