@@ -58,9 +58,7 @@ func withImageSource<Result: Sendable>(
     _ options: RegistryOptions, target: ImageTarget, probe: SourceProbe = .manifest, context: CommandContext,
     _ body: (RegistryClient, ImageReference) async throws -> Result
 ) async throws -> Result {
-    var byDigest = target.reference.digest != nil
-    if case .blob = probe { byDigest = true }
-    let chain = try options.sourceChain(for: target, byDigest: byDigest, context: context)
+    let chain = try options.sourceChains(context: context)(target.reference, target.endpoint, probe)
     return try await chain.run(probe: probe, body)
 }
 

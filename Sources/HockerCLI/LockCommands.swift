@@ -63,14 +63,6 @@ extension RegistryOptions {
     }
 }
 
-extension RegistryOptions {
-    /// The mirrors, then the registry, for each entry's image.
-    func lockSources(context: CommandContext) throws -> @Sendable (ImageReference, RegistryEndpoint) throws -> SourceChain {
-        let chains = try sourceChains(context: context)
-        return { image, endpoint throws in try chains(image, endpoint, image.digest != nil) }
-    }
-}
-
 /// Lines on standard output.
 private func printLines(_ lines: [String], context: CommandContext) throws {
     guard !lines.isEmpty else { return }
@@ -178,7 +170,7 @@ struct LockAddCommand: HockerCommand {
         var workflow = LockWorkflow(
             path: lockOptions.lockFile, jobs: jobsOption.jobs, insecure: registryOptions.insecure, temporaryPaths: context.temporaryPaths,
             warn: registryOptions.warnings(context: context))
-        workflow.sources = try registryOptions.lockSources(context: context)
+        workflow.sources = try registryOptions.sourceChains(context: context)
         let outcome = try await workflow.add(additions, pool: try registryOptions.clientPool(context: context))
         try printLines(outcome.added.map { entry, replaced in
             "\(replaced ? "replaced" : "added") \(entry.name): \(entry.imageName) \(entry.pin.digest?.abbreviated ?? "?"), \(entry.platformNames.joined(separator: " "))"
@@ -219,7 +211,7 @@ struct LockRefreshOptions: ParsableArguments {
         var workflow = LockWorkflow(
             path: lockOptions.lockFile, jobs: jobsOption.jobs, insecure: registryOptions.insecure, temporaryPaths: context.temporaryPaths,
             warn: registryOptions.warnings(context: context))
-        workflow.sources = try registryOptions.lockSources(context: context)
+        workflow.sources = try registryOptions.sourceChains(context: context)
         let outcome = try await workflow.refresh(names, write: write, pool: try registryOptions.clientPool(context: context))
         let report = outcome.report
         if json {

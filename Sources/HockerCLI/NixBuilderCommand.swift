@@ -178,19 +178,16 @@ struct NixBuilderCommand: HockerCommand {
         // In a fixed-output derivation Nix hashes the output and fails the build on a mismatch:
         // a second hash here would only cost time. HOCKER_VERIFY=1 keeps it (to compare).
         configuration.verifyDigests = attributes["outputHash"] == nil || context.environment["HOCKER_VERIFY"] == "1"
-        var byDigest = image.digest != nil
-        if case .blob = probe { byDigest = true }
-        let plan = try PullPlan(
-            image: image, runMirrors: try RegistryOptions.runMirrors(flags: [], environment: context.environment),
-            configuration: try RegistriesConfFiles.load(explicit: nil, environment: context.environment), byDigest: byDigest,
-            insecure: attributes.insecure)
-        let chain = SourceChain(
-            plan: plan, primaryEndpoint: try attributes.endpoint(), credentials: resolver, configuration: configuration,
-            note: { message in FileHandle.standardError.write(Data("hocker: \(message)\n".utf8)) }
+        let chain = try SourceChain(
+            image: image, probe: probe, primaryEndpoint: try attributes.endpoint(),
+            runMirrors: try RegistryOptions.runMirrors(flags: [], environment: context.environment),
+            registriesConf: try RegistriesConfFiles.load(explicit: nil, environment: context.environment), insecure: attributes.insecure,
+            credentials: resolver, configuration: configuration, note: { message in FileHandle.standardError.write(Data("hocker: \(message)\n".utf8)) }
         ) { endpoint, credentials, configuration in
             RegistryClient(endpoint: endpoint, credentials: credentials, configuration: configuration)
         }
-        if plan.sources.count > 1 { log("sources, in order: \(plan.sources.map(\.description).joined(separator: ", "))") }
+        let sources = chain.plan.sources
+        if sources.count > 1 { log("sources, in order: \(sources.map(\.description).joined(separator: ", "))") }
         try await chain.run(probe: probe) { client, image in
             try await body(ImagePuller(client: client, temporaryPaths: context.temporaryPaths), image)
         }

@@ -193,16 +193,10 @@ struct RegistryOptions: ParsableArguments {
         return try PullPlan.mirrors(parsing: variable.split(separator: ",").map(String.init), origin: "HOCKER_MIRROR")
     }
 
-    /// The sources a pull of `target` tries, in order, and how to make a client for each.
-    ///
-    /// - Parameter byDigest: whether the pull is by digest (a blob alone is), for `pull-from-mirror`.
-    func sourceChain(for target: ImageTarget, byDigest: Bool, context: CommandContext) throws -> SourceChain {
-        try sourceChains(context: context)(target.reference, target.endpoint, byDigest)
-    }
-
-    /// Makes the source chain of any image: registries.conf, the mirrors and
-    /// the credentials are read once, here, before any request.
-    func sourceChains(context: CommandContext) throws -> @Sendable (ImageReference, RegistryEndpoint, Bool) throws -> SourceChain {
+    /// Makes the source chain of any image at an endpoint, asked with a
+    /// probe: registries.conf, the mirrors and the credentials are read
+    /// once, here, before any request.
+    func sourceChains(context: CommandContext) throws -> @Sendable (ImageReference, RegistryEndpoint, SourceProbe) throws -> SourceChain {
         let configuration = try RegistriesConfFiles.load(explicit: registriesConf, environment: context.environment)
         let mirrors = try runMirrors(environment: context.environment)
         let resolver = try credentialResolver(redactor: context.redactor)
@@ -216,10 +210,11 @@ struct RegistryOptions: ParsableArguments {
         } else {
             note = { message in console.note("hocker: \(message)") }
         }
-        return { image, endpoint, byDigest throws in
-            let plan = try PullPlan(image: image, runMirrors: mirrors, configuration: configuration, byDigest: byDigest, insecure: insecure)
-            return SourceChain(plan: plan, primaryEndpoint: endpoint, credentials: resolver, configuration: clientConfiguration, note: note) {
-                endpoint, credentials, configuration in
+        return { image, endpoint, probe throws in
+            try SourceChain(
+                image: image, probe: probe, primaryEndpoint: endpoint, runMirrors: mirrors, registriesConf: configuration, insecure: insecure,
+                credentials: resolver, configuration: clientConfiguration, note: note
+            ) { endpoint, credentials, configuration in
                 RegistryClient(endpoint: endpoint, credentials: credentials, configuration: configuration, logger: logger)
             }
         }

@@ -50,7 +50,7 @@ public struct LockWorkflow: Sendable {
     public var warn: (@Sendable (String) -> Void)?
     /// The sources a pull of an image at an endpoint tries (mirrors, then the
     /// registry); nil, or a chain of the registry alone, for the pool's client.
-    public var sources: (@Sendable (ImageReference, RegistryEndpoint) throws -> SourceChain)?
+    public var sources: (@Sendable (ImageReference, RegistryEndpoint, SourceProbe) throws -> SourceChain)?
 
     public init(path: String, jobs: Int = 8, insecure: Bool = false, temporaryPaths: TemporaryPaths, warn: (@Sendable (String) -> Void)? = nil) {
         self.path = path
@@ -299,10 +299,10 @@ public struct LockWorkflow: Sendable {
     /// of its sources that answers `probe`.
     private static func withSource<Output: Sendable>(
         _ image: ImageReference, endpoint: RegistryEndpoint, probe: SourceProbe, pool: RegistryClientPool,
-        sources: (@Sendable (ImageReference, RegistryEndpoint) throws -> SourceChain)?,
+        sources: (@Sendable (ImageReference, RegistryEndpoint, SourceProbe) throws -> SourceChain)?,
         _ body: (RegistryClient, ImageReference) async throws -> Output
     ) async throws -> Output {
-        if let chain = try sources?(image, endpoint), chain.plan.sources.count > 1 || chain.primary.image != image {
+        if let chain = try sources?(image, endpoint, probe), chain.plan.sources.count > 1 || chain.primary.image != image {
             return try await chain.run(probe: probe, body)
         }
         return try await body(pool.client(for: endpoint), image)

@@ -11,6 +11,14 @@ public enum SourceProbe: Sendable, Hashable {
     case manifestDigest
     /// A `HEAD` of one blob (a blob fetched alone: `hocker layer`).
     case blob(Digest)
+
+    /// Whether a pull of `image` asked this way is by digest, which a
+    /// digest-only mirror (`pull-from-mirror = "digest-only"`) may serve: a
+    /// blob always is.
+    public func isByDigest(_ image: ImageReference) -> Bool {
+        if case .blob = self { return true }
+        return image.digest != nil
+    }
 }
 
 /// A pull that no source could serve: what each answered, mirrors first, the primary last.
@@ -63,6 +71,21 @@ public struct SourceChain: Sendable {
         self.configuration = configuration
         self.note = note
         self.makeClient = makeClient
+    }
+
+    /// The chain of a pull of `image` that a mirror must answer with `probe`:
+    /// the run's mirrors (`--mirror`, `HOCKER_MIRROR`), then those of
+    /// registries.conf, then the registry at `primaryEndpoint`.
+    public init(
+        image: ImageReference, probe: SourceProbe, primaryEndpoint: RegistryEndpoint, runMirrors: [MirrorRule],
+        registriesConf: RegistriesConfiguration, insecure: Bool, credentials: CredentialResolver?, configuration: RegistryClientConfiguration,
+        note: (@Sendable (String) -> Void)? = nil,
+        makeClient: @escaping @Sendable (RegistryEndpoint, CredentialResolver?, RegistryClientConfiguration) -> RegistryClient
+    ) throws(PullSourceError) {
+        let plan = try PullPlan(
+            image: image, runMirrors: runMirrors, configuration: registriesConf, byDigest: probe.isByDigest(image), insecure: insecure)
+        self.init(
+            plan: plan, primaryEndpoint: primaryEndpoint, credentials: credentials, configuration: configuration, note: note, makeClient: makeClient)
     }
 
     /// The primary source (always the last).
