@@ -142,7 +142,7 @@ public struct PullPlan: Sendable, Hashable {
                 guard bare.hasSuffix(domain) else { continue }
                 length = rule.prefix.count
             } else {
-                let prefix = ImageReference.canonicalRegistry(hostPart(rule.prefix)) + rule.prefix.dropFirst(hostPart(rule.prefix).count)
+                let prefix = canonical(prefix: rule.prefix)
                 guard full.hasPrefix(prefix) else { continue }
                 let next = full.dropFirst(prefix.count).first
                 guard next == nil || next == "/" || next == ":" || next == "@" else { continue }
@@ -153,8 +153,10 @@ public struct PullPlan: Sendable, Hashable {
         return best?.rule
     }
 
-    private static func hostPart(_ text: String) -> String {
-        String(text.prefix { $0 != "/" })
+    /// A non-wildcard prefix with its host as image names spell it (`docker.io`, not `index.docker.io`).
+    private static func canonical(prefix: String) -> String {
+        let host = String(prefix.prefix { $0 != "/" })
+        return ImageReference.canonicalRegistry(host) + prefix.dropFirst(host.count)
     }
 
     /// What follows the prefix in the repository path, to be put under a mirror's or location's path.
@@ -163,8 +165,7 @@ public struct PullPlan: Sendable, Hashable {
             // A wildcard rewrites nothing: the mirror gets the repository as it is.
             return String(name.drop { $0 != "/" }.dropFirst())
         }
-        let canonical = ImageReference.canonicalRegistry(hostPart(prefix)) + prefix.dropFirst(hostPart(prefix).count)
-        return String(name.dropFirst(canonical.count).drop { $0 == "/" })
+        return String(name.dropFirst(canonical(prefix: prefix).count).drop { $0 == "/" })
     }
 
     /// `image` at `location` (`host[/path]`), its repository `path/rest`.
