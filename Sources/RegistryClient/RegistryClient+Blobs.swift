@@ -163,21 +163,21 @@ extension RegistryClient {
             guard configuration.nondistributableURLs else {
                 throw RegistryError.nondistributable(digest: digest, url: first, repository: repository, registry: endpoint.host)
             }
-            var last: any Error = error
-            var fetched = false
-            for foreign in urls where !fetched {
+            var failure: (any Error)? = error
+            for foreign in urls {
                 source = foreign
                 logger.debug("blob not in the registry; fetching it from its manifest's URL", metadata: ["digest": "\(digest.short)", "url": "\(foreign)"])
                 do {
                     try await send(RegistryRequest(.GET, foreign, authentication: .anonymous), retry: &retry, prepare: prepare, receive: receive)
-                    fetched = true
+                    failure = nil
+                    break
                 } catch {
                     // Bytes already written from one URL are not mixed with another's.
                     if received > 0 { throw error }
-                    last = error
+                    failure = error
                 }
             }
-            if !fetched { throw last }
+            if let failure { throw failure }
         }
         if let expectedSize, received != expectedSize {
             throw RegistryError.sizeMismatch(what: what, expected: expectedSize, actual: received)
