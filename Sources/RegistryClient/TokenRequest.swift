@@ -23,13 +23,10 @@ struct TokenRequest: Sendable {
     /// header), or for an identity token the OAuth2 refresh-token grant as
     /// a form POST, as docker sends it.
     var registryRequest: RegistryRequest {
-        var items: [URLQueryItem] = []
-        if let service { items.append(URLQueryItem(name: "service", value: service)) }
-        items.append(URLQueryItem(name: "scope", value: scope))
         if case .identityToken(let refreshToken, _)? = credential?.credential {
             var request = RegistryRequest(.POST, realm.absoluteString, authentication: .tokenRealm(nil))
             var form = URLComponents()
-            form.queryItems = items + [
+            form.queryItems = serviceAndScope + [
                 URLQueryItem(name: "grant_type", value: "refresh_token"),
                 URLQueryItem(name: "refresh_token", value: refreshToken),
                 URLQueryItem(name: "client_id", value: "hocker"),
@@ -39,14 +36,19 @@ struct TokenRequest: Sendable {
             request.bodyCarriesCredential = true
             return request
         }
-        return getRequest(items, credential: credential)
+        return getRequest(credential: credential)
+    }
+
+    /// `service` (when the challenge named one) and `scope`, as every token request sends them.
+    private var serviceAndScope: [URLQueryItem] {
+        (service.map { [URLQueryItem(name: "service", value: $0)] } ?? []) + [URLQueryItem(name: "scope", value: scope)]
     }
 
     /// The token spec's GET: the realm's own query kept, `service` and
     /// `scope` added, `credential` sent with Basic.
-    private func getRequest(_ items: [URLQueryItem], credential: ResolvedCredential?) -> RegistryRequest {
+    private func getRequest(credential: ResolvedCredential?) -> RegistryRequest {
         var components = URLComponents(url: realm, resolvingAgainstBaseURL: false) ?? URLComponents()
-        components.queryItems = (components.queryItems ?? []) + items
+        components.queryItems = (components.queryItems ?? []) + serviceAndScope
         return RegistryRequest(.GET, components.string ?? realm.absoluteString, authentication: .tokenRealm(credential))
     }
 
@@ -56,11 +58,8 @@ struct TokenRequest: Sendable {
     /// stored), as ACR takes it; nil for any other credential.
     var getFallback: RegistryRequest? {
         guard let credential, case .identityToken(let refreshToken, let username) = credential.credential else { return nil }
-        var items: [URLQueryItem] = []
-        if let service { items.append(URLQueryItem(name: "service", value: service)) }
-        items.append(URLQueryItem(name: "scope", value: scope))
         let basic = ResolvedCredential(.basic(username: username ?? "<token>", password: refreshToken), origin: credential.origin)
-        return getRequest(items, credential: basic)
+        return getRequest(credential: basic)
     }
 }
 
