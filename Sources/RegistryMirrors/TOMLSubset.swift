@@ -88,15 +88,9 @@ public enum TOMLSubset {
                 if c == "[" {
                     try header()
                 } else {
-                    let keyLine = line
-                    let key = try dottedKey()
-                    skipSpace()
-                    guard peek == "=" else { throw fail("expected '=' after the key '\(key.joined(separator: "."))'") }
-                    index += 1
-                    skipSpace()
-                    let value = try value()
+                    let pair = try keyValue()
                     try endOfLine()
-                    try insert(value, at: current + key, line: keyLine, header: false)
+                    try insert(pair.value, at: current + pair.key, line: pair.line, header: false)
                 }
             }
             return root
@@ -233,6 +227,18 @@ public enum TOMLSubset {
             guard c == "\n" else { throw fail("unexpected '\(c)' after the value; one key = value per line") }
             index += 1
             line += 1
+        }
+
+        /// `KEY = VALUE`, on a line of the document or in an inline table;
+        /// the line it starts on, for errors.
+        mutating func keyValue() throws(TOMLSyntaxError) -> (key: [String], line: Int, value: TOMLValue) {
+            let keyLine = line
+            let key = try dottedKey()
+            skipSpace()
+            guard peek == "=" else { throw fail("expected '=' after the key '\(key.joined(separator: "."))'") }
+            index += 1
+            skipSpace()
+            return (key, keyLine, try value())
         }
 
         mutating func dottedKey() throws(TOMLSyntaxError) -> [String] {
@@ -378,14 +384,8 @@ public enum TOMLSubset {
             }
             while true {
                 skipSpace()
-                let keyLine = line
-                let key = try dottedKey()
-                skipSpace()
-                guard peek == "=" else { throw fail("expected '=' after the key '\(key.joined(separator: "."))'") }
-                index += 1
-                skipSpace()
-                let item = try value()
-                table = try Self.inserting(item, at: key[...], into: table, line: keyLine, header: false, full: key)
+                let pair = try keyValue()
+                table = try Self.inserting(pair.value, at: pair.key[...], into: table, line: pair.line, header: false, full: pair.key)
                 skipSpace()
                 if peek == "," {
                     index += 1
