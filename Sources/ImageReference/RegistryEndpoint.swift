@@ -109,13 +109,31 @@ public struct RegistryEndpoint: Hashable, Sendable, CustomStringConvertible {
         return host
     }
 
-    /// Whether the host is `localhost`, in 127.0.0.0/8, or `::1`.
+    /// Whether the host is `localhost`, an address in 127.0.0.0/8, or `::1`.
     public var isLoopback: Bool { Self.isLoopback(host: host) }
 
-    /// Whether `host` (a name or address, with or without a port) is loopback.
+    /// Whether `host` (a name or address, with or without a port) is loopback:
+    /// the name `localhost`, an IPv4 literal in 127.0.0.0/8, or `::1`. A name
+    /// is never judged by its look (`127.0.0.1.example.net` is any host's), so
+    /// only these get credentials over plain http without `--insecure`.
     public static func isLoopback(host: String) -> Bool {
         let name = RegistryEndpoint(scheme: "http", host: host, name: host).hostname.lowercased()
-        return name == "localhost" || name.hasSuffix(".localhost") || name.hasPrefix("127.") || name == "::1"
+        if name == "localhost" || name == "::1" || name == "0:0:0:0:0:0:0:1" { return true }
+        guard let octets = ipv4Octets(name) else { return false }
+        return octets[0] == 127
+    }
+
+    /// The four octets of a dotted-decimal IPv4 literal, nil for anything else.
+    static func ipv4Octets(_ text: String) -> [Int]? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var octets: [Int] = []
+        for part in parts {
+            guard (1...3).contains(part.count), part.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let value = Int(part), value <= 255
+            else { return nil }
+            octets.append(value)
+        }
+        return octets
     }
 
     private static func port(of host: String) -> Substring? {
