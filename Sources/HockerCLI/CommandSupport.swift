@@ -4,6 +4,7 @@ import ImagePull
 import ImageReference
 import Logging
 import RegistryClient
+import Synchronization
 import SystemPackage
 
 /// The user's arguments do not make sense (exit status 2).
@@ -22,6 +23,10 @@ struct UsageError: UserFacingError {
 struct CommandContext: Sendable {
     /// Temporary outputs to remove if the process is interrupted.
     var temporaryPaths = TemporaryPaths()
+    /// Credential helpers still running, killed if the process is interrupted.
+    var children = ChildProcesses()
+    /// Standard input, read at most once.
+    var standardInput = StandardInput()
     /// The secrets this run has seen, masked in everything it prints.
     var redactor = SecretRedactor()
     /// Standard error: notes above the live progress lines.
@@ -40,31 +45,16 @@ extension HockerCommand {
     }
 }
 
-/// Runs `body` with a registry client for `endpoint`, shutting it down after.
-func withRegistryClient<Result: Sendable>(
-    _ options: RegistryOptions, endpoint: RegistryEndpoint, context: CommandContext, _ body: (RegistryClient) async throws -> Result
-) async throws -> Result {
-    let resolver = try options.credentialResolver(redactor: context.redactor)
-    let client = RegistryClient(
-        endpoint: endpoint, credentials: resolver, configuration: options.clientConfiguration(context: context),
-        logger: options.makeLogger(redactor: context.redactor))
-    return try await client.use(body)
-}
-
-/// Runs `body` against the first source of `target` that answers `probe`
-/// (its mirrors in order, then the registry), with the image as that
-/// source names it; the client is shut down after.
-func withImageSource<Result: Sendable>(
-    _ options: RegistryOptions, target: ImageTarget, probe: SourceProbe = .manifest, context: CommandContext,
-    _ body: (RegistryClient, ImageReference) async throws -> Result
-) async throws -> Result {
-    let chain = try options.sourceChains(context: context)(target.reference, target.endpoint, probe)
-    return try await chain.run(probe: probe, body)
-}
-
 /// Writes bytes to `--out` (atomically, or through a stream) or to standard output.
 func writeOutput(_ bytes: Data, out: String?, context: CommandContext) throws {
     try OutputWriting.write(bytes, to: out, temporaryPaths: context.temporaryPaths)
+}
+
+/// Lines on standard output, each one line whatever a registry put in it
+/// (``TerminalText/field(_:)``).
+func printLines(_ lines: [String], context: CommandContext) throws {
+    guard !lines.isEmpty else { return }
+    try writeOutput(Data((lines.map(TerminalText.field).joined(separator: "\n") + "\n").utf8), out: nil, context: context)
 }
 
 /// What `--out` does, said once for every command that takes it.
@@ -75,5 +65,40 @@ enum OutputHelp {
         verified (through a symlink, onto its target); a FIFO or device is written through, and may get part of the \
         \(what) if the command fails.
         """
+    }
+}
+
+/// Standard input as a run reads it: at most once, whoever asks first, so
+/// that a password read for one part of the run is not looked for again
+/// (and found empty) by another.
+final class StandardInput: Sendable {
+    private let text = Mutex<String??>(nil)
+
+    init() {}
+
+    /// Standard input up to its end or first newline (a trailing CR too), as
+    /// `docker login --password-stdin` reads it; nil when it is not UTF-8.
+    func password() -> String? {
+        text.withLock { cached in
+            if let cached { return cached }
+            let read = Self.readLine()
+            cached = .some(read)
+            return read
+        }
+    }
+
+    private static func readLine() -> String? {
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = (try? buffer.withUnsafeMutableBytes { try FileDescriptor.standardInput.read(into: $0) }) ?? 0
+            if count <= 0 { break }
+            bytes += buffer[0..<count]
+            if bytes.count > 1 << 20 { break }
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else { return nil }
+        var line = Substring(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+        while line.hasSuffix("\r") { line = line.dropLast() }
+        return String(line)
     }
 }

@@ -71,26 +71,16 @@ struct DockerToNixCommand: HockerCommand {
     /// The format after `--json`.
     var effectiveFormat: NixOutputFormat { json ? .json : format }
 
-    /// `--platform all`.
-    var allPlatforms: Bool { registryOptions.platforms.contains("all") }
-
     func validate() throws {
         if fetch && manifest != nil { throw ValidationError("--fetch and --manifest exclude each other") }
         if json && format == .hocker { throw ValidationError("--json and --format hocker exclude each other") }
-        if allPlatforms && registryOptions.platforms.count > 1 {
-            throw ValidationError("--platform all takes no other --platform")
-        }
-        if effectiveFormat == .fetchdocker && (allPlatforms || registryOptions.platforms.count > 1) {
+        if effectiveFormat == .fetchdocker, !(try registryOptions.platformChoice()).picksOne {
             throw ValidationError("the fetchdocker format pins one platform; use --format hocker or --json for several")
         }
-        for text in registryOptions.platforms where text != "all" {
-            _ = try Platform(parsing: text)
-        }
-        if effectiveFormat == .fetchdocker { _ = try registryOptions.platformRequest() }
     }
 
     func run(in context: CommandContext) async throws {
-        let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
+        let target = try registryOptions.target(image)
         // With --password-stdin, stdin holds the password, not a manifest.
         let source = fetch || registryOptions.passwordStdin ? .registry : try ManifestSource.choose(manifestOption: manifest)
         if case .given(_, let origin) = source, registryOptions.registry == nil, !target.reference.explicitRegistry, !registryOptions.quiet {
@@ -128,11 +118,10 @@ struct DockerToNixCommand: HockerCommand {
         case .given(let bytes, let origin):
             return (try imageManifest(parsing: bytes, origin: origin, target: target).1, target.registryURI)
         case .registry:
-            let platform = try registryOptions.platformRequest()
-            let (resolved, registryURI) = try await withImageSource(registryOptions, target: target, context: context) { client, source in
-                let image = try await registryOptions.puller(client, context: context).resolve(source, platform: platform).image
-                // The expression names the registry, whichever source answered: the digests are the same.
-                return (image, client.endpoint == target.endpoint ? client.effectiveEndpoint.v2URL : target.registryURI)
+            let platform = try registryOptions.singlePlatform(command: "docker2nix --format fetchdocker")
+            // The expression names the registry, whichever source answered: the digests are the same.
+            let (resolved, registryURI) = try await registryOptions.withSession(context: context) { session in
+                try await session.resolveImage(target, platform: platform)
             }
             if resolved.index != nil, platform != .host, !registryOptions.quiet {
                 FileHandle.standardError.write(Data("""
@@ -165,28 +154,16 @@ struct DockerToNixCommand: HockerCommand {
             // Only a platform the user named can be recorded: nothing is fetched.
             // It is recorded as parsed (lowercase), and `all` names none.
             var platform: Platform?
-            if case .platforms(let named) = try platformSelection(), registryOptions.platforms.count == 1 { platform = named[0] }
+            if case .platforms(let named) = try registryOptions.platformChoice(), named.count == 1 { platform = named[0] }
             return ImagePin(
                 name: name, registry: target.registryURI, repository: repository, tag: target.reference.tag,
                 images: [ImagePin.PlatformImage(platform: platform, document: document, manifest: manifest)])
         case .registry:
-            return try await withImageSource(registryOptions, target: target, context: context) { client, source in
-                var pin = try await ImagePin.resolve(
-                    source, selection: try platformSelection(), explicit: !registryOptions.platforms.isEmpty, name: name,
-                    registryURI: target.registryURI, client: client, warn: registryOptions.warnings(context: context))
-                // Pinned to the registry and repository, whichever source answered: the digests are the same.
-                pin.repository = repository
-                return pin
+            let platforms = try registryOptions.platformChoice()
+            return try await registryOptions.withSession(context: context) { session in
+                try await session.pin(target, platforms: platforms, name: name)
             }
         }
-    }
-
-    /// The platforms asked for: the host's by default, each `--platform`, or
-    /// every image of the index for `--platform all`.
-    private func platformSelection() throws -> PlatformSelection {
-        if allPlatforms { return .all }
-        let wanted = try registryOptions.platforms.map { text in try Platform(parsing: text) }
-        return .platforms(wanted.isEmpty ? [.host] : wanted)
     }
 
     // MARK: Manifests given on stdin or in a file

@@ -31,12 +31,11 @@ struct ManifestCommand: HockerCommand {
     var index = false
 
     func run(in context: CommandContext) async throws {
-        let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
-        let platform = try registryOptions.platformRequest()
-        let bytes = try await withImageSource(registryOptions, target: target, context: context) { client, reference in
-            index
-                ? try await client.fetchManifest(reference).bytes
-                : try await registryOptions.puller(client, context: context).resolve(reference, platform: platform, readConfig: false).image.document.bytes
+        let target = try registryOptions.target(image)
+        let platform = try registryOptions.singlePlatform(command: "hocker manifest")
+        let index = index
+        let bytes = try await registryOptions.withSession(context: context) { session in
+            try await session.manifest(target, platform: platform, index: index)
         }
         try writeOutput(bytes, out: out, context: context)
     }
@@ -62,11 +61,11 @@ struct ConfigCommand: HockerCommand {
     @OptionGroup var display: ProgressOptions
 
     func run(in context: CommandContext) async throws {
-        let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
-        let platform = try registryOptions.platformRequest()
-        try await withImageSource(registryOptions, target: target, context: context) { client, reference in
-            try await registryOptions.puller(client, context: context, observer: display.reporter(quiet: registryOptions.quiet, context: context))
-                .fetchConfig(of: reference, platform: platform, to: out)
+        let target = try registryOptions.target(image)
+        let platform = try registryOptions.singlePlatform(command: "hocker config")
+        let out = out
+        try await registryOptions.withSession(context: context, observer: display.reporter(quiet: registryOptions.quiet, context: context)) { session in
+            try await session.config(target, platform: platform, to: out)
         }
     }
 }
@@ -102,26 +101,11 @@ struct LayerCommand: HockerCommand {
         // The tag is never used, so it is not checked (nixpkgs passes "unused").
         var arguments = image
         arguments.imageTag = nil
-        let target = try ImageTarget(arguments: arguments, registry: registryOptions.registry, insecure: registryOptions.insecure)
-        try await withImageSource(registryOptions, target: target, probe: .blob(digest), context: context) { client, reference in
-            try await registryOptions.puller(client, context: context, observer: display.reporter(quiet: registryOptions.quiet, context: context))
-                .fetchBlob(digest, size: nil, of: reference, to: out)
+        let target = try registryOptions.target(arguments)
+        let out = out
+        try await registryOptions.withSession(context: context, observer: display.reporter(quiet: registryOptions.quiet, context: context)) { session in
+            try await session.blob(digest, of: target, to: out)
         }
     }
 }
 
-extension RegistryOptions {
-    /// The puller for `client`, with the blob cache these options name.
-    func puller(_ client: RegistryClient, context: CommandContext, jobs: Int? = nil, observer: (any TransferObserver)? = nil) throws -> ImagePuller {
-        ImagePuller(
-            client: client, cache: try blobCache(context: context), jobs: jobs, observer: observer,
-            temporaryPaths: context.temporaryPaths, warn: warnings(context: context))
-    }
-
-    /// Where warnings go: a line on stderr, above any progress; none with `--quiet`.
-    func warnings(context: CommandContext) -> (@Sendable (String) -> Void)? {
-        guard !quiet else { return nil }
-        let console = context.console
-        return { message in console.note("hocker: warning: \(message)") }
-    }
-}

@@ -69,7 +69,8 @@ public enum HockerMain {
     public static func main(tool: Tool, arguments: [String] = CommandLine.arguments) -> Never {
         let context = CommandContext()
         let paths = context.temporaryPaths
-        Interrupts.install(cleanup: { paths.removeAll() }, resize: { TerminalSize.changed() })
+        let children = context.children
+        Interrupts.install(cleanup: { children.killAll(); paths.removeAll() }, resize: { TerminalSize.changed() })
         let finished = DispatchSemaphore(value: 0)
         Task.detached {
             await run(tool: tool, arguments: arguments, context: context)
@@ -81,12 +82,20 @@ public enum HockerMain {
 
     /// Parses `arguments`, runs the command and exits (see ``main(tool:arguments:)``).
     static func run(tool: Tool, arguments: [String], context: CommandContext) async -> Never {
+        exit(await status(tool: tool, arguments: arguments, context: context, finished: { context.children.killAll() }))
+    }
+
+    /// Parses `arguments` and runs the command; the exit status. `finished`
+    /// runs before it returns: a credential helper the run gave up waiting
+    /// for does not outlive it.
+    static func status(tool: Tool, arguments: [String], context: CommandContext, finished: () -> Void) async -> Int32 {
+        defer { finished() }
         let argv = commandLine(tool: tool, arguments: arguments)
 
         // Under every name, the script covers hocker and the old names alike.
         if let name = Completions.requestedShell(in: argv), let shell = CompletionShell(rawValue: name) {
             print(Completions.script(for: shell), terminator: "")
-            exit(0)
+            return 0
         }
         let command: any ParsableCommand
         do {
@@ -96,7 +105,7 @@ public enum HockerMain {
             if let word = argv.first, !word.hasPrefix("-"), !subcommandNames.contains(word), let meant = suggestion(for: word) {
                 hint = "did you mean 'hocker \(meant)'? (see 'hocker --help')"
             }
-            exit(report(error, redactor: context.redactor, usageHint: hint))
+            return report(error, redactor: context.redactor, usageHint: hint)
         }
         do {
             if let runnable = command as? any HockerCommand {
@@ -107,9 +116,9 @@ public enum HockerMain {
                 var plain = command
                 try plain.run()
             }
-            exit(0)
+            return 0
         } catch {
-            exit(report(error, redactor: context.redactor))
+            return report(error, redactor: context.redactor)
         }
     }
 
@@ -222,9 +231,10 @@ public enum HockerMain {
 
     /// Writes lines to stderr, any known secret masked (messages never hold
     /// one by design; text quoted from a server or a library might).
+    /// Registry text in them is escaped for the terminal (``TerminalText``).
     private static func emit(_ lines: [String], redactor: SecretRedactor) {
-        let text = redactor.redact(lines.joined(separator: "\n"))
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        let text = TerminalText.message(redactor.redact(lines.joined(separator: "\n")))
+        Console.emit(text + "\n")
     }
 
 }

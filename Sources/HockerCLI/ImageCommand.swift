@@ -54,47 +54,32 @@ struct ImageCommand: HockerCommand {
 
     @OptionGroup var display: ProgressOptions
 
-    /// Several platforms, or all: only an OCI layout holds them.
-    var multiPlatform: Bool { registryOptions.platforms.count > 1 || registryOptions.platforms.contains("all") }
-
     func validate() throws {
         if let jobs, !(1...64).contains(jobs) { throw ValidationError("--jobs takes a number from 1 to 64") }
-        if multiPlatform, format == .docker {
+        if !(try registryOptions.platformChoice()).picksOne, format == .docker {
             throw ValidationError("a docker-archive holds one platform; write several (or --platform all) as an OCI layout with --format oci or oci-archive")
-        }
-        if registryOptions.platforms.contains("all"), registryOptions.platforms.count > 1 {
-            throw ValidationError("--platform all takes no other --platform")
         }
     }
 
     func run(in context: CommandContext) async throws {
-        let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
-        try await withImageSource(registryOptions, target: target, context: context) { client, source in
-            let puller = try registryOptions.puller(
-                client, context: context, jobs: jobs, observer: display.reporter(quiet: registryOptions.quiet, context: context))
-            if multiPlatform {
-                let path = out ?? defaultPath(target.reference, platform: nil)
-                let selection: PlatformSelection = registryOptions.platforms.contains("all")
-                    ? .all : .platforms(try registryOptions.platforms.map { text in try Platform(parsing: text) })
-                try await puller.pullLayout(source, selection: selection, format: format, to: path, named: target.reference)
-                if path != "-" { try writeOutput(Data((path + "\n").utf8), out: nil, context: context) }
-            } else {
-                let platform = try registryOptions.platformRequest()
-                let path = out ?? defaultPath(target.reference, platform: platform)
-                try await puller.pull(source, platform: platform, format: format, to: path, named: target.reference)
-                // The path written, as hocker printed it; not when the archive itself went to stdout.
-                if path != "-" { try writeOutput(Data((path + "\n").utf8), out: nil, context: context) }
-            }
+        let target = try registryOptions.target(image)
+        let platforms = try registryOptions.platformChoice()
+        let path = out ?? defaultPath(target.reference, platforms: platforms)
+        let (format, jobs) = (format, jobs)
+        try await registryOptions.withSession(context: context, observer: display.reporter(quiet: registryOptions.quiet, context: context)) { session in
+            try await session.image(target, platforms: platforms, format: format, to: path, jobs: jobs)
         }
+        // The path written, as hocker printed it; not when the archive itself went to stdout.
+        if path != "-" { try writeOutput(Data((path + "\n").utf8), out: nil, context: context) }
     }
 
-    /// `NAME-TAG.tar`, with the platform when it is not the host's, so
-    /// pulls of two platforms do not replace each other.
-    private func defaultPath(_ reference: ImageReference, platform: PlatformRequest?) -> String {
+    /// `NAME-TAG.tar`, with the platform when it is one other than the
+    /// host's, so pulls of two platforms do not replace each other.
+    private func defaultPath(_ reference: ImageReference, platforms: PlatformChoice) -> String {
         let name = reference.repository.split(separator: "/").last.map(String.init) ?? "image"
         var stem = "\(name)-\(reference.tag ?? reference.digest.map { $0.short } ?? "latest")"
-        if case .exactly(let platform)? = platform, !platform.matches(.host) {
-            stem += "-" + platform.description.replacingOccurrences(of: "/", with: "-")
+        if case .platforms(let named) = platforms, named.count == 1, !named[0].matches(.host) {
+            stem += "-" + named[0].description.replacingOccurrences(of: "/", with: "-")
         }
         return format == .oci ? stem : "\(stem).tar"
     }

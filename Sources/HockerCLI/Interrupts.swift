@@ -38,7 +38,7 @@ enum Interrupts {
     static func install(cleanup: @escaping @Sendable () -> Void, resize: @escaping @Sendable () -> Void) {
         let ends = pipeEnds
         guard ends.read >= 0 else { return }
-        let thread = Thread {
+        DedicatedThread.start {
             var byte: UInt8 = 0
             while true {
                 let count = read(ends.read, &byte, 1)
@@ -53,8 +53,6 @@ enum Interrupts {
                 _exit(128 + signal)
             }
         }
-        thread.name = "hocker-signals"
-        thread.start()
 
         let handler: @convention(c) (Int32) -> Void = { signal in
             // Asked twice: no more cleaning up. A repeated SIGHUP is no second request:

@@ -48,27 +48,6 @@ struct LockJobsOption: ParsableArguments {
     }
 }
 
-extension RegistryOptions {
-    /// One client per registry, all sharing one credentials resolver and
-    /// these options (one `--max-time`, counted from when the pool is made).
-    func clientPool(context: CommandContext) throws -> @Sendable ([RegistryEndpoint]) -> RegistryClientPool {
-        let resolver = try credentialResolver(redactor: context.redactor)
-        let configuration = clientConfiguration(context: context)
-        let logger = makeLogger(redactor: context.redactor)
-        return { endpoints in
-            RegistryClientPool(endpoints: endpoints) { endpoint in
-                RegistryClient(endpoint: endpoint, credentials: resolver, configuration: configuration, logger: logger)
-            }
-        }
-    }
-}
-
-/// Lines on standard output.
-private func printLines(_ lines: [String], context: CommandContext) throws {
-    guard !lines.isEmpty else { return }
-    try writeOutput(Data((lines.joined(separator: "\n") + "\n").utf8), out: nil, context: context)
-}
-
 /// One line per failed entry on stderr (`hocker: error: NAME: …`, its hints below).
 private func reportFailures(_ failures: [EntryFailure], errors: [String: any Error], context: CommandContext) {
     for failure in failures {
@@ -144,9 +123,7 @@ struct LockAddCommand: HockerCommand {
         if name != nil, references.count > 1 { throw ValidationError("--name names one entry; give one REFERENCE with it") }
         if finalName != nil, references.count > 1 { throw ValidationError("--final-name is for one entry; give one REFERENCE with it") }
         if let name { try LockFile.validate(name: name) }
-        let platforms = registryOptions.platforms
-        if platforms.contains(LockRequest.allPlatforms), platforms.count > 1 { throw ValidationError("--platform all takes no other --platform") }
-        for text in platforms where text != LockRequest.allPlatforms { _ = try Platform(parsing: text) }
+        if try registryOptions.platformChoice() == .any { throw ValidationError("lock add pins named platforms, or all: --platform any is not one") }
         if let finalName { _ = try Self.splitFinalName(finalName) }
     }
 
@@ -160,18 +137,19 @@ struct LockAddCommand: HockerCommand {
 
     func run(in context: CommandContext) async throws {
         let final = try finalName.map(Self.splitFinalName)
+        let platforms = try registryOptions.platformChoice()
         var additions: [LockWorkflow.Addition] = []
         for text in references {
             let target = try ImageTarget(name: text, tag: nil, registry: registryOptions.registry, insecure: registryOptions.insecure)
             additions.append(LockWorkflow.Addition(
-                endpoint: target.endpoint, image: target.reference, given: text, name: name, platforms: registryOptions.platforms,
+                endpoint: target.endpoint, image: target.reference, given: text, name: name, platforms: platforms,
                 finalName: final?.name, finalTag: final?.tag))
         }
-        var workflow = LockWorkflow(
-            path: lockOptions.lockFile, jobs: jobsOption.jobs, insecure: registryOptions.insecure, temporaryPaths: context.temporaryPaths,
-            warn: registryOptions.warnings(context: context))
-        workflow.sources = try registryOptions.sourceChains(context: context)
-        let outcome = try await workflow.add(additions, pool: try registryOptions.clientPool(context: context))
+        let workflow = LockWorkflow(path: lockOptions.lockFile, jobs: jobsOption.jobs, temporaryPaths: context.temporaryPaths)
+        let requested = additions
+        let outcome = try await registryOptions.withSession(context: context) { session in
+            try await session.lockAdd(requested, workflow: workflow)
+        }
         try printLines(outcome.added.map { entry, replaced in
             "\(replaced ? "replaced" : "added") \(entry.name): \(entry.imageName) \(entry.pin.digest?.abbreviated ?? "?"), \(entry.platformNames.joined(separator: " "))"
         }, context: context)
@@ -208,11 +186,11 @@ struct LockRefreshOptions: ParsableArguments {
 
     /// Runs the refresh and prints its report; returns it.
     func run(write: Bool, context: CommandContext) async throws -> LockReport {
-        var workflow = LockWorkflow(
-            path: lockOptions.lockFile, jobs: jobsOption.jobs, insecure: registryOptions.insecure, temporaryPaths: context.temporaryPaths,
-            warn: registryOptions.warnings(context: context))
-        workflow.sources = try registryOptions.sourceChains(context: context)
-        let outcome = try await workflow.refresh(names, write: write, pool: try registryOptions.clientPool(context: context))
+        let workflow = LockWorkflow(path: lockOptions.lockFile, jobs: jobsOption.jobs, temporaryPaths: context.temporaryPaths)
+        let names = names
+        let outcome = try await registryOptions.withSession(context: context) { session in
+            try await session.lockRefresh(names, write: write, workflow: workflow)
+        }
         let report = outcome.report
         if json {
             try writeOutput(try report.jsonBytes(), out: nil, context: context)

@@ -45,19 +45,18 @@ struct TagsCommand: HockerCommand {
         guard target.reference.tag == nil, target.reference.digest == nil else {
             throw UsageError("'\(repository)' names a tag or digest; hocker tags takes a repository", hints: ["hocker tags \(target.reference.registry)/\(target.reference.repository)"])
         }
-        let tags = try await withRegistryClient(registryOptions, endpoint: target.endpoint, context: context) { client in
-            try await client.tags(of: target.reference.repository, pageSize: pageSize)
+        let pageSize = pageSize
+        let tags = try await registryOptions.withSession(context: context) { session in
+            try await session.tags(target, pageSize: pageSize)
         }
         if json {
             struct Document: Encodable {
                 var name: String
                 var tags: [String]
             }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            try writeOutput(try encoder.encode(Document(name: target.reference.repository, tags: tags)) + Data("\n".utf8), out: nil, context: context)
-        } else if !tags.isEmpty {
-            try writeOutput(Data((tags.joined(separator: "\n") + "\n").utf8), out: nil, context: context)
+            try writeOutput(try JSONDocument.bytes(of: Document(name: target.reference.repository, tags: tags)), out: nil, context: context)
+        } else {
+            try printLines(tags.map(TerminalText.tag), context: context)
         }
     }
 }
@@ -89,29 +88,23 @@ struct InspectCommand: HockerCommand {
 
     func validate() throws {
         if json && raw { throw ValidationError("--json and --raw exclude each other") }
-        let platforms = registryOptions.platforms
-        if platforms.contains("all"), platforms.count > 1 { throw ValidationError("--platform all takes no other --platform") }
-        if raw, platforms.count > 1 || platforms == ["all"] { throw ValidationError("--raw prints one manifest: give at most one --platform") }
-        for text in platforms where text != "all" { _ = try Platform(parsing: text) }
+        if raw, !(try registryOptions.platformChoice()).picksOne { throw ValidationError("--raw prints one manifest: give at most one --platform") }
     }
 
     func run(in context: CommandContext) async throws {
-        let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
-        let platforms = try registryOptions.platforms.filter { $0 != "all" }.map { text in try Platform(parsing: text) }
+        let target = try registryOptions.target(image)
+        let choice = try registryOptions.platformChoice()
         if raw {
-            let bytes = try await withImageSource(registryOptions, target: target, context: context) { client, source in
-                guard let platform = platforms.first else { return try await client.fetchManifest(source).bytes }
-                return try await registryOptions.puller(client, context: context)
-                    .resolve(source, platform: .exactly(platform), readConfig: false).image.document.bytes
+            // The index itself, unless one platform is named.
+            let bytes = try await registryOptions.withSession(context: context) { session in
+                try await session.manifest(target, platform: choice, index: !choice.isExplicit)
             }
             try writeOutput(bytes, out: nil, context: context)
             return
         }
-        var inspection = try await withImageSource(registryOptions, target: target, context: context) { client, source in
-            try await ImageInspection.inspect(source, selection: platforms.isEmpty ? .all : .platforms(platforms), client: client)
+        let inspection = try await registryOptions.withSession(context: context) { session in
+            try await session.inspect(target, platforms: choice == .host ? .all : choice)
         }
-        // The image as the user named it, whichever source answered.
-        inspection.reference = "\(target.endpoint.name)/\(target.reference.repositoryReference)"
         if json {
             try writeOutput(try inspection.jsonBytes(), out: nil, context: context)
         } else {
@@ -121,14 +114,15 @@ struct InspectCommand: HockerCommand {
 
     /// The inspection as a person reads it.
     static func text(_ inspection: ImageInspection) -> String {
-        var lines = [inspection.reference, "digest      \(inspection.digest)", "media type  \(inspection.mediaType)"]
+        let field = TerminalText.field
+        var lines = [field(inspection.reference), "digest      \(inspection.digest)", "media type  \(field(inspection.mediaType))"]
         for image in inspection.images {
             lines.append("")
-            lines.append("\(image.platform ?? "(no platform)")")
-            lines.append("  manifest  \(image.manifestDigest) (\(image.manifestSize) bytes, \(image.manifestMediaType))")
+            lines.append(image.platform.map(field) ?? "(no platform)")
+            lines.append("  manifest  \(image.manifestDigest) (\(image.manifestSize) bytes, \(field(image.manifestMediaType)))")
             lines.append("  size      \(ProgressReporter.formatBytes(image.size)) in \(image.layers) layer\(image.layers == 1 ? "" : "s") and the config")
-            lines.append("  created   \(image.created ?? "(not said)")")
-            for (key, value) in image.labels.sorted(by: { $0.key < $1.key }) { lines.append("  label     \(key)=\(value)") }
+            lines.append("  created   \(image.created.map(field) ?? "(not said)")")
+            for (key, value) in image.labels.sorted(by: { $0.key < $1.key }) { lines.append("  label     \(field(key))=\(field(value))") }
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -153,15 +147,15 @@ struct DigestCommand: HockerCommand {
     @OptionGroup var image: ImageArguments
 
     func run(in context: CommandContext) async throws {
-        let target = try ImageTarget(arguments: image, registry: registryOptions.registry, insecure: registryOptions.insecure)
+        let target = try registryOptions.target(image)
         let platform: Platform?
-        switch try registryOptions.platformRequest() {
-        case .exactly(let named): platform = named
+        switch try registryOptions.singlePlatform(command: "hocker digest") {
+        case .platforms(let named): platform = named[0]
         case .host: platform = nil
-        case .any: throw UsageError("hocker digest takes --platform os/arch[/variant], not any")
+        case .any, .all: throw UsageError("hocker digest takes --platform os/arch[/variant], not any")
         }
-        let digest = try await withImageSource(registryOptions, target: target, probe: .manifestDigest, context: context) { client, source in
-            try await ImageDigestLookup.digest(of: source, platform: platform, client: client)
+        let digest = try await registryOptions.withSession(context: context) { session in
+            try await session.digest(target, platform: platform)
         }
         try writeOutput(Data("\(digest)\n".utf8), out: nil, context: context)
     }

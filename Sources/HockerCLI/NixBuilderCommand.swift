@@ -59,31 +59,36 @@ struct NixBuilderCommand: HockerCommand {
         switch action {
         case "fetch-blob":
             let digest = try Digest(parsing: try attributes.require("digest"), allowBareHex: true)
-            let image = try attributes.image(tag: nil)
-            log("fetching blob \(digest) of \(image.repository) into \(out)")
-            try await withPuller(attributes, image: image, probe: .blob(digest), context: context) { puller, image in
-                try await puller.fetchBlob(digest, size: nil, of: image, to: out)
+            let target = try attributes.target(tag: nil)
+            log("fetching blob \(digest) of \(target.reference.repository) into \(out)")
+            try announceSources(of: target, probe: .blob(digest), attributes: attributes, context: context)
+            try await withSession(attributes, context: context) { session in
+                try await session.blob(digest, of: target, to: out)
             }
         case "fetch-manifest":
-            var image = try attributes.image(tag: nil)
-            image.digest = try Digest(parsing: try attributes.require("digest"), allowBareHex: true)
-            log("fetching manifest \(image.repositoryReference) into \(out)")
-            try await withPuller(attributes, image: image, probe: .manifest, context: context) { puller, image in
-                try writeOutput(try await puller.client.fetchManifest(image).bytes, out: out, context: context)
+            var target = try attributes.target(tag: nil)
+            target.reference.digest = try Digest(parsing: try attributes.require("digest"), allowBareHex: true)
+            log("fetching manifest \(target.reference.repositoryReference) into \(out)")
+            try announceSources(of: target, probe: .manifest, attributes: attributes, context: context)
+            let bytes = try await withSession(attributes, context: context) { [target] session in
+                try await session.manifest(target, platform: .any, index: true)
             }
+            try writeOutput(bytes, out: out, context: context)
         case "fetch-config":
-            let image = try attributes.image(tag: try attributes.require("tag"))
+            let target = try attributes.target(tag: try attributes.require("tag"))
             if let digest = attributes["outputHash"].flatMap(NixHash.digest(fromHash:)) {
                 // The pinned hash is the config's digest: fetched by it, whatever the tag points to now.
-                log("fetching the config of \(image.repositoryReference) by its digest \(digest) into \(out)")
-                try await withPuller(attributes, image: image, probe: .blob(digest), context: context) { puller, image in
-                    try await puller.fetchBlob(digest, size: nil, of: image, to: out)
+                log("fetching the config of \(target.reference.repositoryReference) by its digest \(digest) into \(out)")
+                try announceSources(of: target, probe: .blob(digest), attributes: attributes, context: context)
+                try await withSession(attributes, context: context) { session in
+                    try await session.blob(digest, of: target, to: out)
                 }
             } else {
-                let platform = try PlatformRequest(parsing: attributes["platform"])
-                log("fetching the config of \(image.repositoryReference) into \(out)")
-                try await withPuller(attributes, image: image, probe: .manifest, context: context) { puller, image in
-                    try await puller.fetchConfig(of: image, platform: platform, to: out)
+                let platform = try PlatformChoice(parsing: attributes["platform"].map { [$0] } ?? [])
+                log("fetching the config of \(target.reference.repositoryReference) into \(out)")
+                try announceSources(of: target, probe: .manifest, attributes: attributes, context: context)
+                try await withSession(attributes, context: context) { session in
+                    try await session.config(target, platform: platform, to: out)
                 }
             }
         case "docker-archive", "oci-archive":
@@ -158,39 +163,45 @@ struct NixBuilderCommand: HockerCommand {
     }
 
     private func log(_ message: String) {
-        FileHandle.standardError.write(Data("hocker: \(message)\n".utf8))
+        Self.log(message)
     }
 
-    /// Runs `body` with a puller for the first source of `image` that answers
-    /// `probe` — the mirrors of `HOCKER_MIRROR` and registries.conf
-    /// (`CONTAINERS_REGISTRIES_CONF`), impure variables, then the
-    /// derivation's registry — credentials taken from the environment, as
-    /// every command does. Nix checks the output's hash, whichever source served it.
-    private func withPuller(
-        _ attributes: BuilderAttributes, image: ImageReference, probe: SourceProbe, context: CommandContext,
-        _ body: (ImagePuller, ImageReference) async throws -> Void
-    ) async throws {
-        let resolver = try CredentialResolver(options: CredentialOptions(environment: context.environment, redactor: context.redactor))
-        var configuration = RegistryClientConfiguration()
-        configuration.insecure = attributes.insecure
-        configuration.redactor = context.redactor
-        configuration.environment = context.environment
+    private static func log(_ message: String) {
+        Console.emit(TerminalText.message("hocker: \(message)\n"))
+    }
+
+    /// Says where the fetch will look, in order, when that is more than the
+    /// derivation's registry: a build log is all a failed build leaves.
+    private func announceSources(of target: ImageTarget, probe: SourceProbe, attributes: BuilderAttributes, context: CommandContext) throws {
+        let chain = try SourceChain(
+            image: target.reference, probe: probe, primaryEndpoint: target.endpoint,
+            runMirrors: try RegistryOptions.runMirrors(flags: [], environment: context.environment),
+            registriesConf: try RegistriesConfFiles.load(explicit: nil, environment: context.environment), insecure: attributes.insecure)
+        if chain.plan.sources.count > 1 { log("sources, in order: \(chain.plan.sources.map(\.description).joined(separator: ", "))") }
+    }
+
+    /// Runs `body` in a session made from the build's environment: the
+    /// mirrors of `HOCKER_MIRROR` and registries.conf
+    /// (`CONTAINERS_REGISTRIES_CONF`), impure variables, tried before the
+    /// derivation's registry; credentials from the environment, as every
+    /// command takes them. Nix checks the output's hash, whichever source served it.
+    private func withSession<Result: Sendable>(
+        _ attributes: BuilderAttributes, context: CommandContext, _ body: @escaping @Sendable (PullSession) async throws -> Result
+    ) async throws -> Result {
+        var client = RegistryClientConfiguration()
+        client.insecure = attributes.insecure
+        client.redactor = context.redactor
+        client.environment = context.environment
         // In a fixed-output derivation Nix hashes the output and fails the build on a mismatch:
         // a second hash here would only cost time. HOCKER_VERIFY=1 keeps it (to compare).
-        configuration.verifyDigests = attributes["outputHash"] == nil || context.environment["HOCKER_VERIFY"] == "1"
-        let chain = try SourceChain(
-            image: image, probe: probe, primaryEndpoint: try attributes.endpoint(),
-            runMirrors: try RegistryOptions.runMirrors(flags: [], environment: context.environment),
-            registriesConf: try RegistriesConfFiles.load(explicit: nil, environment: context.environment), insecure: attributes.insecure,
-            credentials: resolver, configuration: configuration, note: { message in FileHandle.standardError.write(Data("hocker: \(message)\n".utf8)) }
-        ) { endpoint, credentials, configuration in
-            RegistryClient(endpoint: endpoint, credentials: credentials, configuration: configuration)
-        }
-        let sources = chain.plan.sources
-        if sources.count > 1 { log("sources, in order: \(sources.map(\.description).joined(separator: ", "))") }
-        try await chain.run(probe: probe) { client, image in
-            try await body(ImagePuller(client: client, temporaryPaths: context.temporaryPaths), image)
-        }
+        client.verifyDigests = attributes["outputHash"] == nil || context.environment["HOCKER_VERIFY"] == "1"
+        let options = SessionOptions(
+            credentials: try CredentialResolver(options: CredentialOptions(
+                environment: context.environment, redactor: context.redactor, children: context.children)),
+            client: client, runMirrors: try RegistryOptions.runMirrors(flags: [], environment: context.environment),
+            registriesConf: try RegistriesConfFiles.load(explicit: nil, environment: context.environment), temporaryPaths: context.temporaryPaths,
+            note: { message in Self.log(message) })
+        return try await PullSession.run(options, body)
     }
 
 }
@@ -261,6 +272,11 @@ struct BuilderAttributes {
     /// The derivation's repository (and `tag`) in its registry.
     func image(tag: String?) throws -> ImageReference {
         try ImageReference(registry: try endpoint().name, repository: try require("repository"), tag: tag)
+    }
+
+    /// The derivation's image and the registry endpoint it is fetched from.
+    func target(tag: String?) throws -> ImageTarget {
+        ImageTarget(endpoint: try endpoint(), reference: try image(tag: tag))
     }
 
     /// A list attribute (Nix passes lists space-separated).

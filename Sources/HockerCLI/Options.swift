@@ -120,38 +120,65 @@ struct RegistryOptions: ParsableArguments {
         guard retries >= 0, retries <= 100 else { throw ValidationError("--retries takes a number from 0 to 100") }
         guard timeout > 0 else { throw ValidationError("--timeout takes a positive number of seconds") }
         guard maxTime.map({ $0 > 0 }) ?? true else { throw ValidationError("--max-time takes a positive number of seconds") }
+        _ = try platformChoice()
     }
 
-    /// The one `--platform` a command takes; given twice it is a usage error.
-    func platformRequest() throws -> PlatformRequest {
-        guard platforms.count <= 1 else {
-            throw UsageError(
-                "--platform is given \(platforms.count) times; this command takes one",
-                hints: ["several platforms: hocker image --format oci, or docker2nix --format hocker"])
-        }
-        return try PlatformRequest(parsing: platforms.first)
+    // MARK: Typed at the edge
+
+    /// `--platform`, parsed: none, `all`, `any`, or platforms.
+    func platformChoice() throws(PlatformChoiceError) -> PlatformChoice {
+        try PlatformChoice(parsing: platforms)
+    }
+
+    /// `--platform` of a command that takes at most one (`all` is not one).
+    func singlePlatform(command: String) throws(PlatformChoiceError) -> PlatformChoice {
+        let choice = try platformChoice()
+        guard choice.picksOne else { throw .several(count: max(platforms.count, 2), command: command) }
+        return choice
+    }
+
+    /// The image the positional arguments name, against `--registry`.
+    func target(_ arguments: ImageArguments) throws(ReferenceError) -> ImageTarget {
+        try ImageTarget(name: arguments.imageName, tag: arguments.imageTag, registry: registry, insecure: insecure)
+    }
+
+    // MARK: The session
+
+    /// Runs `body` in a session of these options: everything the run
+    /// needs read once, here, before any request — standard input (for
+    /// `--password-stdin`), the credentials files, registries.conf, the
+    /// mirrors — and the whole run bounded by `--max-time`.
+    func withSession<Result: Sendable>(
+        context: CommandContext, observer: (any TransferObserver)? = nil, _ body: @escaping @Sendable (PullSession) async throws -> Result
+    ) async throws -> Result {
+        try await PullSession.run(try sessionOptions(context: context, observer: observer), body)
+    }
+
+    /// The session's options, read from the flags, the environment and the files they name.
+    func sessionOptions(context: CommandContext, observer: (any TransferObserver)? = nil) throws -> SessionOptions {
+        let console = context.console
+        var notes: (@Sendable (String) -> Void)?
+        if !quiet { notes = { message in console.note("hocker: " + message) } }
+        return SessionOptions(
+            credentials: try credentialResolver(context: context), client: clientConfiguration(context: context),
+            maxTime: maxTime.map { .seconds($0) }, runMirrors: try Self.runMirrors(flags: mirrors, environment: context.environment),
+            registriesConf: try RegistriesConfFiles.load(explicit: registriesConf, environment: context.environment),
+            cache: try blobCache(context: context), observer: observer, temporaryPaths: context.temporaryPaths,
+            note: notes, warn: warnings(context: context), logger: makeLogger(redactor: context.redactor))
     }
 
     /// Reads and checks credentials before any network traffic.
-    func credentialResolver(redactor: SecretRedactor) throws(CredentialError) -> CredentialResolver {
+    func credentialResolver(context: CommandContext) throws(CredentialError) -> CredentialResolver {
         var password = password
         if passwordStdin {
             guard self.password == nil else { throw .incomplete("--password and --password-stdin exclude each other") }
             guard username != nil else { throw .incomplete("--password-stdin needs --username") }
-            password = Self.readPasswordFromStandardInput()
+            password = context.standardInput.password()
             guard password?.isEmpty == false else { throw .incomplete("--password-stdin read no password from standard input") }
         }
         return try CredentialResolver(options: CredentialOptions(
             username: username, password: password, token: token, credentialsFile: credentialsFile, authFile: authfile,
-            redactor: redactor))
-    }
-
-    /// Standard input up to its end or first newline (a trailing CR too), as `docker login --password-stdin` reads it.
-    private static func readPasswordFromStandardInput() -> String? {
-        let data = FileHandle.standardInput.readDataToEndOfFile()
-        guard let text = String(data: data, encoding: .utf8) else { return nil }
-        return String(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-            .trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
+            environment: context.environment, redactor: context.redactor, children: context.children))
     }
 
     /// The blob cache from `--cache` or `HOCKER_CACHE`, if any.
@@ -177,13 +204,7 @@ struct RegistryOptions: ParsableArguments {
         configuration.readTimeout = .seconds(Int64(timeout))
         // Connecting (and the TLS handshake, which the client bounds by the same limit) is waiting for data too.
         configuration.connectTimeout = .seconds(Int64(min(timeout, 10)))
-        configuration.maxTime = maxTime.map { .seconds($0) }
         return configuration
-    }
-
-    /// The mirrors of this run: `--mirror`, else `HOCKER_MIRROR` (comma-separated).
-    func runMirrors(environment: [String: String]) throws(PullSourceError) -> [MirrorRule] {
-        try Self.runMirrors(flags: mirrors, environment: environment)
     }
 
     /// The mirrors of `--mirror` values, else of `HOCKER_MIRROR` (comma-separated).
@@ -193,31 +214,11 @@ struct RegistryOptions: ParsableArguments {
         return try PullPlan.mirrors(parsing: variable.split(separator: ",").map(String.init), origin: "HOCKER_MIRROR")
     }
 
-    /// Makes the source chain of any image at an endpoint, asked with a
-    /// probe: registries.conf, the mirrors and the credentials are read
-    /// once, here, before any request.
-    func sourceChains(context: CommandContext) throws -> @Sendable (ImageReference, RegistryEndpoint, SourceProbe) throws -> SourceChain {
-        let configuration = try RegistriesConfFiles.load(explicit: registriesConf, environment: context.environment)
-        let mirrors = try runMirrors(environment: context.environment)
-        let resolver = try credentialResolver(redactor: context.redactor)
-        let logger = makeLogger(redactor: context.redactor)
-        let clientConfiguration = clientConfiguration(context: context)
-        let insecure = insecure
+    /// Where warnings go: a line on stderr, above any progress; none with `--quiet`.
+    func warnings(context: CommandContext) -> (@Sendable (String) -> Void)? {
+        guard !quiet else { return nil }
         let console = context.console
-        let note: (@Sendable (String) -> Void)?
-        if quiet {
-            note = nil
-        } else {
-            note = { message in console.note("hocker: \(message)") }
-        }
-        return { image, endpoint, probe throws in
-            try SourceChain(
-                image: image, probe: probe, primaryEndpoint: endpoint, runMirrors: mirrors, registriesConf: configuration, insecure: insecure,
-                credentials: resolver, configuration: clientConfiguration, note: note
-            ) { endpoint, credentials, configuration in
-                RegistryClient(endpoint: endpoint, credentials: credentials, configuration: configuration, logger: logger)
-            }
-        }
+        return { message in console.note("hocker: warning: \(message)") }
     }
 
     func makeLogger(redactor: SecretRedactor) -> Logger {
@@ -240,47 +241,3 @@ struct ImageArguments: ParsableArguments {
     var imageTag: String?
 }
 
-/// An image and the registry endpoint to fetch it from.
-struct ImageTarget: Sendable {
-    var endpoint: RegistryEndpoint
-    var reference: ImageReference
-    /// The registry as hocker printed it, `https://host/v2/`.
-    var registryURI: String { endpoint.v2URL }
-
-    /// Resolves the positional arguments against `--registry`.
-    ///
-    /// With two arguments the name is relative to `--registry` (Docker Hub
-    /// by default) and the second is a tag or a digest. With one, it is a
-    /// reference; a registry host in it must agree with `--registry`.
-    init(arguments: ImageArguments, registry: String?, insecure: Bool) throws(ReferenceError) {
-        try self.init(name: arguments.imageName, tag: arguments.imageTag, registry: registry, insecure: insecure)
-    }
-
-    /// Resolves an image name (a reference) and an optional tag or digest against `--registry`.
-    init(name imageName: String, tag imageTag: String?, registry: String?, insecure: Bool) throws(ReferenceError) {
-        let arguments = (imageName: imageName, imageTag: imageTag)
-        let given = try registry.map { text throws(ReferenceError) in try RegistryEndpoint(parsing: text, insecure: insecure) }
-        let defaultName = given?.name ?? ImageReference.dockerHub
-        var reference = try ImageReference(parsing: arguments.imageName, defaultRegistry: defaultName)
-        if let tagText = arguments.imageTag {
-            guard reference.tag == nil, reference.digest == nil else {
-                throw .invalidReference(arguments.imageName, reason: "it carries a tag or digest and IMAGE-TAG '\(tagText)' was given too")
-            }
-            if tagText.contains(":") {
-                reference.digest = try Digest(parsing: tagText)
-            } else {
-                try ImageReference.validateTag(tagText)
-                reference.tag = tagText
-            }
-        }
-        if let given {
-            if reference.explicitRegistry, reference.registry != given.name {
-                throw .invalidReference(arguments.imageName, reason: "it names registry \(reference.registry) but --registry is \(given.host)")
-            }
-            endpoint = given
-        } else {
-            endpoint = RegistryEndpoint(registryName: reference.registry, insecure: insecure)
-        }
-        self.reference = reference
-    }
-}

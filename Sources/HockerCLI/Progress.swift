@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ImagePull
+import ImageReference
 import ImageSpec
 import RegistryClient
 import Synchronization
@@ -52,15 +53,18 @@ enum TerminalSize {
 final class Console: Sendable {
     private let liveLines = Mutex<[String]>([])
 
-    /// Prints a line, keeping any live lines below it.
+    /// Prints a line, keeping any live lines below it. What a registry put
+    /// in it is escaped (``TerminalText``).
     func note(_ line: String) {
+        let line = TerminalText.message(line)
         liveLines.withLock { lines in
             Self.emit(Self.clear(lines: lines.count) + line + "\n" + lines.map { $0 + "\n" }.joined())
         }
     }
 
-    /// Replaces the live lines with `lines` (none to clear them).
+    /// Replaces the live lines with `lines` (none to clear them), each kept to one line.
     func show(_ lines: [String]) {
+        let lines = lines.map(TerminalText.field)
         liveLines.withLock { current in
             Self.emit(Self.clear(lines: current.count) + lines.map { $0 + "\n" }.joined())
             current = lines

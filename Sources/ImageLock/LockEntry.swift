@@ -41,14 +41,11 @@ public struct LockRequest: Codable, Sendable, Hashable {
     /// The word `platforms` holds for every image of an index.
     public static let allPlatforms = "all"
 
-    /// The images to take from an index, and whether they were named (a
-    /// single image built for another platform is then refused) or not.
-    public func selection() throws(ReferenceError) -> (selection: PlatformSelection, explicit: Bool) {
-        if platforms == [Self.allPlatforms] { return (.all, true) }
-        if platforms.isEmpty { return (.platforms([.host]), false) }
-        var parsed: [Platform] = []
-        for text in platforms { parsed.append(try Platform(parsing: text)) }
-        return (.platforms(parsed), true)
+    /// The platforms the request asks for, as the one type every use case
+    /// takes: `.all`, `.host` for none recorded (a single image whose config
+    /// names no platform), else those named.
+    public func platformChoice() throws(PlatformChoiceError) -> PlatformChoice {
+        try PlatformChoice(parsing: platforms)
     }
 
     /// The tag `reference` names: its own, `latest` when it names neither
@@ -171,7 +168,13 @@ public struct LockEntry: Codable, Sendable, Hashable {
         if request.referenceDigest == nil, pin.tag != request.referenceTag {
             problems.append(.tagEdited(requested: request.referenceTag, recorded: pin.tag))
         }
-        if let wanted = try? request.selection(), wanted.explicit, case .platforms(let platforms) = wanted.selection {
+        let choice: PlatformChoice
+        do {
+            choice = try request.platformChoice()
+        } catch {
+            return problems + [.incomplete("its request's platforms do not parse: \(error.message)")]
+        }
+        if case .platforms(let platforms) = choice {
             let known = pin.images.compactMap { $0.platform.flatMap { try? Platform(parsing: $0) } }
             // A single image whose config names no platform cannot be checked.
             if !(pin.images.count == 1 && known.isEmpty) {

@@ -145,21 +145,11 @@ public enum ArchiveAssembly {
     /// load`), the same bytes ``write(_:to:temporaryPaths:)`` writes to a file.
     public static func stream(_ image: LocalImage, to output: FileDescriptor, shownPath: String) throws {
         let plan = try plan(image)
-        let zeros = [UInt8](repeating: 0, count: TarHeader.blockSize * 2)
-        func put(_ bytes: UnsafeRawBufferPointer) throws {
+        try plan.layout.writeInOrder { bytes in
             do { try FileChunks.write(bytes, to: output, at: nil) } catch { throw OutputError.writing(shownPath, error) }
+        } blob: { _, blob in
+            try copyBlob(blob, plan: plan, into: output, at: nil, archive: shownPath)
         }
-        for entry in plan.layout.entries {
-            try entry.header.bytes.withUnsafeBytes { try put($0) }
-            switch entry.content {
-            case .inline(let bytes): try bytes.withUnsafeBytes { try put($0) }
-            case .directory: break
-            case .blob(let blob): try copyBlob(blob, plan: plan, into: output, at: nil, archive: shownPath)
-            }
-            let padding = Int(entry.header.paddedSize - entry.header.size)
-            if padding > 0 { try zeros.withUnsafeBytes { try put(UnsafeRawBufferPointer(rebasing: $0[0..<padding])) } }
-        }
-        try zeros.withUnsafeBytes { try put($0) }
     }
 
     private static func copyBlob(_ blob: Descriptor, plan: Plan, into target: FileDescriptor, at offset: Int64?, archive: String) throws {

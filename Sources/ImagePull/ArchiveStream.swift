@@ -1,9 +1,11 @@
+import Dispatch
 import Foundation
 import ImageArchive
 import ImageReference
 import ImageSpec
 import struct NIOCore.ByteBuffer
 import RegistryClient
+import Synchronization
 import SystemPackage
 
 /// A docker-archive written in order to a stream (standard output, a FIFO):
@@ -80,172 +82,170 @@ struct ArchiveStream {
 
 /// What the downloads and the writer know of each other: how many bytes
 /// each spool holds, which are complete, which the writer is done with, and
-/// the first failure on either side.
-final class SpoolBoard: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var written: [Int64]
-    private var finished: [Bool]
-    private var consumed: [Bool]
-    private var failure: (any Error)?
-    private var waiters: [Int: [CheckedContinuation<Void, any Error>]] = [:]
-    private(set) var consumedCount = 0
-    /// Where the archive goes, for blobs passed through (``passThrough(_:at:)``).
+/// the first failure on either side — all behind one lock. The writer, on a
+/// thread of its own, sleeps on a semaphore that every change signals.
+final class SpoolBoard: Sendable {
+    private struct State {
+        var written: [Int64]
+        var finished: [Bool]
+        var consumed: [Bool]
+        var reading: Set<Int> = []
+        var consumedCount = 0
+        var failure: (any Error)?
+        var waiters: [Int: [CheckedContinuation<Void, any Error>]] = [:]
+    }
+
+    private let state: Mutex<State>
+    /// Signalled at every change; the writer re-reads the state when woken.
+    private let changed = DispatchSemaphore(value: 0)
+    /// Where the archive goes, for blobs passed through (``SpoolFile/passThrough(at:)``).
     let output: FileDescriptor
     let shownPath: String
 
     init(count: Int, output: FileDescriptor, shownPath: String) {
         self.output = output
         self.shownPath = shownPath
-        written = Array(repeating: 0, count: count)
-        finished = Array(repeating: false, count: count)
-        consumed = Array(repeating: false, count: count)
+        state = Mutex(State(
+            written: Array(repeating: 0, count: count), finished: Array(repeating: false, count: count),
+            consumed: Array(repeating: false, count: count)))
     }
+
+    /// How many blobs the writer is done with.
+    var consumedCount: Int { state.withLock { $0.consumedCount } }
+
+    /// The first failure recorded, which the run reports.
+    var firstFailure: (any Error)? { state.withLock { $0.failure } }
 
     /// `bytes` more of blob `index` are in its spool file; throws once the run failed.
     func appended(_ index: Int, bytes: Int64) throws {
-        condition.lock()
-        defer { condition.unlock() }
-        if let failure { throw failure }
-        written[index] += bytes
-        condition.broadcast()
+        try state.withLock { state in
+            if let failure = state.failure { throw failure }
+            state.written[index] += bytes
+        }
+        changed.signal()
     }
 
     /// Blob `index` starts again from its first byte; only while the writer has not read any of it.
     func restart(_ index: Int) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        guard !consumed[index], written[index] == 0 || !startedReading.contains(index) else { return false }
-        written[index] = 0
-        return true
+        state.withLock { state in
+            guard !state.consumed[index], state.written[index] == 0 || !state.reading.contains(index) else { return false }
+            state.written[index] = 0
+            return true
+        }
     }
-
-    private var startedReading: Set<Int> = []
 
     func finish(_ index: Int) {
-        condition.lock()
-        finished[index] = true
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// The first failure recorded, which the run reports.
-    var firstFailure: (any Error)? {
-        condition.lock()
-        defer { condition.unlock() }
-        return failure
+        state.withLock { $0.finished[index] = true }
+        changed.signal()
     }
 
     /// Records the first failure; the writer and every waiter stop with it.
     func fail(_ error: any Error) {
-        condition.lock()
-        if failure == nil { failure = error }
-        let all = waiters.values.flatMap { $0 }
-        waiters = [:]
-        condition.broadcast()
-        condition.unlock()
-        for waiter in all { waiter.resume(throwing: error) }
+        let waiting = state.withLock { state in
+            if state.failure == nil { state.failure = error }
+            defer { state.waiters = [:] }
+            return state.waiters.values.flatMap { $0 }
+        }
+        changed.signal()
+        for waiter in waiting { waiter.resume(throwing: error) }
     }
 
     /// Blocks (the writer's thread) until blob `index` has more than `offset`
     /// bytes or is complete; the bytes available and whether it is complete.
     func wait(_ index: Int, beyond offset: Int64) throws -> (available: Int64, complete: Bool) {
-        condition.lock()
-        defer { condition.unlock() }
-        startedReading.insert(index)
-        while failure == nil, written[index] <= offset, !finished[index] { condition.wait() }
-        if let failure { throw failure }
-        return (written[index], finished[index])
+        while true {
+            let seen: (available: Int64, complete: Bool)? = try state.withLock { state in
+                state.reading.insert(index)
+                if let failure = state.failure { throw failure }
+                guard state.written[index] > offset || state.finished[index] else { return nil }
+                return (state.written[index], state.finished[index])
+            }
+            if let seen { return seen }
+            changed.wait()
+        }
     }
 
     /// Whether blob `index` has exactly `offset` bytes and more to come,
     /// checked by the writer once it has written those `offset`; the
-    /// spool's `routing` lock, held by the caller, keeps the download from
+    /// spool's routing lock, held by the caller, keeps the download from
     /// adding to the spool meanwhile.
     func isDrained(_ index: Int, at offset: Int64) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return failure == nil && written[index] == offset && !finished[index]
+        state.withLock { $0.failure == nil && $0.written[index] == offset && !$0.finished[index] }
     }
 
     /// The writer is done with blob `index`.
     func markConsumed(_ index: Int) {
-        condition.lock()
-        consumed[index] = true
-        consumedCount += 1
-        let ready = waiters.removeValue(forKey: index) ?? []
-        condition.unlock()
+        let ready = state.withLock { state in
+            state.consumed[index] = true
+            state.consumedCount += 1
+            return state.waiters.removeValue(forKey: index) ?? []
+        }
         for waiter in ready { waiter.resume() }
     }
 
     /// Waits until the writer is done with blob `index`.
     func consumed(_ index: Int) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            condition.lock()
-            if let failure {
-                condition.unlock()
-                continuation.resume(throwing: failure)
-            } else if consumed[index] {
-                condition.unlock()
-                continuation.resume()
-            } else {
-                waiters[index, default: []].append(continuation)
-                condition.unlock()
+            let outcome: Result<Void, any Error>? = state.withLock { state in
+                if let failure = state.failure { return .failure(failure) }
+                if state.consumed[index] { return .success(()) }
+                state.waiters[index, default: []].append(continuation)
+                return nil
             }
+            if let outcome { continuation.resume(with: outcome) }
         }
     }
 }
 
 /// The spool file of one blob, in TMPDIR, removed when written out (once:
 /// the writer and the cleanup after an error may both ask).
-final class SpoolFile: @unchecked Sendable {
+final class SpoolFile: Sendable {
     let index: Int
-    let file: OutputFile
     let board: SpoolBoard
-    /// Held while a chunk is routed (to the spool or the output) and while
-    /// the writer decides to pass the blob through, so that no chunk lands
-    /// in the spool after the writer stopped reading it.
-    private let routing = NSLock()
-    /// Set by the writer: the download writes to the output from now on.
-    private var passedThrough = false
-    /// Whether the blob arrives through ``sink(shownPath:)``, chunk by
-    /// chunk: only then may it be passed through (a blob copied in whole,
-    /// from the cache, is counted only once it is all in the spool).
-    private var streams = false
+    /// The file, until it is removed.
+    private let file: Mutex<OutputFile?>
+    let descriptor: FileDescriptor
+    let path: String
+
+    /// Whether the download goes to the output from now on, and whether it
+    /// arrives chunk by chunk (only then may it be passed through: a blob
+    /// copied in whole, from the cache, counts only once it is all in the
+    /// spool). Held while a chunk is routed and while the writer decides to
+    /// pass the blob through, so no chunk lands in the spool after the
+    /// writer stopped reading it.
+    private let routing = Mutex((passedThrough: false, streams: false))
 
     init(index: Int, board: SpoolBoard, temporaryPaths: TemporaryPaths) throws {
         self.index = index
         self.board = board
-        file = try OutputFile(
-            target: FileManager.default.temporaryDirectory.path + "/hocker-spool-\(UInt32.random(in: .min ... .max))", registry: temporaryPaths)
+        let file = try OutputFile(target: FileManager.default.temporaryDirectory.path + "/hocker-spool-\(UInt32.random(in: .min ... .max))", registry: temporaryPaths)
+        descriptor = file.descriptor
+        path = file.temporary
+        self.file = Mutex(file)
     }
-
-    var descriptor: FileDescriptor { file.descriptor }
-    var path: String { file.temporary }
 
     /// A sink that appends to the spool and tells the writer after each chunk.
     func sink(shownPath: String) -> SpoolSink {
-        routing.withLock { streams = true }
+        routing.withLock { $0.streams = true }
         return SpoolSink(spool: self, shownPath: shownPath)
     }
-
-    private let removal = NSLock()
 
     /// Called by the writer after writing the first `offset` bytes of the
     /// blob: when that is all there is so far and more is to come, the
     /// download writes the rest to the output itself, and true is returned
     /// (the writer then only waits for the blob to complete).
     func passThrough(at offset: Int64) -> Bool {
-        routing.withLock {
-            guard streams, board.isDrained(index, at: offset) else { return false }
-            passedThrough = true
+        routing.withLock { routing in
+            guard routing.streams, board.isDrained(index, at: offset) else { return false }
+            routing.passedThrough = true
             return true
         }
     }
 
     /// Writes a chunk of the download where it belongs now, at `offset` of the blob.
     func route(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {
-        try routing.withLock {
-            if passedThrough {
+        try routing.withLock { routing in
+            if routing.passedThrough {
                 do {
                     try FileChunks.write(bytes, to: board.output, at: nil)
                 } catch {
@@ -261,7 +261,12 @@ final class SpoolFile: @unchecked Sendable {
         }
     }
 
-    func remove() { removal.withLock { file.discard() } }
+    func remove() {
+        file.withLock { file in
+            file?.discard()
+            file = nil
+        }
+    }
 }
 
 /// Appends a blob's chunks to its spool file as they arrive (no gathering:
@@ -309,67 +314,47 @@ struct WriterThread: Sendable {
 
     func run() async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let thread = Thread {
+            DedicatedThread.start {
                 do {
-                    try writeAll()
+                    try layout.writeInOrder(put: put) { index, _ in try writeBlob(index) }
                     continuation.resume()
                 } catch {
                     board.fail(error)
                     continuation.resume(throwing: error)
                 }
             }
-            thread.name = "hocker-archive-writer"
-            thread.start()
         }
     }
 
-    private func writeAll() throws {
-        var blobIndex = 0
-        let zeros = [UInt8](repeating: 0, count: TarHeader.blockSize * 2)
-        for entry in layout.entries {
-            try put(entry.header.bytes)
-            switch entry.content {
-            case .inline(let bytes):
-                try put(bytes)
-            case .directory:
-                break
-            case .blob:
-                let spool = spools[blobIndex]
-                var offset: Int64 = 0
-                var passedThrough = false
-                while true {
-                    let (available, complete) = try board.wait(blobIndex, beyond: offset)
-                    if passedThrough {
-                        // The download writes these bytes itself.
-                        offset = available
-                        if complete { break }
-                        continue
-                    }
-                    if offset < available {
-                        do {
-                            try FileChunks.send(from: spool.descriptor, range: offset..<available, to: output)
-                        } catch .write(let errno) {
-                            throw OutputError.writing(shownPath, errno)
-                        } catch {
-                            throw OutputError.cannotWrite(path: spool.path, detail: "the spool file ended early (\(error))")
-                        }
-                        offset = available
-                    }
-                    if complete, offset >= available { break }
-                    passedThrough = spool.passThrough(at: offset)
-                }
-                board.markConsumed(blobIndex)
-                spool.remove()
-                blobIndex += 1
+    /// Writes blob `index` from its spool as it fills, until the download
+    /// passes it through or it is complete.
+    private func writeBlob(_ index: Int) throws {
+        let spool = spools[index]
+        var offset: Int64 = 0
+        var passedThrough = false
+        while true {
+            let (available, complete) = try board.wait(index, beyond: offset)
+            if passedThrough {
+                // The download writes these bytes itself.
+                offset = available
+                if complete { break }
+                continue
             }
-            let padding = Int(entry.header.paddedSize - entry.header.size)
-            if padding > 0 { try zeros.withUnsafeBytes { try put(UnsafeRawBufferPointer(rebasing: $0[0..<padding])) } }
+            if offset < available {
+                do {
+                    try FileChunks.send(from: spool.descriptor, range: offset..<available, to: output)
+                } catch .write(let errno) {
+                    throw OutputError.writing(shownPath, errno)
+                } catch {
+                    throw OutputError.cannotWrite(path: spool.path, detail: "the spool file ended early (\(error))")
+                }
+                offset = available
+            }
+            if complete, offset >= available { break }
+            passedThrough = spool.passThrough(at: offset)
         }
-        try zeros.withUnsafeBytes { try put($0) }
-    }
-
-    private func put(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { try put($0) }
+        board.markConsumed(index)
+        spool.remove()
     }
 
     private func put(_ bytes: UnsafeRawBufferPointer) throws {

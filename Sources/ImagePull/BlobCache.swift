@@ -133,11 +133,11 @@ extension RegistryClient {
     /// downloaded blob is added to the cache.
     @discardableResult
     public func fetchBlob(
-        _ digest: Digest, size: Int64?, of image: ImageReference, into destination: BlobDestination, cache: BlobCache?,
+        _ digest: Digest, size: Int64?, urls: [String] = [], of image: ImageReference, into destination: BlobDestination, cache: BlobCache?,
         progress: (@Sendable (Int64) -> Void)? = nil
     ) async throws -> BlobSource {
         guard let cache else {
-            try await fetchBlob(digest, size: size, of: image, into: destination, progress: progress)
+            try await fetchBlob(digest, size: size, urls: urls, of: image, into: destination, progress: progress)
             return .registry
         }
         if cache.copyVerified(digest, size: size, into: destination.file, at: destination.offset) {
@@ -147,7 +147,8 @@ extension RegistryClient {
         let (temporary, cacheFile) = try cache.makeTemporary(for: digest)
         defer { try? cacheFile.close() }
         do {
-            let count = try await fetchBlob(digest, size: size, of: image, into: BlobDestination(file: cacheFile, path: temporary), progress: progress)
+            let count = try await fetchBlob(
+                digest, size: size, urls: urls, of: image, into: BlobDestination(file: cacheFile, path: temporary), progress: progress)
             do {
                 try FileChunks.copy(from: cacheFile, count: count, into: destination.file, at: destination.offset)
             } catch {

@@ -73,10 +73,10 @@ public struct ImageInspection: Codable, Sendable, Hashable {
     public var images: [Image]
 
     /// Inspects `image`: its manifest, and for an index the image manifests
-    /// `selection` picks (every one for `.all`); each image's config is read
+    /// `choice` picks (every one for `.all`); each image's config is read
     /// into memory. No layer is downloaded.
-    public static func inspect(_ image: ImageReference, selection: PlatformSelection, client: RegistryClient) async throws -> ImageInspection {
-        let resolved = try await client.resolveImages(image, selection: selection)
+    public static func inspect(_ image: ImageReference, platforms choice: PlatformChoice, client: RegistryClient) async throws -> ImageInspection {
+        let resolved = try await client.resolveImages(image, platforms: choice)
         let top = resolved.index ?? resolved.images[0].document
         var images: [Image] = []
         for entry in resolved.images {

@@ -70,38 +70,47 @@ public struct ImagePuller: Sendable {
         public var configBytes: Data?
     }
 
-    /// Resolves `image` for `platform`. A single image manifest says nothing
-    /// of its platform, so its config is read: asked for a platform
-    /// explicitly, an image built for another is refused; asked for none,
-    /// one built for another than the host's gets a warning. With
+    /// Resolves `image` for the one platform `choice` names. A single image
+    /// manifest says nothing of its platform, so its config is read: asked
+    /// for a platform explicitly, an image built for another is refused (and
+    /// one whose config does not parse, which cannot be checked); asked for
+    /// none, one built for another than the host's gets a warning. With
     /// `readConfig` false the config is read only when a platform was asked.
-    public func resolve(_ image: ImageReference, platform: PlatformRequest, readConfig: Bool = true) async throws -> Resolution {
-        let resolved = try await client.resolveImage(image, platform: platform)
+    public func resolve(_ image: ImageReference, platform choice: PlatformChoice, readConfig: Bool = true) async throws -> Resolution {
+        let resolved = try await client.resolveImage(image, platform: choice)
         guard resolved.index == nil else { return Resolution(image: resolved, configBytes: nil) }
         let wanted: Platform
-        switch platform {
-        case .any: return Resolution(image: resolved, configBytes: nil)
+        switch choice {
+        case .any, .all: return Resolution(image: resolved, configBytes: nil)
         case .host:
             guard readConfig else { return Resolution(image: resolved, configBytes: nil) }
             wanted = .host
-        case .exactly(let explicit): wanted = explicit
+        case .platforms(let platforms): wanted = platforms[0]
         }
-        let config = resolved.manifest.config
-        let bytes: Data
-        if let cached = cache?.verifiedBytes(config) {
-            bytes = cached
-        } else {
-            bytes = try await client.fetchBlobBytes(config, of: image)
-            cache?.store(bytes, digest: config.digest)
+        let bytes = try await configBytes(resolved.manifest.config, of: image)
+        let name = "\(client.endpoint.host)/\(image.repositoryReference)"
+        let actual: Platform?
+        do {
+            actual = try ImageConfiguration(bytes: bytes).platform
+        } catch {
+            guard case .host = choice else { throw ImageSpecError.platformUnchecked(image: name, requested: wanted, reason: error.message) }
+            warn?("the config of \(name) does not parse (\(error.message)), so its platform is not checked")
+            return Resolution(image: resolved, configBytes: bytes)
         }
-        if let actual = try? ImageConfiguration(bytes: bytes).platform, !wanted.matches(actual) {
-            let name = "\(client.endpoint.host)/\(image.repositoryReference)"
-            guard case .host = platform else {
-                throw ImageSpecError.platformMismatch(image: name, requested: wanted, actual: actual)
-            }
+        if let actual, !wanted.matches(actual) {
+            guard case .host = choice else { throw ImageSpecError.platformMismatch(image: name, requested: wanted, actual: actual) }
             warn?("\(name) is a single \(actual) image, not one for this machine (\(Platform.host)); taking it as it is")
         }
         return Resolution(image: resolved, configBytes: bytes)
+    }
+
+    /// A config's bytes, verified: from the cache when it has them, else
+    /// from the registry (and kept in the cache).
+    private func configBytes(_ config: Descriptor, of image: ImageReference) async throws -> Data {
+        if let cached = cache?.verifiedBytes(config) { return cached }
+        let bytes = try await client.fetchBlobBytes(config, of: image)
+        cache?.store(bytes, digest: config.digest)
+        return bytes
     }
 
     // MARK: Whole images
@@ -114,7 +123,7 @@ public struct ImagePuller: Sendable {
     /// - Returns: what the reference resolved to.
     @discardableResult
     public func pull(
-        _ image: ImageReference, platform: PlatformRequest, format: ImageFormat, to path: String, named name: ImageReference? = nil
+        _ image: ImageReference, platform: PlatformChoice, format: ImageFormat, to path: String, named name: ImageReference? = nil
     ) async throws -> ResolvedImage {
         let resolution = try await resolve(image, platform: platform)
         let resolved = resolution.image
@@ -133,17 +142,17 @@ public struct ImagePuller: Sendable {
         return resolved
     }
 
-    /// Resolves `image` for every platform `selection` picks and writes an
+    /// Resolves `image` for every platform `choice` picks and writes an
     /// OCI layout of them to `path`: for `.all`, the index as the registry
     /// serves it (its digest kept) with every manifest it lists; for some
     /// platforms, an index of those; for a single image manifest, that image.
     /// `name` is the name the layout gives the image when it is not `image`.
     @discardableResult
     public func pullLayout(
-        _ image: ImageReference, selection: PlatformSelection, format: ImageFormat = .oci, to path: String, named name: ImageReference? = nil
+        _ image: ImageReference, platforms choice: PlatformChoice, format: ImageFormat = .oci, to path: String, named name: ImageReference? = nil
     ) async throws -> ResolvedImages {
         let name = name ?? image
-        let resolved = try await client.resolveImages(image, selection: selection)
+        let resolved = try await client.resolveImages(image, platforms: choice)
         guard let index = resolved.index else {
             let single = resolved.images[0]
             try await writeLayout(
@@ -153,7 +162,7 @@ public struct ImagePuller: Sendable {
         var documents = resolved.images.map(\.document)
         var blobs = resolved.images.flatMap(\.manifest.blobs)
         let top: ManifestDocument
-        if selection == .all {
+        if choice == .all {
             top = index
             // What `.all` leaves out (attestations) is still listed by the index: fetch it too, so the layout is whole.
             for entry in index.index?.manifests ?? [] where !documents.contains(where: { $0.digest == entry.digest }) {
@@ -245,12 +254,12 @@ public struct ImagePuller: Sendable {
                 } else if let cache {
                     // Through the cache the blob arrives whole (verified), then goes out.
                     try await client.fetchBlob(
-                        blob.digest, size: blob.size, of: image, into: BlobDestination(file: spool.descriptor, offset: 0, path: spool.path),
-                        cache: cache, progress: progress)
+                        blob.digest, size: blob.size, urls: blob.urls ?? [], of: image,
+                        into: BlobDestination(file: spool.descriptor, offset: 0, path: spool.path), cache: cache, progress: progress)
                     try spool.board.appended(spool.index, bytes: blob.size)
                 } else {
                     var sink = spool.sink(shownPath: shownPath)
-                    try await client.fetchBlob(blob.digest, size: blob.size, of: image, into: &sink, progress: progress)
+                    try await client.fetchBlob(blob.digest, size: blob.size, urls: blob.urls ?? [], of: image, into: &sink, progress: progress)
                 }
             }
         } catch {
@@ -293,7 +302,7 @@ public struct ImagePuller: Sendable {
                             return index
                         }
                         let source = try await client.fetchBlob(
-                            slot.blob.digest, size: slot.blob.size, of: image, into: slot.destination, cache: cache,
+                            slot.blob.digest, size: slot.blob.size, urls: slot.blob.urls ?? [], of: image, into: slot.destination, cache: cache,
                             progress: Self.progress(of: slot.blob, to: observer))
                         observer?.blobFinished(slot.blob, from: source)
                         return index
@@ -352,7 +361,7 @@ public struct ImagePuller: Sendable {
     }
 
     /// Resolves `image` for `platform` and writes its config, as ``fetchBlob(_:size:of:to:)``.
-    public func fetchConfig(of image: ImageReference, platform: PlatformRequest, to path: String?) async throws {
+    public func fetchConfig(of image: ImageReference, platform: PlatformChoice, to path: String?) async throws {
         let resolution = try await resolve(image, platform: platform)
         guard let bytes = resolution.configBytes else {
             let config = resolution.image.manifest.config

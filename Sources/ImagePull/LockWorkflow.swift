@@ -4,34 +4,6 @@ import ImageReference
 import ImageSpec
 import RegistryClient
 
-/// One registry client per registry a run talks to, all made before the
-/// first request (so one `--max-time` bounds the whole run) and shared by
-/// every entry of that registry (one connection pool, one token cache).
-public final class RegistryClientPool: Sendable {
-    private let clients: [RegistryEndpoint: RegistryClient]
-
-    /// Makes a client for each distinct endpoint with `make`.
-    public init(endpoints: some Sequence<RegistryEndpoint>, make: (RegistryEndpoint) -> RegistryClient) {
-        var clients: [RegistryEndpoint: RegistryClient] = [:]
-        for endpoint in endpoints where clients[endpoint] == nil { clients[endpoint] = make(endpoint) }
-        self.clients = clients
-    }
-
-    /// The client of `endpoint`, which must be one the pool was made for.
-    public func client(for endpoint: RegistryEndpoint) -> RegistryClient {
-        guard let client = clients[endpoint] else { preconditionFailure("no client for \(endpoint.v2URL)") }
-        return client
-    }
-
-    /// How many registries the pool talks to.
-    public var count: Int { clients.count }
-
-    /// Closes every client's connections.
-    public func shutdown() async {
-        for client in clients.values { try? await client.shutdown() }
-    }
-}
-
 /// The lock file use cases behind `hocker lock add`, `update` and `check`:
 /// entries resolved concurrently (at most `jobs` at once) from manifests
 /// alone — no layer is ever downloaded — and the file rewritten atomically,
@@ -42,22 +14,13 @@ public struct LockWorkflow: Sendable {
     public var path: String
     /// Entries worked on at once (default 8).
     public var jobs: Int
-    /// Plain http and TLS without verification, for the endpoints entries name.
-    public var insecure: Bool
     /// Where the lock file's temporary copy is registered, so a signal can remove it.
     public let temporaryPaths: TemporaryPaths
-    /// Told of what a person should know but does not stop the run.
-    public var warn: (@Sendable (String) -> Void)?
-    /// The sources a pull of an image at an endpoint tries (mirrors, then the
-    /// registry); nil, or a chain of the registry alone, for the pool's client.
-    public var sources: (@Sendable (ImageReference, RegistryEndpoint, SourceProbe) throws -> SourceChain)?
 
-    public init(path: String, jobs: Int = 8, insecure: Bool = false, temporaryPaths: TemporaryPaths, warn: (@Sendable (String) -> Void)? = nil) {
+    public init(path: String, jobs: Int = 8, temporaryPaths: TemporaryPaths) {
         self.path = path
         self.jobs = max(1, jobs)
-        self.insecure = insecure
         self.temporaryPaths = temporaryPaths
-        self.warn = warn
     }
 
     // MARK: Reading and writing
@@ -100,13 +63,13 @@ public struct LockWorkflow: Sendable {
         public var given: String
         /// `--name`; nil for the repository's last component.
         public var name: String?
-        /// `--platform` values as given (`all` for every image of an index); empty for none.
-        public var platforms: [String]
+        /// The platforms asked for (`--platform`).
+        public var platforms: PlatformChoice
         public var finalName: String?
         public var finalTag: String?
 
         public init(
-            endpoint: RegistryEndpoint, image: ImageReference, given: String, name: String? = nil, platforms: [String] = [],
+            endpoint: RegistryEndpoint, image: ImageReference, given: String, name: String? = nil, platforms: PlatformChoice = .host,
             finalName: String? = nil, finalTag: String? = nil
         ) {
             self.endpoint = endpoint
@@ -135,37 +98,20 @@ public struct LockWorkflow: Sendable {
     /// missing). A name already taken by another image, or by two of the
     /// additions, is refused before any request, naming both images; an
     /// entry of the same image is replaced.
-    public func add(_ additions: [Addition], pool makePool: ([RegistryEndpoint]) -> RegistryClientPool) async throws -> AddOutcome {
+    public func add(_ additions: [Addition], session: PullSession) async throws -> AddOutcome {
         var lock = try read(missingIsEmpty: true)
-        var seen: [String: Addition] = [:]
-        for addition in additions {
-            let name = addition.entryName
-            try LockFile.validate(name: name)
-            if let other = seen[name] {
-                throw LockFileError.nameClash(name: name, existing: other.image.description, added: addition.image.description, path: path)
-            }
-            if let existing = lock.entries[name], !Self.sameImage(existing, addition) {
-                throw LockFileError.nameClash(name: name, existing: existing.imageName, added: addition.image.description, path: path)
-            }
-            seen[name] = addition
-        }
-        let pool = makePool(additions.map(\.endpoint))
-        let warn = self.warn
-        let sources = self.sources
+        try checkNames(additions, in: lock)
+        let warn = session.options.warn
         let results = await Self.concurrently(additions, limit: jobs) { addition -> Result<LockEntry, any Error> in
-            do {
-                return .success(try await Self.withSource(addition.image, endpoint: addition.endpoint, probe: .manifest, pool: pool, sources: sources) {
-                    client, source in
+            await Result {
+                try await session.withSource(addition.image, endpoint: addition.endpoint, probe: .manifest) { client, source in
                     var entry = try await Self.resolve(addition, image: source, client: client, warn: warn)
                     // Pinned to the registry's repository, whichever source answered: the digests are the same.
                     entry.pin.repository = addition.image.repository
                     return entry
-                })
-            } catch {
-                return .failure(error)
+                }
             }
         }
-        await pool.shutdown()
         var outcome = AddOutcome(added: [], failed: [], errors: [:])
         for (addition, result) in zip(additions, results) {
             switch result {
@@ -181,6 +127,22 @@ public struct LockWorkflow: Sendable {
         return outcome
     }
 
+    /// Refuses, before any request, a name another image has or two additions share.
+    private func checkNames(_ additions: [Addition], in lock: LockFile) throws {
+        var seen: [String: Addition] = [:]
+        for addition in additions {
+            let name = addition.entryName
+            try LockFile.validate(name: name)
+            if let other = seen[name] {
+                throw LockFileError.nameClash(name: name, existing: other.image.description, added: addition.image.description, path: path)
+            }
+            if let existing = lock.entries[name], !Self.sameImage(existing, addition) {
+                throw LockFileError.nameClash(name: name, existing: existing.imageName, added: addition.image.description, path: path)
+            }
+            seen[name] = addition
+        }
+    }
+
     private static func sameImage(_ entry: LockEntry, _ addition: Addition) -> Bool {
         (try? entry.endpoint().name) == addition.endpoint.name && entry.pin.repository == addition.image.repository
     }
@@ -193,18 +155,9 @@ public struct LockWorkflow: Sendable {
         var image = source
         // The tag a bot bumps must be written out: no tag means `latest`.
         if image.tag == nil, image.digest == nil { image.tag = "latest" }
-        let selection: PlatformSelection
-        if addition.platforms == [LockRequest.allPlatforms] {
-            selection = .all
-        } else if addition.platforms.isEmpty {
-            selection = .platforms([.host])
-        } else {
-            selection = .platforms(try addition.platforms.map { text throws(ReferenceError) in try Platform(parsing: text) })
-        }
         let pin = try await ImagePin.resolve(
-            image, selection: selection, explicit: !addition.platforms.isEmpty, name: addition.entryName, registryURI: addition.endpoint.v2URL,
-            client: client, warn: warn)
-        var platforms = addition.platforms.map { $0 == LockRequest.allPlatforms ? $0 : ((try? Platform(parsing: $0))?.description ?? $0) }
+            image, platforms: addition.platforms, name: addition.entryName, registryURI: addition.endpoint.v2URL, client: client, warn: warn)
+        var platforms = addition.platforms.recorded
         if platforms.isEmpty {
             // Recorded, so that an update elsewhere resolves the same platform.
             platforms = pin.indexDigest != nil ? [Platform.host.description] : pin.images.compactMap(\.platform)
@@ -227,14 +180,14 @@ public struct LockWorkflow: Sendable {
     /// that moved, or was edited, is resolved again (by the digest the
     /// `HEAD` gave) for the platforms its request names. With `write`
     /// (`update`) the changes are written; without (`check`) nothing is.
-    public func refresh(_ arguments: [String], write: Bool, pool makePool: ([RegistryEndpoint]) -> RegistryClientPool) async throws -> RefreshOutcome {
+    public func refresh(_ arguments: [String], write: Bool, session: PullSession) async throws -> RefreshOutcome {
         let lock = try read()
         let names = try lock.select(arguments, path: path)
-        let entries = names.compactMap { lock.entries[$0] }
         var failures: [EntryFailure] = []
         var errors: [String: any Error] = [:]
         var work: [(entry: LockEntry, endpoint: RegistryEndpoint, image: ImageReference)] = []
-        for entry in entries {
+        let insecure = session.options.insecure
+        for entry in names.compactMap({ lock.entries[$0] }) {
             do {
                 work.append((entry, try entry.endpoint(insecure: insecure), try entry.image(insecure: insecure)))
             } catch {
@@ -242,21 +195,15 @@ public struct LockWorkflow: Sendable {
                 errors[entry.name] = error
             }
         }
-        let pool = makePool(work.map(\.endpoint))
-        let sources = self.sources
         let results = await Self.concurrently(work, limit: jobs) { item -> Result<LockEntry?, any Error> in
-            do {
-                return .success(try await Self.withSource(item.image, endpoint: item.endpoint, probe: .manifestDigest, pool: pool, sources: sources) {
-                    client, source in
+            await Result {
+                try await session.withSource(item.image, endpoint: item.endpoint, probe: .manifestDigest) { client, source in
                     var entry = try await Self.refresh(item.entry, image: source, client: client)
                     entry?.pin.repository = item.image.repository
                     return entry
-                })
-            } catch {
-                return .failure(error)
+                }
             }
         }
-        await pool.shutdown()
         var updated = lock
         var changes: [EntryChange] = []
         var unchanged: [String] = []
@@ -285,28 +232,13 @@ public struct LockWorkflow: Sendable {
         if head.digest == entry.pin.digest, problems.isEmpty { return nil }
         var pinned = image
         pinned.digest = head.digest
-        let (selection, explicit) = try entry.request.selection()
         let pin = try await ImagePin.resolve(
-            pinned, selection: selection, explicit: explicit, name: entry.name, registryURI: entry.pin.registry, client: client)
+            pinned, platforms: try entry.request.platformChoice(), name: entry.name, registryURI: entry.pin.registry, client: client)
         let request = pin.tag.map { entry.request.following(tag: $0) } ?? entry.request
         return LockEntry(request: request, pin: pin)
     }
 
     // MARK: Helpers
-
-    /// `body` with the pool's client of `endpoint`, or, when mirrors are
-    /// configured for `image` (or registries.conf moves it), with the first
-    /// of its sources that answers `probe`.
-    private static func withSource<Output: Sendable>(
-        _ image: ImageReference, endpoint: RegistryEndpoint, probe: SourceProbe, pool: RegistryClientPool,
-        sources: (@Sendable (ImageReference, RegistryEndpoint, SourceProbe) throws -> SourceChain)?,
-        _ body: (RegistryClient, ImageReference) async throws -> Output
-    ) async throws -> Output {
-        if let chain = try sources?(image, endpoint, probe), chain.plan.sources.count > 1 || chain.primary.image != image {
-            return try await chain.run(probe: probe, body)
-        }
-        return try await body(pool.client(for: endpoint), image)
-    }
 
     /// `body` for every item, at most `limit` at once; the results in the items' order.
     static func concurrently<Item: Sendable, Output: Sendable>(
@@ -326,6 +258,17 @@ public struct LockWorkflow: Sendable {
                 if next < items.count { start() }
             }
             return results.compactMap { $0 }
+        }
+    }
+}
+
+extension Result where Failure == any Error {
+    /// The outcome of an async body.
+    init(_ body: () async throws -> Success) async {
+        do {
+            self = .success(try await body())
+        } catch {
+            self = .failure(error)
         }
     }
 }

@@ -38,12 +38,8 @@ public struct AllSourcesFailed: UserFacingError {
     public var exitStatus: ExitStatus { last.exitStatus }
 }
 
-/// Tries a pull's sources in order — the mirrors, then the primary — and
-/// runs the pull against the first that answers: a mirror is asked once
-/// (``SourceProbe``, with no retries, so a broken mirror costs one request,
-/// not a retry budget), and once it has answered every request of the pull
-/// goes to it, with the full retry budget. The primary is tried last,
-/// without a probe, as a run without mirrors would.
+/// The sources of one pull, in order — the mirrors, then the primary —
+/// and what each gets: its endpoint and which of the run's credentials.
 ///
 /// Credentials: a mirror on another registry (host and port) than the
 /// primary never gets the credential of flags or the environment, only
@@ -52,25 +48,10 @@ public struct SourceChain: Sendable {
     public var plan: PullPlan
     /// The primary's endpoint: `--registry` as given, or the image's registry.
     public var primaryEndpoint: RegistryEndpoint
-    /// The credentials of the run; nil for anonymous.
-    public var credentials: CredentialResolver?
-    /// Makes a client; the configuration given is the run's with the source's `insecure` and retries applied.
-    public var makeClient: @Sendable (RegistryEndpoint, CredentialResolver?, RegistryClientConfiguration) -> RegistryClient
-    public var configuration: RegistryClientConfiguration
-    /// Told when a mirror could not serve the pull and the next source is tried; nil for silence.
-    public var note: (@Sendable (String) -> Void)?
 
-    public init(
-        plan: PullPlan, primaryEndpoint: RegistryEndpoint, credentials: CredentialResolver?, configuration: RegistryClientConfiguration,
-        note: (@Sendable (String) -> Void)? = nil,
-        makeClient: @escaping @Sendable (RegistryEndpoint, CredentialResolver?, RegistryClientConfiguration) -> RegistryClient
-    ) {
+    public init(plan: PullPlan, primaryEndpoint: RegistryEndpoint) {
         self.plan = plan
         self.primaryEndpoint = primaryEndpoint
-        self.credentials = credentials
-        self.configuration = configuration
-        self.note = note
-        self.makeClient = makeClient
     }
 
     /// The chain of a pull of `image` that a mirror must answer with `probe`:
@@ -78,18 +59,24 @@ public struct SourceChain: Sendable {
     /// registries.conf, then the registry at `primaryEndpoint`.
     public init(
         image: ImageReference, probe: SourceProbe, primaryEndpoint: RegistryEndpoint, runMirrors: [MirrorRule],
-        registriesConf: RegistriesConfiguration, insecure: Bool, credentials: CredentialResolver?, configuration: RegistryClientConfiguration,
-        note: (@Sendable (String) -> Void)? = nil,
-        makeClient: @escaping @Sendable (RegistryEndpoint, CredentialResolver?, RegistryClientConfiguration) -> RegistryClient
+        registriesConf: RegistriesConfiguration, insecure: Bool
     ) throws(PullSourceError) {
         let plan = try PullPlan(
             image: image, runMirrors: runMirrors, configuration: registriesConf, byDigest: probe.isByDigest(image), insecure: insecure)
-        self.init(
-            plan: plan, primaryEndpoint: primaryEndpoint, credentials: credentials, configuration: configuration, note: note, makeClient: makeClient)
+        self.init(plan: plan, primaryEndpoint: primaryEndpoint)
     }
 
     /// The primary source (always the last).
     public var primary: PullSource { plan.sources[plan.sources.count - 1] }
+
+    /// The mirrors, in order.
+    public var mirrors: [PullSource] { plan.sources.filter(\.isMirror) }
+
+    /// Whether the pull goes anywhere but `image` at the primary endpoint:
+    /// a mirror, or a location rewrite.
+    public func divertsFrom(_ image: ImageReference) -> Bool {
+        plan.sources.count > 1 || primary.image != image
+    }
 
     /// The endpoint of `source`: for the primary under its own name, the one
     /// the command was given; else the host's, https first (plain http too
@@ -109,59 +96,95 @@ public struct SourceChain: Sendable {
     /// The credentials a source may use: all of the run's for the primary
     /// and a mirror on the same registry; the auth files alone, looked up by
     /// its own host, for a mirror elsewhere.
-    public func credentials(for source: PullSource) -> CredentialResolver? {
-        guard source.isMirror, source.image.registry != primary.image.registry else { return credentials }
-        return credentials?.withoutExplicitCredential()
+    public func credentialScope(for source: PullSource) -> PullSession.CredentialScope {
+        source.isMirror && source.image.registry != primary.image.registry ? .authFilesOnly : .all
     }
+}
 
-    private func client(for source: PullSource, probing: Bool) -> RegistryClient {
-        var configuration = configuration
-        if source.insecure { configuration.insecure = true }
-        if probing {
-            configuration.retries = 0
-            configuration.retryObserver = nil
-        }
-        return makeClient(endpoint(of: source), credentials(for: source), configuration)
-    }
-
-    /// Runs `body` against the first source that answers `probe`, with the
+extension PullSession {
+    /// Runs `body` against the first source of `image` that answers `probe`
+    /// — its mirrors in order, then the registry at `endpoint` — with the
     /// image as that source names it.
-    public func run<Result: Sendable>(
-        probe: SourceProbe, _ body: (RegistryClient, ImageReference) async throws -> Result
+    ///
+    /// A mirror is asked once (``SourceProbe``, with no retries, waiting at
+    /// most the connect timeout or half the time left), so a broken mirror
+    /// costs one request, not a retry budget; once it has answered, every
+    /// request of the pull goes to it, with the full retry budget. A mirror
+    /// that cannot be reached at all (no answer, a refused connection, a 5xx,
+    /// TLS) is remembered and not asked again in this run, with one note.
+    /// The primary is tried last, as a run without mirrors would.
+    public func withSource<Result: Sendable>(
+        _ image: ImageReference, endpoint: RegistryEndpoint, probe: SourceProbe, _ body: (RegistryClient, ImageReference) async throws -> Result
     ) async throws -> Result {
+        let chain = try SourceChain(
+            image: image, probe: probe, primaryEndpoint: endpoint, runMirrors: options.runMirrors, registriesConf: options.registriesConf,
+            insecure: options.insecure)
         var answers: [(source: String, answer: String)] = []
-        for source in plan.sources where source.isMirror {
-            let probeClient = client(for: source, probing: true)
-            do {
-                // A failed probe's connections are not waited for: an attempt still under way must not hold up the next source.
-                try await probeClient.use { try await Self.ask($0, probe, image: source.image) }
-            } catch {
-                if error is CancellationError { throw error }
-                let answer = error.userFacingMessage
+        for source in chain.mirrors {
+            if let answer = unreachableMirrors.withLock({ $0[source.image.registry] }) {
                 answers.append((source.description, answer))
-                note?("\(source) (\(Self.origin(of: source))) cannot serve \(source.image): \(answer); trying the next source")
                 continue
             }
-            return try await client(for: source, probing: false).use { client in try await body(client, source.image) }
+            let client = client(for: chain.endpoint(of: source), credentials: chain.credentialScope(for: source), insecure: source.insecure)
+            do {
+                try await ask(client, probe, image: source.image)
+            } catch {
+                if error is CancellationError || deadline.hasPassed { throw error }
+                answers.append((source.description, passOver(source, error: error)))
+                continue
+            }
+            return try await body(client, source.image)
         }
-        let primary = primary
+        let primary = chain.primary
+        let client = client(for: chain.endpoint(of: primary), insecure: primary.insecure)
         do {
-            return try await client(for: primary, probing: false).use { client in try await body(client, primary.image) }
+            return try await body(client, primary.image)
         } catch let error as RegistryError where !answers.isEmpty {
             throw AllSourcesFailed(image: primary.image.description, answers: answers + [(primary.description, error.message)], last: error)
+        }
+    }
+
+    /// Notes that a mirror cannot serve the pull and remembers one that
+    /// cannot be reached; returns its answer, as the final error lists it.
+    private func passOver(_ source: PullSource, error: any Error) -> String {
+        let answer: String
+        if case .timeLimitReached(_, let limit, _)? = error as? RegistryError {
+            answer = "no answer within \(limit.wholeSeconds) s"
+        } else {
+            answer = error.userFacingMessage
+        }
+        var unreachable = false
+        if let registryError = error as? RegistryError {
+            switch registryError {
+            case .transport, .gaveUp, .timeLimitReached, .tls: unreachable = true
+            default: break
+            }
+        }
+        if unreachable { unreachableMirrors.withLock { $0[source.image.registry] = answer } }
+        let then = unreachable ? "not asked again in this run; trying the next source" : "trying the next source"
+        options.note?("\(source) (\(Self.origin(of: source))) cannot serve \(source.image): \(answer); \(then)")
+        return answer
+    }
+
+    /// Asks a mirror what `probe` says, once: no retries, and no longer
+    /// than the connect timeout (or half the time left).
+    private func ask(_ client: RegistryClient, _ probe: SourceProbe, image: ImageReference) async throws {
+        var wait = Duration.nanoseconds(options.client.connectTimeout.nanoseconds)
+        if let remaining = deadline.remaining { wait = min(wait, remaining / 2) }
+        let probing = client.adjusted { configuration in
+            configuration.retries = 0
+            configuration.retryObserver = nil
+            configuration.deadline = configuration.deadline.cappedAt(wait)
+        }
+        switch probe {
+        case .manifest: _ = try await probing.fetchManifest(image)
+        case .manifestDigest: _ = try await probing.manifestDigest(image)
+        case .blob(let digest): try await probing.checkBlob(digest, of: image)
         }
     }
 
     private static func origin(of source: PullSource) -> String {
         if case .mirror(let origin) = source.role { return origin }
         return "primary"
-    }
-
-    private static func ask(_ client: RegistryClient, _ probe: SourceProbe, image: ImageReference) async throws {
-        switch probe {
-        case .manifest: _ = try await client.fetchManifest(image)
-        case .manifestDigest: _ = try await client.manifestDigest(image)
-        case .blob(let digest): try await client.checkBlob(digest, of: image)
-        }
     }
 }

@@ -31,21 +31,37 @@ public struct ImageIndex: Codable, Hashable, Sendable {
         }
     }
 
-    /// The entries `selection` picks, in the order asked (an entry matched
-    /// twice is listed once); for `.all`, every image entry in the index's order.
+    /// The one entry `choice` picks: this machine's for `.host`, the
+    /// platform's for one platform, and for `.any` (or `.all`) this
+    /// machine's when there is one, else the first image entry. Nil when
+    /// the index has none.
+    public func entry(for choice: PlatformChoice) -> Descriptor? {
+        switch choice {
+        case .host: entry(for: Platform.host)
+        case .platforms(let platforms): platforms.first.flatMap { entry(for: $0) }
+        case .any, .all: entry(for: Platform.host) ?? manifests.first { $0.platform.map { $0.os != "unknown" } ?? true }
+        }
+    }
+
+    /// The entries `choice` picks, in the order asked (an entry matched
+    /// twice is listed once): this machine's for `.host`, each platform's,
+    /// or for `.all` every image entry in the index's order; `.any` picks one.
     ///
     /// - Parameter image: names the image in the error for a missing platform.
     /// - Throws: `ImageSpecError.noMatchingPlatform` listing the platforms the
     ///   index has, or `.invalidManifest` when `.all` finds no image entry.
-    public func entries(for selection: PlatformSelection, image: String) throws(ImageSpecError) -> [Descriptor] {
-        switch selection {
+    public func entries(for choice: PlatformChoice, image: String) throws(ImageSpecError) -> [Descriptor] {
+        switch choice {
         case .all:
             let images = manifests.filter { entry in entry.platform.map { $0.os != "unknown" } ?? false }
             guard !images.isEmpty else { throw .invalidManifest("the index lists no image with a platform") }
             return images
-        case .platforms(let wanted):
+        case .any:
+            guard let entry = entry(for: choice) else { throw .noMatchingPlatform(requested: .host, available: platforms, image: image) }
+            return [entry]
+        case .host, .platforms:
             var chosen: [Descriptor] = []
-            for platform in wanted {
+            for platform in choice.namedPlatforms ?? [] {
                 guard let entry = entry(for: platform) else {
                     throw .noMatchingPlatform(requested: platform, available: platforms, image: image)
                 }
@@ -54,12 +70,4 @@ public struct ImageIndex: Codable, Hashable, Sendable {
             return chosen
         }
     }
-}
-
-/// Which images of an index to take.
-public enum PlatformSelection: Hashable, Sendable {
-    /// These platforms, in this order.
-    case platforms([Platform])
-    /// Every image entry (attestations, `unknown/unknown`, left out).
-    case all
 }

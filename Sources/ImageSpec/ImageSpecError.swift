@@ -16,6 +16,8 @@ public enum ImageSpecError: UserFacingError, Equatable {
     case invalidConfig(String)
     /// A single-platform image whose config names another platform than the one asked for.
     case platformMismatch(image: String, requested: Platform, actual: Platform)
+    /// A single-platform image whose platform cannot be read from its config, asked for a platform.
+    case platformUnchecked(image: String, requested: Platform, reason: String)
 
     public var message: String {
         switch self {
@@ -31,6 +33,8 @@ public enum ImageSpecError: UserFacingError, Equatable {
             "invalid image config: \(reason)"
         case .platformMismatch(let image, let requested, let actual):
             "\(image) is a single \(actual) image, not \(requested): it is not a multi-platform index, so there is no \(requested) in it to pick"
+        case .platformUnchecked(let image, let requested, let reason):
+            "\(image) is a single image whose config does not say its platform (\(reason)), so it cannot be checked against \(requested)"
         }
     }
 
@@ -40,6 +44,8 @@ public enum ImageSpecError: UserFacingError, Equatable {
             ["pick one with --platform os/arch[/variant], or print the index itself with --index"]
         case .platformMismatch(_, _, let actual):
             ["to take it anyway: --platform \(actual) (or --platform any)"]
+        case .platformUnchecked:
+            ["to take it whatever it is for: --platform any"]
         case .unsupportedManifest(let type, _) where MediaType.isSchema1(type):
             ["schema 1 images cannot be fetched; ask for a newer tag"]
         case .schema1(let image):

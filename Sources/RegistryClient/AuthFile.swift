@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ImageReference
 
 /// A docker `config.json` or containers `auth.json`: `auths` (base64
@@ -55,12 +59,21 @@ struct AuthFile: Sendable {
         }
     }
 
-    /// The credential this file holds for a registry, if any.
-    func credential(registry: String, repository: String, environment: [String: String]) throws(RegistryError) -> ResolvedCredential? {
+    /// Where this file says a registry's credential is.
+    enum Lookup: Sendable {
+        /// In the file itself.
+        case entry(ResolvedCredential)
+        /// With a credential helper, asked for this server URL.
+        case helper(name: String, serverURL: String)
+    }
+
+    /// Where the credential this file holds for a registry is; nil when it
+    /// has none. Reads nothing but the file: a helper is named, not run.
+    func lookup(registry: String, repository: String) -> Lookup? {
         let hosts = Self.hostAliases(registry)
         if let helpers = document.credHelpers {
             for (key, helper) in helpers where hosts.contains(Self.normalizedKey(key)) {
-                return try runHelper(helper, serverURL: key, environment: environment)
+                return .helper(name: helper, serverURL: key)
             }
         }
         if let auths = document.auths {
@@ -76,13 +89,12 @@ struct AuthFile: Sendable {
             }.sorted { $0.0 > $1.0 }
             for (_, key, entry) in matches {
                 if let credential = Self.credential(of: entry) {
-                    return ResolvedCredential(credential, origin: "\(path) (\(key))")
+                    return .entry(ResolvedCredential(credential, origin: "\(path) (\(key))"))
                 }
             }
         }
         if let store = document.credsStore {
-            let serverURL = registry == "docker.io" ? "https://index.docker.io/v1/" : registry
-            return try runHelper(store, serverURL: serverURL, environment: environment)
+            return .helper(name: store, serverURL: registry == "docker.io" ? "https://index.docker.io/v1/" : registry)
         }
         return nil
     }
@@ -108,53 +120,6 @@ struct AuthFile: Sendable {
             return .basic(username: username, password: password)
         }
         return nil
-    }
-
-    /// Runs `docker-credential-NAME get` with the server URL on stdin, found
-    /// on the `PATH` of `environment` (the resolver's, which is the process's).
-    private func runHelper(_ name: String, serverURL: String, environment: [String: String]) throws(RegistryError) -> ResolvedCredential? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["docker-credential-\(name)", "get"]
-        process.environment = environment
-        let input = Pipe()
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        do {
-            try process.run()
-        } catch {
-            throw .credentialHelper(name: name, detail: "cannot start it: \(CredentialResolver.describe(error))")
-        }
-        // A helper that is missing exits before reading: its stdin is then a broken pipe, not a crash.
-        try? input.fileHandleForWriting.write(contentsOf: Data(serverURL.utf8))
-        try? input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        let stdoutText = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            if process.terminationStatus == 127 {
-                throw .credentialHelper(name: name, detail: "docker-credential-\(name) is not on PATH")
-            }
-            if (stdoutText + errorText).lowercased().contains("credentials not found") { return nil }
-            // Its stderr says why (env's "Permission denied", a locked keychain); stdout
-            // is never quoted, as a helper may print a secret there.
-            let reason = errorText.split(whereSeparator: \.isNewline).last.map { ": " + $0.prefix(200) } ?? ""
-            throw .credentialHelper(name: name, detail: "exit status \(process.terminationStatus)\(reason)")
-        }
-        struct HelperAnswer: Decodable {
-            var Username: String?
-            var Secret: String?
-        }
-        guard let answer = try? JSONDecoder().decode(HelperAnswer.self, from: data), let secret = answer.Secret else {
-            throw .credentialHelper(name: name, detail: "its answer is not the JSON a credential helper prints")
-        }
-        let origin = "docker-credential-\(name)"
-        if answer.Username == "<token>" { return ResolvedCredential(.identityToken(secret), origin: origin) }
-        return ResolvedCredential(.basic(username: answer.Username ?? "", password: secret), origin: origin)
     }
 
     /// An auths key in the bare `host[/path]` form: scheme, `/v1/`, `/v2/` and trailing slashes removed.

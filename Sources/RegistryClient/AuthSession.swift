@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ImageReference
 
 /// The authentication state of one run against one registry: the user's
@@ -49,12 +53,12 @@ actor AuthSession {
         self.configuration = configuration
     }
 
-    /// The `Authorization` a request for `repository` carries, if one is known.
-    /// A credential helper that fails here is not an error yet: the
-    /// registry may need no credentials at all. It is run again, and its
-    /// failure reported, when the registry asks for them.
-    func authorization(for repository: String) throws -> RegistryClient.Authorization? {
-        if case .bearer(let token)? = (try? credential(for: repository))??.credential {
+    /// The `Authorization` a request for `repository` carries, if one is
+    /// known. Nothing is run for it: a credential helper is asked only when
+    /// the registry challenges, so a registry that needs no credentials
+    /// never waits on one.
+    func authorization(for repository: String) -> RegistryClient.Authorization? {
+        if case .bearer(let token)? = upfront(for: repository)?.credential {
             return .init(header: "Bearer \(token)", fromCredentials: true)
         }
         if let basicHeader { return .init(header: basicHeader, fromCredentials: true) }
@@ -65,9 +69,10 @@ actor AuthSession {
         return nil
     }
 
-    /// Whether any credential will be offered for `repository`.
+    /// Whether a credential was offered for `repository` (for messages; runs nothing).
     func hasCredential(for repository: String) -> Bool {
-        (try? credential(for: repository)) != nil
+        if case .some(.some) = resolved[repository] { return true }
+        return upfront(for: repository) != nil
     }
 
     /// The `WWW-Authenticate` headers of `GET /v2/`, fetched with `fetch`
@@ -82,8 +87,8 @@ actor AuthSession {
     /// order the registry sent them. `rejected` is the header the 401
     /// answered, so a token the registry no longer accepts is dropped from
     /// the cache.
-    func answer(challenge: AuthChallenge?, repository: String, rejected: String?) throws -> Answer {
-        let source = try credential(for: repository)
+    func answer(challenge: AuthChallenge?, repository: String, rejected: String?, gate: URLGate) async throws -> Answer {
+        let source = try await credential(for: repository)
         if let source, case .bearer = source.credential {
             // The user's own token was refused; there is nothing else to try.
             throw RegistryError.unauthorized(
@@ -105,10 +110,12 @@ actor AuthSession {
             basicHeader = header
             return .ready
         }
-        let realm = challenge.realm ?? ""
-        guard let realmURL = URL(string: realm), let scheme = realmURL.scheme?.lowercased(), scheme == "https" || scheme == "http", realmURL.host != nil
-        else {
-            throw RegistryError.tokenRequestFailed(realm: realm.isEmpty ? "(none)" : realm, status: nil, detail: "the challenge's realm is not an http(s) URL")
+        guard let realm = challenge.realm, !realm.isEmpty else {
+            throw RegistryError.tokenRequestFailed(realm: "(none)", status: nil, detail: "the challenge names no realm")
+        }
+        let admitted = try gate.admit(realm, as: .tokenRealm)
+        guard let realmURL = URL(string: admitted) else {
+            throw RegistryError.tokenRequestFailed(realm: realm, status: nil, detail: "the challenge's realm is not an http(s) URL")
         }
         // A Bearer challenge after Basic worked (a token service in front) replaces it.
         basicHeader = nil
@@ -136,11 +143,21 @@ actor AuthSession {
         tokens[key] = token
     }
 
-    private func credential(for repository: String) throws -> ResolvedCredential? {
+    /// The credential for `repository`, a credential helper run if the
+    /// auth files name one (bounded by the helper timeout and the deadline).
+    private func credential(for repository: String) async throws -> ResolvedCredential? {
         if let known = resolved[repository] { return known }
-        let found = try resolver?.credential(registry: endpoint.name, repository: repository)
+        var timeout = configuration.credentialHelperTimeout
+        if let remaining = configuration.deadline.remaining { timeout = min(timeout, remaining) }
+        let found = try await resolver?.credential(registry: endpoint.name, repository: repository, helperTimeout: timeout)
         resolved[repository] = .some(found)
         return found
+    }
+
+    /// The credential that needs nothing run, if any.
+    func upfront(for repository: String) -> ResolvedCredential? {
+        if let known = resolved[repository] { return known }
+        return resolver?.upfrontCredential(registry: endpoint.name, repository: repository)
     }
 }
 

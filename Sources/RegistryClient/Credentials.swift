@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ImageReference
 
 /// A secret to authenticate with. Its description never shows the secret.
@@ -144,14 +145,18 @@ public struct CredentialOptions: Sendable {
     public var environment: [String: String]
     /// Where resolved secrets are registered so output can mask them; nil for none.
     public var redactor: SecretRedactor?
+    /// Where the process groups of running credential helpers are
+    /// registered, so an interrupted run can kill them; nil for none.
+    public var children: ChildProcesses?
 
     public init(
         username: String? = nil, password: String? = nil, token: String? = nil,
         credentialsFile: String? = nil, authFile: String? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment,
-        redactor: SecretRedactor? = nil
+        redactor: SecretRedactor? = nil, children: ChildProcesses? = nil
     ) {
         self.redactor = redactor
+        self.children = children
         self.username = username
         self.password = password
         self.token = token
@@ -170,6 +175,9 @@ public struct CredentialResolver: Sendable {
     /// The credential from flags or the environment, resolved up front.
     private var explicit: ResolvedCredential?
     private let authFiles: [AuthFile]
+    /// What each helper answered, per server, shared by every copy of the
+    /// resolver: a helper runs at most once a run for a server.
+    private let helperAnswers = HelperAnswers()
 
     /// Reads and checks every credential the user named — flags, the
     /// credentials file, an explicit auth file — so mistakes surface before
@@ -265,15 +273,45 @@ public struct CredentialResolver: Sendable {
         return copy
     }
 
-    /// The credential for `repository` at the registry named `registry`
-    /// (`docker.io`, `ghcr.io`, `127.0.0.1:5000`). Runs a credential helper
-    /// when an auth file names one. Nil means anonymous.
-    public func credential(registry: String, repository: String) throws(RegistryError) -> ResolvedCredential? {
+    /// The credential for `repository` that needs nothing run: the flags'
+    /// or the environment's, or an auth file's own entry. Nil when there is
+    /// none, or when the first source that has one is a credential helper —
+    /// that is asked only when the registry challenges (``credential(registry:repository:helperTimeout:)``).
+    public func upfrontCredential(registry: String, repository: String) -> ResolvedCredential? {
         if let explicit { return explicit }
         for file in authFiles {
-            if let found = try file.credential(registry: registry, repository: repository, environment: options.environment) {
+            switch file.lookup(registry: registry, repository: repository) {
+            case .entry(let found)?:
                 options.redactor?.register(found.credential)
                 return found
+            case .helper?:
+                return nil
+            case nil:
+                continue
+            }
+        }
+        return nil
+    }
+
+    /// The credential for `repository` at the registry named `registry`
+    /// (`docker.io`, `ghcr.io`, `127.0.0.1:5000`), running a credential
+    /// helper when an auth file names one (at most `helperTimeout`, once per
+    /// server and run). Nil means anonymous.
+    public func credential(registry: String, repository: String, helperTimeout: Duration = .seconds(30)) async throws(RegistryError) -> ResolvedCredential? {
+        if let explicit { return explicit }
+        for file in authFiles {
+            switch file.lookup(registry: registry, repository: repository) {
+            case .entry(let found)?:
+                options.redactor?.register(found.credential)
+                return found
+            case .helper(let name, let serverURL)?:
+                let helper = CredentialHelper(name: name, environment: options.environment, children: options.children)
+                if let found = try await helperAnswers.answer(helper, serverURL: serverURL, timeout: helperTimeout) {
+                    options.redactor?.register(found.credential)
+                    return found
+                }
+            case nil:
+                continue
             }
         }
         return nil
@@ -285,5 +323,32 @@ public struct CredentialResolver: Sendable {
             return String(cString: strerror(Int32(underlying.code)))
         }
         return nsError.localizedDescription
+    }
+}
+
+/// The answers of credential helpers, by helper and server: concurrent
+/// requests for the same one share one run.
+final class HelperAnswers: Sendable {
+    private let answers = Mutex<[String: Task<ResolvedCredential?, any Error>]>([:])
+
+    func answer(_ helper: CredentialHelper, serverURL: String, timeout: Duration) async throws(RegistryError) -> ResolvedCredential? {
+        let key = "\(helper.name)|\(serverURL)"
+        let task = answers.withLock { answers in
+            if let running = answers[key] { return running }
+            let task = Task { try await helper.get(serverURL: serverURL, timeout: timeout) }
+            answers[key] = task
+            return task
+        }
+        do {
+            return try await withTaskCancellationHandler {
+                try await task.value
+            } onCancel: {
+                task.cancel()
+            }
+        } catch let error as RegistryError {
+            throw error
+        } catch {
+            throw .credentialHelper(name: helper.name, detail: "\(error)")
+        }
     }
 }

@@ -1,5 +1,9 @@
 import AsyncHTTPClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ImageReference
 import ImageSpec
 import NIOCore
@@ -33,24 +37,26 @@ extension RegistryClient {
     ///
     /// - Parameters:
     ///   - size: the size in bytes the manifest gives; nil when unknown.
+    ///   - urls: where the manifest says a non-distributable layer also is
+    ///     (used only with ``RegistryClientConfiguration/nondistributableURLs``).
     ///   - progress: called with the number of new bytes after each chunk
     ///     (negative when a transfer restarts from zero).
     /// - Returns: the number of bytes written.
     @discardableResult
     public func fetchBlob(
-        _ digest: Digest, size: Int64?, of image: ImageReference, into destination: BlobDestination,
+        _ digest: Digest, size: Int64?, urls: [String] = [], of image: ImageReference, into destination: BlobDestination,
         progress: (@Sendable (Int64) -> Void)? = nil
     ) async throws -> Int64 {
         var sink = FileSink(destination)
-        return try await transferBlob(digest, size: size, repository: image.repository, into: &sink, progress: progress)
+        return try await fetchBlob(digest, size: size, urls: urls, of: image, into: &sink, progress: progress)
     }
 
-    /// ``fetchBlob(_:size:of:into:progress:)`` of the blob a descriptor names.
+    /// ``fetchBlob(_:size:urls:of:into:progress:)`` of the blob a descriptor names.
     @discardableResult
     public func fetchBlob(
         _ descriptor: Descriptor, of image: ImageReference, into destination: BlobDestination, progress: (@Sendable (Int64) -> Void)? = nil
     ) async throws -> Int64 {
-        try await fetchBlob(descriptor.digest, size: descriptor.size, of: image, into: destination, progress: progress)
+        try await fetchBlob(descriptor.digest, size: descriptor.size, urls: descriptor.urls ?? [], of: image, into: destination, progress: progress)
     }
 
     /// The bytes of a small blob (an image config), read into memory and
@@ -58,13 +64,13 @@ extension RegistryClient {
     public func fetchBlobBytes(_ descriptor: Descriptor, of image: ImageReference, limit: Int = 4 << 20) async throws -> Data {
         guard descriptor.size <= limit else { throw RegistryError.tooLarge(what: "blob \(descriptor.digest)", limit: limit) }
         var sink = MemorySink(limit: limit, what: "blob \(descriptor.digest)")
-        try await transferBlob(descriptor.digest, size: descriptor.size, repository: image.repository, into: &sink, progress: nil)
+        try await fetchBlob(descriptor.digest, size: descriptor.size, urls: descriptor.urls ?? [], of: image, into: &sink)
         return Data(buffer: sink.buffer)
     }
 
-    /// The one blob transfer: a GET, resumed with `Range` after an
-    /// interruption (within one retry budget), every chunk hashed and
-    /// handed to `sink`.
+    /// Streams blob `digest` into a sink of the caller's, as
+    /// ``fetchBlob(_:size:urls:of:into:progress:)`` does into a file: resumed
+    /// after an interruption, size and digest verified at the end.
     ///
     /// Every attempt starts at the registry, so a redirect to storage whose
     /// signed URLs expire or work once is asked for afresh. A resume asks
@@ -73,121 +79,125 @@ extension RegistryClient {
     /// the manifest's, else the first answer's `Content-Length` or
     /// `Content-Range`, else asked with a `Range: bytes=0-0` GET (storage
     /// may refuse HEAD). No `Accept-Ranges` is needed: an answer of 200 to
-    /// a resume starts the blob over.
+    /// a resume starts the blob over. A body that trickles in slower than
+    /// ``RegistryClientConfiguration/minimumRate`` counts as a stall. A
+    /// foreign layer the registry does not hold comes from its manifest's
+    /// `urls`, when that is allowed.
     @discardableResult
-    func transferBlob<Sink: BlobSink>(
-        _ digest: Digest, size expectedSize: Int64?, repository: String, into sink: inout Sink, progress: (@Sendable (Int64) -> Void)?
+    public func fetchBlob<Sink: BlobSink>(
+        _ digest: Digest, size: Int64?, urls: [String] = [], of image: ImageReference, into sink: inout Sink,
+        progress: (@Sendable (Int64) -> Void)? = nil
     ) async throws -> Int64 {
+        var transfer = BlobTransfer(
+            digest: digest, expectedSize: size, verify: configuration.verifyDigests,
+            pace: BodyPace(window: configuration.readTimeout, minimumRate: configuration.minimumRate))
+        let repository = image.repository
         let url = url(repository, "blobs", digest.description)
-        let what = "blob \(digest)"
-        // Without verification (a Nix fixed-output build checks the output) nothing is hashed.
-        let verify = configuration.verifyDigests
-        var hasher = DigestHasher(digest.algorithm)
-        var received: Int64 = 0
-        // The blob's length: the manifest's, else learnt from the registry, so that
-        // a resume never asks for a range past the end (distribution answers that
-        // with a 416 whose announced body never comes).
-        var knownSize = expectedSize
         var retry = makeRetryBudget()
-        // Where the bytes come from: the registry, or a foreign layer's own URL.
-        var source = url
-        func prepare(_ headers: inout HTTPHeaders) {
-            if received > 0 {
-                let end: String = knownSize.map { String($0 - 1) } ?? ""
-                headers.replaceOrAdd(name: "Range", value: "bytes=\(received)-\(end)")
+        do {
+            try await transferAttempts(&transfer, from: url, repository: repository, retry: &retry, into: &sink, progress: progress)
+        } catch let error as RegistryError {
+            guard case .blobUnknown = error, transfer.received == 0, let first = urls.first else { throw error }
+            guard configuration.nondistributableURLs else {
+                throw RegistryError.nondistributable(digest: digest, url: first, repository: repository, registry: endpoint.host)
+            }
+            try await transferForeign(&transfer, urls: urls, refusal: error, retry: &retry, into: &sink, progress: progress)
+        }
+        return try transfer.verified()
+    }
+
+    /// A non-distributable layer from the URLs its manifest lists, without
+    /// credentials, tried in order until one serves it.
+    private func transferForeign<Sink: BlobSink>(
+        _ transfer: inout BlobTransfer, urls: [String], refusal: RegistryError, retry: inout RetryBudget, into sink: inout Sink,
+        progress: (@Sendable (Int64) -> Void)?
+    ) async throws {
+        var failure: any Error = refusal
+        for foreign in urls {
+            do {
+                let admitted = try gate.admit(foreign, as: .foreignLayer)
+                logger.debug(
+                    "blob not in the registry; fetching it from its manifest's URL", metadata: ["digest": "\(transfer.digest.short)", "url": "\(admitted)"])
+                try await transferAttempts(&transfer, from: admitted, repository: nil, retry: &retry, into: &sink, progress: progress)
+                return
+            } catch {
+                // Bytes already written from one URL are not mixed with another's.
+                if transfer.received > 0 { throw error }
+                failure = error
             }
         }
-        func receive(_ response: HTTPClientResponse) async throws {
-            let resuming = received > 0
-            var progressed = false
-            let contentLength = response.headers.first(name: "Content-Length").flatMap(Int64.init)
-            switch response.status {
-            case .ok:
-                if resuming {
-                    // The registry ignored the range: start over.
-                    progress?(-received)
-                    hasher = DigestHasher(digest.algorithm)
-                    received = 0
-                    try sink.restart()
-                }
-                if knownSize == nil { knownSize = contentLength }
-            case .partialContent where resuming:
-                guard let range = response.headers.first(name: "Content-Range"), range.hasPrefix("bytes \(received)-") else {
-                    throw RegistryError.unexpectedStatus(206, url: source, detail: "Content-Range does not start at byte \(received)")
-                }
-                if knownSize == nil { knownSize = range.split(separator: "/").last.flatMap { Int64($0) } }
-            case .rangeNotSatisfiable where resuming:
-                // Only when the length could not be learnt: `Content-Range: bytes */LENGTH`
-                // says whether everything had arrived. Its body is not read (it may never come).
-                let total = response.headers.first(name: "Content-Range").flatMap { $0.split(separator: "/").last }.flatMap { Int64($0) }
-                if total == received { return }
-                throw RegistryError.unexpectedStatus(416, url: source, detail: "the registry has no byte \(received) of the blob")
-            default:
-                throw await failure(response, url: source, repository: repository) { _ in
-                    .blobUnknown(digest: digest, repository: repository, registry: self.endpoint.host)
-                }
-            }
-            if let expectedSize, let contentLength, received + contentLength != expectedSize {
-                throw RegistryError.sizeMismatch(what: what, expected: expectedSize, actual: received + contentLength)
-            }
+        throw failure
+    }
+
+    /// The GETs of one source — the registry (`repository` given) or a
+    /// foreign URL (nil) — until the blob is whole or the retries are spent.
+    private func transferAttempts<Sink: BlobSink>(
+        _ transfer: inout BlobTransfer, from url: String, repository: String?, retry: inout RetryBudget, into sink: inout Sink,
+        progress: (@Sendable (Int64) -> Void)?
+    ) async throws {
+        let authentication: RegistryRequest.Authentication = repository.map { .registry(repository: $0) } ?? .anonymous
+        try await send(RegistryRequest(.GET, url, authentication: authentication), retry: &retry) { headers in
+            if let range = transfer.rangeHeader { headers.replaceOrAdd(name: "Range", value: range) }
+        } receive: { response in
+            guard try await start(&transfer, response: response, url: url, repository: repository, into: &sink, progress: progress) else { return }
             do {
-                for try await chunk in response.body {
-                    received += Int64(chunk.readableBytes)
-                    if let expectedSize, received > expectedSize {
-                        throw RegistryError.sizeMismatch(what: what, expected: expectedSize, actual: received)
-                    }
-                    if verify { chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) } }
-                    progressed = true
-                    try sink.write(chunk)
-                    progress?(Int64(chunk.readableBytes))
-                }
-                try sink.flush()
+                try await transfer.read(response.body, into: &sink, progress: progress)
             } catch let error as RegistryError {
                 throw error
             } catch {
                 try sink.flush()
-                try checkDeadline(url: url, last: "\(received) bytes of \(what) received")
+                try checkDeadline(url: url, last: "\(transfer.received) bytes of \(transfer.what) received")
                 // A foreign URL is never asked anything but the blob itself (its size is the manifest's).
-                if knownSize == nil, source == url { knownSize = try await blobSize(url: url, repository: repository) }
+                if transfer.knownSize == nil, let repository { transfer.knownSize = try await blobSize(url: url, repository: repository) }
                 // Every byte arrived before the connection broke: nothing left to ask for.
-                if let knownSize, received >= knownSize { return }
-                logger.debug("blob transfer interrupted", metadata: ["digest": "\(digest.short)", "received": "\(received)", "error": "\(Self.describe(error))"])
-                throw TransferInterrupted(failure: Self.attemptFailure(error, madeProgress: progressed))
+                if let knownSize = transfer.knownSize, transfer.received >= knownSize { return }
+                logger.debug(
+                    "blob transfer interrupted",
+                    metadata: ["digest": "\(transfer.digest.short)", "received": "\(transfer.received)", "error": "\(Self.describe(error))"])
+                throw TransferInterrupted(failure: (error as? BodyTooSlow)?.failure ?? Self.attemptFailure(error, madeProgress: transfer.progressed))
             }
         }
-        do {
-            try await send(RegistryRequest(.GET, url, authentication: .registry(repository: repository)), retry: &retry, prepare: prepare, receive: receive)
-        } catch let error as RegistryError {
-            // A foreign layer the registry does not hold: from the URLs its manifest lists, with no credentials, when allowed.
-            guard case .blobUnknown = error, received == 0, let urls = blobURLs.withLock({ $0[digest] }), let first = urls.first else { throw error }
-            guard configuration.nondistributableURLs else {
-                throw RegistryError.nondistributable(digest: digest, url: first, repository: repository, registry: endpoint.host)
+    }
+
+    /// Reads what an answer's status and headers say of the transfer; false
+    /// when everything had arrived already (a 416 naming the length received).
+    private func start<Sink: BlobSink>(
+        _ transfer: inout BlobTransfer, response: HTTPClientResponse, url: String, repository: String?, into sink: inout Sink,
+        progress: (@Sendable (Int64) -> Void)?
+    ) async throws -> Bool {
+        let contentLength = response.headers.first(name: "Content-Length").flatMap(Int64.init)
+        let resuming = transfer.received > 0
+        transfer.progressed = false
+        switch response.status {
+        case .ok:
+            if resuming {
+                // The registry ignored the range: start over.
+                progress?(-transfer.received)
+                transfer.restart()
+                try sink.restart()
             }
-            var failure: (any Error)? = error
-            for foreign in urls {
-                source = foreign
-                logger.debug("blob not in the registry; fetching it from its manifest's URL", metadata: ["digest": "\(digest.short)", "url": "\(foreign)"])
-                do {
-                    try await send(RegistryRequest(.GET, foreign, authentication: .anonymous), retry: &retry, prepare: prepare, receive: receive)
-                    failure = nil
-                    break
-                } catch {
-                    // Bytes already written from one URL are not mixed with another's.
-                    if received > 0 { throw error }
-                    failure = error
-                }
+            if transfer.knownSize == nil { transfer.knownSize = contentLength }
+        case .partialContent where resuming:
+            guard let range = response.headers.first(name: "Content-Range"), range.hasPrefix("bytes \(transfer.received)-") else {
+                throw RegistryError.unexpectedStatus(206, url: url, detail: "Content-Range does not start at byte \(transfer.received)")
             }
-            if let failure { throw failure }
+            if transfer.knownSize == nil { transfer.knownSize = range.split(separator: "/").last.flatMap { Int64($0) } }
+        case .rangeNotSatisfiable where resuming:
+            // Only when the length could not be learnt: `Content-Range: bytes */LENGTH`
+            // says whether everything had arrived. Its body is not read (it may never come).
+            let total = response.headers.first(name: "Content-Range").flatMap { $0.split(separator: "/").last }.flatMap { Int64($0) }
+            if total == transfer.received { return false }
+            throw RegistryError.unexpectedStatus(416, url: url, detail: "the registry has no byte \(transfer.received) of the blob")
+        default:
+            let digest = transfer.digest
+            throw await failure(response, url: url, repository: repository ?? "") { _ in
+                .blobUnknown(digest: digest, repository: repository ?? "", registry: self.endpoint.host)
+            }
         }
-        if let expectedSize, received != expectedSize {
-            throw RegistryError.sizeMismatch(what: what, expected: expectedSize, actual: received)
+        if let expected = transfer.expectedSize, let contentLength, transfer.received + contentLength != expected {
+            throw RegistryError.sizeMismatch(what: transfer.what, expected: expected, actual: transfer.received + contentLength)
         }
-        guard verify else { return received }
-        let actual = hasher.finalize()
-        guard actual == digest else {
-            throw RegistryError.digestMismatch(what: what, expected: digest, actual: actual)
-        }
-        return received
+        return true
     }
 
     /// Whether the registry serves blob `digest` of `image`'s repository,
@@ -242,18 +252,6 @@ public protocol BlobSink {
     mutating func flush() throws(RegistryError)
     /// Forgets everything written: the transfer starts again from byte 0.
     mutating func restart() throws(RegistryError)
-}
-
-extension RegistryClient {
-    /// Streams blob `digest` into a sink of the caller's, as
-    /// ``fetchBlob(_:size:of:into:progress:)`` does into a file: resumed
-    /// after an interruption, size and digest verified at the end.
-    @discardableResult
-    public func fetchBlob<Sink: BlobSink>(
-        _ digest: Digest, size: Int64?, of image: ImageReference, into sink: inout Sink, progress: (@Sendable (Int64) -> Void)? = nil
-    ) async throws -> Int64 {
-        try await transferBlob(digest, size: size, repository: image.repository, into: &sink, progress: progress)
-    }
 }
 
 /// A file at an offset, written in gathered `pwritev`s.

@@ -83,25 +83,11 @@ extension RegistryClient {
             }
         }
         do {
-            let document = try ManifestDocument(bytes: bytes, contentType: headers.first(name: "Content-Type"), digest: actual)
-            noteBlobURLs(document)
-            return document
+            return try ManifestDocument(bytes: bytes, contentType: headers.first(name: "Content-Type"), digest: actual)
         } catch let error {
             guard case .unsupportedManifest(let type, _) = error, MediaType.isSchema1(type) else { throw error }
             throw ImageSpecError.schema1(image: "\(endpoint.host)/\(image.repositoryReference)")
         }
-    }
-
-    /// Remembers the http(s) `urls` an image manifest's layers list.
-    private func noteBlobURLs(_ document: ManifestDocument) {
-        guard let manifest = document.imageManifest else { return }
-        var found: [Digest: [String]] = [:]
-        for layer in manifest.layers {
-            let urls = (layer.urls ?? []).filter { $0.lowercased().hasPrefix("https://") || $0.lowercased().hasPrefix("http://") }
-            if !urls.isEmpty { found[layer.digest] = urls }
-        }
-        guard !found.isEmpty else { return }
-        blobURLs.withLock { $0.merge(found) { _, new in new } }
     }
 
     /// A `Docker-Content-Digest` value as a digest: `ALGORITHM:HEX`, or
@@ -163,35 +149,36 @@ extension RegistryClient {
         return error
     }
 
-    /// Fetches `image` and, when it is an index, the manifest in it for
-    /// `platform`. The error for a platform the index lacks lists the ones
-    /// it has. A single image manifest is returned as it is: what its
-    /// config says of its platform is for the caller to check.
-    public func resolveImage(_ image: ImageReference, platform: PlatformRequest) async throws -> ResolvedImage {
+    /// Fetches `image` and, when it is an index, the one image manifest in
+    /// it `choice` picks (``ImageIndex/entry(for:)-(PlatformChoice)``). The
+    /// error for a platform the index lacks lists the ones it has. A single
+    /// image manifest is returned as it is: what its config says of its
+    /// platform is for the caller to check.
+    public func resolveImage(_ image: ImageReference, platform choice: PlatformChoice) async throws -> ResolvedImage {
         let top = try await fetchManifest(image)
         switch top.content {
         case .image(let manifest):
             return ResolvedImage(index: nil, document: top, manifest: manifest, platform: nil)
         case .index(let index):
-            guard let entry = platform.entry(in: index) else {
-                let requested: Platform = if case .exactly(let platform) = platform { platform } else { .host }
-                throw ImageSpecError.noMatchingPlatform(requested: requested, available: index.platforms, image: "\(endpoint.host)/\(image.repositoryReference)")
+            guard let entry = index.entry(for: choice) else {
+                throw ImageSpecError.noMatchingPlatform(
+                    requested: choice.namedPlatforms?.first ?? .host, available: index.platforms, image: "\(endpoint.host)/\(image.repositoryReference)")
             }
             return try await resolveEntry(entry, of: index, document: top, image: image)
         }
     }
 
     /// Fetches `image` and, when it is an index, the image manifest of every
-    /// entry `selection` picks. An image manifest is returned as it is,
-    /// whatever the selection: it says nothing of its platform.
-    public func resolveImages(_ image: ImageReference, selection: PlatformSelection) async throws -> ResolvedImages {
+    /// entry `choice` picks. An image manifest is returned as it is,
+    /// whatever the choice: it says nothing of its platform.
+    public func resolveImages(_ image: ImageReference, platforms choice: PlatformChoice) async throws -> ResolvedImages {
         let top = try await fetchManifest(image)
         switch top.content {
         case .image(let manifest):
             return ResolvedImages(index: nil, images: [ResolvedImage(index: nil, document: top, manifest: manifest, platform: nil)])
         case .index(let index):
             var images: [ResolvedImage] = []
-            for entry in try index.entries(for: selection, image: "\(endpoint.host)/\(image.repositoryReference)") {
+            for entry in try index.entries(for: choice, image: "\(endpoint.host)/\(image.repositoryReference)") {
                 images.append(try await resolveEntry(entry, of: index, document: top, image: image))
             }
             return ResolvedImages(index: top, images: images)

@@ -13,16 +13,16 @@ extension RegistryClient {
     /// In order, for each attempt: the deadline is checked; `prepare` may
     /// add headers (a blob's `Range`); the `Authorization` the request may
     /// carry is attached only where the credential rule allows
-    /// (``mayCarryCredentials(url:)``), else the request is refused before
-    /// it is sent; redirects are followed (at most 10, no loops), and a hop
-    /// to another origin carries no `Authorization`; a 401 from the
-    /// registry is answered through ``AuthSession`` — once per challenge,
-    /// so a registry that asks for something new (a wider scope, another
-    /// realm after a token expired, Basic instead of Bearer) is answered
-    /// again, at most ``maxAnswers`` times, and one that refuses what it
-    /// asked for is not; a 401 with no challenge gets the one of
-    /// `GET /v2/`; 429 and
-    /// 500/502/503/504, connection failures and bodies that break off (a
+    /// (``mayCarryCredentials(url:insecure:)``), else the request is refused
+    /// before it is sent; redirects are followed (at most 10, no loops,
+    /// each through the ``URLGate``), and a hop to another origin carries no
+    /// `Authorization`; a 401 from the registry is answered through
+    /// ``AuthSession`` — once per challenge, so a registry that asks for
+    /// something new (a wider scope, another realm after a token expired,
+    /// Basic instead of Bearer) is answered again, at most ``maxAnswers``
+    /// times, and one that refuses what it asked for is not; a 401 with no
+    /// challenge gets the one of `GET /v2/`; 429 and 500/502/503/504,
+    /// connection failures and bodies that break off or trickle (a
     /// ``TransferInterrupted`` thrown by `receive`) are retried within
     /// `retry`, honouring `Retry-After`. Any other answer goes to `receive`,
     /// whose result is returned. Each new attempt starts again from
@@ -36,80 +36,119 @@ extension RegistryClient {
         var answered: [String] = []
         while true {
             try retry.checkDeadline(url: request.url, last: "no attempt left in time")
-            var request = request
-            request.url = rebased(request.url)
-            var headers = request.headers
-            headers.replaceOrAdd(name: "User-Agent", value: configuration.userAgent)
-            try await prepare(&headers)
-            let authorization = try await authorizationHeader(for: request)
-            retry.attempt()
-            let response: HTTPClientResponse
-            let answeredBy: String
-            do {
-                (response, answeredBy) = try await followingRedirects(request, headers: headers, authorization: authorization, retry: retry)
-            } catch let error as RegistryError {
-                throw error
-            } catch let failure as TLSHopFailure {
-                // A loopback or --insecure host that speaks no TLS is asked
-                // again at once over http: that is no failed attempt.
-                if failure.kind.peerMaySpeakPlainHTTP, fallBackToPlainHTTP(from: failure.url) {
-                    retry.withdrawAttempt()
-                    continue
-                }
-                throw await tlsError(failure)
-            } catch {
-                if case .deadlineExceeded? = error as? HTTPClientError { try retry.checkDeadline(url: request.url, last: "no answer in time") }
-                let delay = try retry.failed(url: request.url, Self.attemptFailure(error))
-                try await pause(delay, url: request.url, retry: retry)
-                continue
-            }
+            guard let exchange = try await exchange(request, retry: &retry, prepare: prepare) else { continue }
+            let response = exchange.response
             let status = response.status.code
-            if status == 401, case .registry(let repository) = request.authentication, answeredBy == request.url {
-                // A HEAD's 401 has no body; a GET's is read and dropped (ECR's is text/plain).
-                _ = try? await response.body.collect(upTo: 64 * 1024)
-                var challenge = AuthChallenge.firstSupported(in: response.headers["WWW-Authenticate"])
-                if challenge == nil { challenge = try await pingChallenge() }
-                let identity = challenge?.identity ?? ""
-                guard !answered.contains(identity), answered.count < Self.maxAnswers else {
-                    let hadCredentials = await auth.hasCredential(for: repository)
-                    throw RegistryError.unauthorized(
-                        repository: repository, registry: endpoint.host,
-                        detail: hadCredentials ? "access denied after authenticating" : "access denied to an anonymous client",
-                        hadCredentials: hadCredentials)
-                }
-                answered.append(identity)
-                try await authenticate(challenge, repository: repository, rejected: authorization?.header)
+            // A 401 of the registry itself, not of storage it redirected to.
+            if status == 401, case .registry(let repository) = request.authentication, exchange.answeredBy == exchange.asked {
+                try await answerChallenge(response, repository: repository, answered: &answered, rejected: exchange.authorization?.header)
                 continue
             }
             if RetryBudget.isRetryable(status: status) {
-                let body = (try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer()
-                let rateLimit = RateLimit(response.headers)
-                let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.parseRetryAfter)
-                let summary = Self.errorSummary(body)
-                // No pull is left in the window and no time is named: no retry in this run can help.
-                if status == 429, let rateLimit, rateLimit.remaining == 0, retryAfter == nil {
-                    throw RegistryError.rateLimited(url: request.url, registry: endpoint.host, detail: summary, rateLimit: rateLimit)
-                }
-                var detail = summary
-                if let rateLimit { detail += detail.isEmpty ? rateLimit.description : "; " + rateLimit.description }
-                let failure = AttemptFailure(status: Int(status), detail: detail, retryAfter: retryAfter)
-                let delay = try retry.failed(url: request.url, failure)
-                try await pause(delay, url: request.url, retry: retry)
+                try await retryAfterStatus(response, url: request.url, retry: &retry)
                 continue
             }
             do {
                 return try await receive(response)
             } catch let interrupted as TransferInterrupted {
-                let delay = try retry.failed(url: request.url, interrupted.failure)
-                try await pause(delay, url: request.url, retry: retry)
+                try await retrying(after: interrupted.failure, url: request.url, retry: &retry)
             }
         }
+    }
+
+    /// An answer's headers, the URL asked (over plain http once the
+    /// endpoint fell back to it), the URL that answered (after redirects),
+    /// and the `Authorization` sent.
+    struct Exchange {
+        var response: HTTPClientResponse
+        var asked: String
+        var answeredBy: String
+        var authorization: Authorization?
+    }
+
+    /// One attempt of `request`, redirects followed, until the headers of
+    /// its answer; nil when the attempt failed and another is due (after
+    /// the retry's wait, or at once over plain http for a host that turned
+    /// out to speak no TLS).
+    private func exchange(
+        _ request: RegistryRequest, retry: inout RetryBudget, prepare: (inout HTTPHeaders) async throws -> Void
+    ) async throws -> Exchange? {
+        var request = request
+        request.url = rebased(request.url)
+        request.headers.replaceOrAdd(name: "User-Agent", value: configuration.userAgent)
+        try await prepare(&request.headers)
+        let authorization = try await authorizationHeader(for: request)
+        retry.attempt()
+        do {
+            let (response, answeredBy) = try await followingRedirects(request, authorization: authorization, retry: retry)
+            return Exchange(response: response, asked: request.url, answeredBy: answeredBy, authorization: authorization)
+        } catch let error as RegistryError {
+            throw error
+        } catch let failure as TLSHopFailure {
+            // A loopback or --insecure host that speaks no TLS is asked
+            // again at once over http: that is no failed attempt.
+            if failure.kind.peerMaySpeakPlainHTTP, fallBackToPlainHTTP(from: failure.url) {
+                retry.withdrawAttempt()
+                return nil
+            }
+            throw await tlsError(failure)
+        } catch {
+            // Cut short by the deadline (raced, or the run cancelled when it came): said as the limit, with the URL.
+            try retry.checkDeadline(url: request.url, last: "no answer in time")
+            if error is CancellationError { throw error }
+            try await retrying(after: Self.attemptFailure(error), url: request.url, retry: &retry)
+            return nil
+        }
+    }
+
+    /// Answers a 401 of the registry: the first challenge hocker can
+    /// answer (or, with none, the one of `GET /v2/`), once per challenge.
+    private func answerChallenge(
+        _ response: HTTPClientResponse, repository: String, answered: inout [String], rejected: String?
+    ) async throws {
+        // A HEAD's 401 has no body; a GET's is read and dropped (ECR's is text/plain).
+        _ = try? await response.body.collect(upTo: 64 * 1024)
+        var challenge = AuthChallenge.firstSupported(in: response.headers["WWW-Authenticate"])
+        if challenge == nil { challenge = try await pingChallenge() }
+        let identity = challenge?.identity ?? ""
+        guard !answered.contains(identity), answered.count < Self.maxAnswers else {
+            let hadCredentials = await auth.hasCredential(for: repository)
+            throw RegistryError.unauthorized(
+                repository: repository, registry: endpoint.host,
+                detail: hadCredentials ? "access denied after authenticating" : "access denied to an anonymous client",
+                hadCredentials: hadCredentials)
+        }
+        answered.append(identity)
+        try await authenticate(challenge, repository: repository, rejected: rejected)
+    }
+
+    /// Retries after a 429 or 5xx: `Retry-After` honoured, Docker Hub's
+    /// rate-limit headers said; no retry when no pull is left and no time is named.
+    private func retryAfterStatus(_ response: HTTPClientResponse, url: String, retry: inout RetryBudget) async throws {
+        let status = response.status.code
+        let body = (try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer()
+        let rateLimit = RateLimit(response.headers)
+        let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.parseRetryAfter)
+        let summary = Self.errorSummary(body)
+        // No pull is left in the window and no time is named: no retry in this run can help.
+        if status == 429, let rateLimit, rateLimit.remaining == 0, retryAfter == nil {
+            throw RegistryError.rateLimited(url: url, registry: endpoint.host, detail: summary, rateLimit: rateLimit)
+        }
+        var detail = summary
+        if let rateLimit { detail += detail.isEmpty ? rateLimit.description : "; " + rateLimit.description }
+        try await retrying(after: AttemptFailure(status: Int(status), detail: detail, retryAfter: retryAfter), url: url, retry: &retry)
+    }
+
+    /// Records a failed attempt and waits before the next, or throws when none is left.
+    private func retrying(after failure: AttemptFailure, url: String, retry: inout RetryBudget) async throws {
+        let delay = try retry.failed(url: url, failure)
+        try await pause(delay, url: url, retry: retry)
     }
 
     /// Sends one attempt of `request`, following redirects; returns the
     /// final response and the URL that gave it.
     private func followingRedirects(
-        _ request: RegistryRequest, headers: HTTPHeaders, authorization: Authorization?, retry: RetryBudget
+        _ request: RegistryRequest, authorization: Authorization?, retry: RetryBudget
     ) async throws -> (HTTPClientResponse, String) {
         var url = request.url
         var authorization = authorization
@@ -120,37 +159,49 @@ extension RegistryClient {
             {
                 throw RegistryError.insecureCredentials(host: Self.hostName(of: url))
             }
-            var http = HTTPClientRequest(url: url)
-            http.method = request.method
-            http.headers = headers
-            if let authorization { http.headers.replaceOrAdd(name: "Authorization", value: authorization.header) }
-            if let body = request.body { http.body = .bytes(body) }
-            if url.lowercased().hasPrefix("https://") {
-                http.tlsConfiguration = try trust().configuration(forHost: Self.authority(of: url))
-            }
-            let response: HTTPClientResponse
-            do {
-                response = try await execute(http, timeout: retry.requestTimeout, deadline: retry.deadline)
-            } catch {
-                if let kind = TLSFailureKind(error) {
-                    logger.debug("TLS failure", metadata: ["url": "\(url)", "error": "\(error)"])
-                    throw TLSHopFailure(url: url, kind: kind)
-                }
-                throw error
-            }
-            noteAnswered(url)
-            // The credential itself is never logged, only its scheme.
-            var metadata: Logger.Metadata = authorization.map { ["authorization": "\($0.header.prefix { $0 != " " }) \(SecretRedactor.mask)"] } ?? [:]
-            if let rateLimit = RateLimit(response.headers) { metadata["ratelimit"] = "\(rateLimit.description)" }
-            logger.debug("\(request.method) \(url) → \(response.status.code)", metadata: metadata)
-            guard let next = Self.redirectTarget(response, from: url, method: request.method) else { return (response, url) }
+            let response = try await hop(request, to: url, authorization: authorization, retry: retry)
+            guard let location = Self.redirectLocation(response, method: request.method) else { return (response, url) }
             _ = try? await response.body.collect(upTo: 64 * 1024)
+            let next = try gate.admit(location, relativeTo: url, as: .redirect(from: url))
             visited.insert(url)
             guard !visited.contains(next), visited.count <= 10 else { throw RegistryError.redirectLoop(url: request.url) }
             // Storage on another origin (S3, a CDN) gets no credentials: they are the registry's.
-            if !Self.sameOrigin(url, next) { authorization = nil }
+            if !URLGate.sameOrigin(url, next) { authorization = nil }
             url = next
         }
+    }
+
+    /// One HTTP exchange with `url`, until its headers arrive.
+    private func hop(_ request: RegistryRequest, to url: String, authorization: Authorization?, retry: RetryBudget) async throws -> HTTPClientResponse {
+        var http = HTTPClientRequest(url: url)
+        http.method = request.method
+        http.headers = request.headers
+        if let authorization { http.headers.replaceOrAdd(name: "Authorization", value: authorization.header) }
+        if let body = request.body { http.body = .bytes(body) }
+        if url.lowercased().hasPrefix("https://") {
+            http.tlsConfiguration = try trust().configuration(forHost: Self.authority(of: url))
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await execute(http, timeout: retry.requestTimeout, deadline: retry.deadline)
+        } catch {
+            if let kind = TLSFailureKind(error) {
+                logger.debug("TLS failure", metadata: ["url": "\(url)", "error": "\(error)"])
+                throw TLSHopFailure(url: url, kind: kind)
+            }
+            throw error
+        }
+        noteAnswered(url)
+        // The credential itself is never logged, only its scheme.
+        var metadata: Logger.Metadata = authorization.map { ["authorization": "\($0.header.prefix { $0 != " " }) \(SecretRedactor.mask)"] } ?? [:]
+        if let rateLimit = RateLimit(response.headers) { metadata["ratelimit"] = "\(rateLimit.description)" }
+        logger.debug("\(request.method) \(url) → \(response.status.code)", metadata: metadata)
+        return response
+    }
+
+    /// The gate for the URLs this client's registry hands over.
+    var gate: URLGate {
+        URLGate(endpoint: effectiveEndpoint, insecure: configuration.insecure)
     }
 
     /// Sends one request, until its headers arrive. With `--max-time`, the
@@ -191,7 +242,7 @@ extension RegistryClient {
     private func authorizationHeader(for request: RegistryRequest) async throws -> Authorization? {
         switch request.authentication {
         case .registry(let repository):
-            return try await auth.authorization(for: repository)
+            return await auth.authorization(for: repository)
         case .tokenRealm(let credential):
             return credential?.credential.basicAuthorization.map { Authorization(header: $0, fromCredentials: true) }
         case .anonymous:
@@ -206,7 +257,7 @@ extension RegistryClient {
     /// Answers a 401 from the registry: sets up Basic, or gets a token from
     /// the challenge's realm (shared by concurrent requests of the same scope).
     private func authenticate(_ challenge: AuthChallenge?, repository: String, rejected: String?) async throws {
-        switch try await auth.answer(challenge: challenge, repository: repository, rejected: rejected) {
+        switch try await auth.answer(challenge: challenge, repository: repository, rejected: rejected, gate: gate) {
         case .ready:
             return
         case .token(let tokenRequest):
@@ -253,14 +304,14 @@ extension RegistryClient {
     /// `url` over plain http when the endpoint has fallen back to it and the
     /// URL is on the endpoint's https origin; else `url`.
     func rebased(_ url: String) -> String {
-        guard endpoint.fallsBackToPlainHTTP, url.hasPrefix(httpsOrigin + "/"), schemeChoice.withLock({ $0 }) == .http else { return url }
+        guard endpoint.fallsBackToPlainHTTP, url.hasPrefix(httpsOrigin + "/"), connection.schemeChoice.withLock({ $0 }) == .http else { return url }
         return "http://" + endpoint.host + url.dropFirst(httpsOrigin.count)
     }
 
     /// Records that the endpoint answered over https, so it stays https.
     private func noteAnswered(_ url: String) {
         guard endpoint.fallsBackToPlainHTTP, url.hasPrefix(httpsOrigin + "/") else { return }
-        schemeChoice.withLock { if $0 == .undecided { $0 = .https } }
+        connection.schemeChoice.withLock { if $0 == .undecided { $0 = .https } }
     }
 
     /// Switches the endpoint to plain http after `url` found no TLS there;
@@ -268,7 +319,7 @@ extension RegistryClient {
     /// that has answered over https before).
     private func fallBackToPlainHTTP(from url: String) -> Bool {
         guard endpoint.fallsBackToPlainHTTP, url.hasPrefix(httpsOrigin + "/") else { return false }
-        let switched = schemeChoice.withLock { choice -> Bool in
+        let switched = connection.schemeChoice.withLock { choice -> Bool in
             guard choice != .https else { return false }
             choice = .http
             return true
@@ -336,38 +387,12 @@ extension RegistryClient {
 
     // MARK: Redirects
 
-    /// Where a 301/302/303/307/308 answer to a GET or HEAD points, resolved
-    /// against `url`; nil for any other answer.
-    static func redirectTarget(_ response: HTTPClientResponse, from url: String, method: HTTPMethod) -> String? {
+    /// The `Location` of a 301/302/303/307/308 answer to a GET or HEAD; nil
+    /// for any other answer. Where it points is for ``URLGate`` to judge.
+    static func redirectLocation(_ response: HTTPClientResponse, method: HTTPMethod) -> String? {
         guard [301, 302, 303, 307, 308].contains(response.status.code), method == .GET || method == .HEAD,
-              let location = response.headers.first(name: "Location"), !location.isEmpty,
-              let base = URL(string: url), let target = URL(string: location, relativeTo: base)?.absoluteURL,
-              let scheme = target.scheme?.lowercased(), scheme == "http" || scheme == "https"
+              let location = response.headers.first(name: "Location"), !location.isEmpty
         else { return nil }
-        return target.absoluteString
-    }
-
-    /// Whether two URLs have the same scheme, host and port.
-    static func sameOrigin(_ a: String, _ b: String) -> Bool {
-        guard let x = URL(string: a), let y = URL(string: b) else { return false }
-        func port(_ url: URL) -> Int { url.port ?? (url.scheme?.lowercased() == "https" ? 443 : 80) }
-        return x.scheme?.lowercased() == y.scheme?.lowercased() && x.host?.lowercased() == y.host?.lowercased() && port(x) == port(y)
-    }
-}
-
-/// Resumes a continuation with whichever outcome comes first; the later
-/// ones are dropped.
-private final class FirstOutcome: Sendable {
-    private let continuation: Mutex<CheckedContinuation<HTTPClientResponse, any Error>?>
-
-    init(_ continuation: CheckedContinuation<HTTPClientResponse, any Error>) {
-        self.continuation = Mutex(continuation)
-    }
-
-    /// True when this was the first outcome.
-    func resume(with result: Result<HTTPClientResponse, any Error>) -> Bool {
-        guard let waiting = continuation.withLock({ $0.take() }) else { return false }
-        waiting.resume(with: result)
-        return true
+        return location
     }
 }

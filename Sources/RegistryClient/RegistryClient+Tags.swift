@@ -33,7 +33,10 @@ extension RegistryClient {
                 throw RegistryError.unexpectedStatus(200, url: current, detail: "the tag list is not JSON of the expected shape")
             }
             tags += page.tags ?? []
-            next = link.flatMap { Self.nextPage(link: $0, relativeTo: current) }
+            // The next page is the registry's own: another origin, another scheme, a local socket is refused.
+            next = try link.flatMap(Self.nextPage).map { target throws(RegistryError) in
+                try gate.admit(target, relativeTo: current, as: .nextPage(from: current))
+            }
         }
         return tags
     }
@@ -51,16 +54,15 @@ extension RegistryClient {
         return unknown != true
     }
 
-    /// The `rel="next"` target of a `Link` header, resolved against `url`.
-    static func nextPage(link: String, relativeTo url: String) -> String? {
+    /// The `rel="next"` target of a `Link` header, as written (relative or
+    /// not); the ``URLGate`` resolves and judges it.
+    static func nextPage(link: String) -> String? {
         for part in link.split(separator: ",") {
             let fields = part.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
             guard let target = fields.first, target.hasPrefix("<"), target.hasSuffix(">"),
                   fields.dropFirst().contains(where: { $0.replacingOccurrences(of: " ", with: "").lowercased() == "rel=\"next\"" || $0.lowercased() == "rel=next" })
             else { continue }
-            let reference = String(target.dropFirst().dropLast())
-            guard let base = URL(string: url), let resolved = URL(string: reference, relativeTo: base) else { return nil }
-            return resolved.absoluteURL.absoluteString
+            return String(target.dropFirst().dropLast())
         }
         return nil
     }

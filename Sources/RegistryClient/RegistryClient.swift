@@ -15,25 +15,39 @@ import Synchronization
 public final class RegistryClient: Sendable {
     public let endpoint: RegistryEndpoint
     public let configuration: RegistryClientConfiguration
-    let http: HTTPClient
-    let auth: AuthSession
-    let logger: Logger
-    /// When `configuration.maxTime` runs out: no request or retry goes past it.
-    let deadline: ContinuousClock.Instant?
-    /// The CA roots and client certificates, host by host, read at the
-    /// first https request (a run over plain http reads no bundle); an
-    /// unusable `--cert-dir` or CA file fails that request.
-    private let trustState = Mutex<Result<TLSTrust, RegistryError>?>(nil)
-    /// For an endpoint that may fall back to plain http: what its first
-    /// answer showed it speaks.
-    let schemeChoice = Mutex(SchemeChoice.undecided)
-    /// The `urls` of the blobs the manifests fetched so far list (foreign
-    /// layers), by digest: where a blob the registry does not hold may be.
-    let blobURLs = Mutex<[Digest: [String]]>([:])
+    /// What every view of this client shares: connections, tokens, TLS
+    /// trust, and what the registry turned out to speak.
+    let connection: Connection
+
+    /// The state shared by a client and the views ``adjusted(_:)`` makes of it.
+    final class Connection: Sendable {
+        let http: HTTPClient
+        let auth: AuthSession
+        let logger: Logger
+        /// The CA roots and client certificates, host by host, read at the
+        /// first https request (a run over plain http reads no bundle); an
+        /// unusable `--cert-dir` or CA file fails that request.
+        let trustState = Mutex<Result<TLSTrust, RegistryError>?>(nil)
+        /// For an endpoint that may fall back to plain http: what its first
+        /// answer showed it speaks.
+        let schemeChoice = Mutex(SchemeChoice.undecided)
+
+        init(http: HTTPClient, auth: AuthSession, logger: Logger) {
+            self.http = http
+            self.auth = auth
+            self.logger = logger
+        }
+    }
 
     enum SchemeChoice {
         case undecided, https, http
     }
+
+    var http: HTTPClient { connection.http }
+    var auth: AuthSession { connection.auth }
+    var logger: Logger { connection.logger }
+    /// When the run must be over: no request or retry goes past it.
+    var deadline: ContinuousClock.Instant? { configuration.deadline.instant }
 
     /// - Parameters:
     ///   - endpoint: where the registry's API is.
@@ -45,16 +59,32 @@ public final class RegistryClient: Sendable {
     ) {
         self.endpoint = endpoint
         self.configuration = configuration
-        self.logger = logger
-        deadline = configuration.maxTime.map { ContinuousClock.now + $0 }
-        http = HTTPClientFactory.make(for: endpoint, configuration: configuration)
-        auth = AuthSession(endpoint: endpoint, resolver: credentials, configuration: configuration)
+        connection = Connection(
+            http: HTTPClientFactory.make(for: endpoint, configuration: configuration),
+            auth: AuthSession(endpoint: endpoint, resolver: credentials, configuration: configuration), logger: logger)
+    }
+
+    private init(endpoint: RegistryEndpoint, configuration: RegistryClientConfiguration, connection: Connection) {
+        self.endpoint = endpoint
+        self.configuration = configuration
+        self.connection = connection
+    }
+
+    /// The same client — its connections, its tokens, what it learnt of the
+    /// registry — with settings changed for some requests: no retries and an
+    /// earlier deadline for a mirror's probe, say. The connection settings
+    /// (timeouts, TLS, proxy) are the client's own and do not change.
+    /// Shutting either down closes both.
+    public func adjusted(_ change: (inout RegistryClientConfiguration) -> Void) -> RegistryClient {
+        var configuration = configuration
+        change(&configuration)
+        return RegistryClient(endpoint: endpoint, configuration: configuration, connection: connection)
     }
 
     /// The run's ``TLSTrust``, read once.
     func trust() throws(RegistryError) -> TLSTrust {
         let configuration = configuration
-        return try trustState.withLock { state in
+        return try connection.trustState.withLock { state in
             if let state { return state }
             let made = Result { () throws(RegistryError) in
                 try TLSTrust(
@@ -70,7 +100,7 @@ public final class RegistryClient: Sendable {
     /// form once a loopback or `--insecure` host answered https with plain
     /// http. What a pin should record after the client has been used.
     public var effectiveEndpoint: RegistryEndpoint {
-        schemeChoice.withLock { $0 } == .http ? endpoint.plainHTTP : endpoint
+        connection.schemeChoice.withLock { $0 } == .http ? endpoint.plainHTTP : endpoint
     }
 
     /// Closes the connections. Must be called before the client goes away.
@@ -99,9 +129,16 @@ public final class RegistryClient: Sendable {
         }
     }
 
+    /// The credential the client offers for `repository` without a
+    /// challenge — the flags', the environment's or an auth file's own
+    /// entry; never one a credential helper must be run for.
+    public func upfrontCredential(for repository: String) async -> ResolvedCredential? {
+        await auth.upfront(for: repository)
+    }
+
     /// A fresh retry budget for one operation, bounded by `--retries` and the deadline.
     func makeRetryBudget() -> RetryBudget {
-        RetryBudget(configuration: configuration, deadline: deadline)
+        RetryBudget(configuration: configuration)
     }
 
     /// `…/v2/<repository>/<kind>/<reference>`.

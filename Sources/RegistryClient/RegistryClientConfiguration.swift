@@ -33,9 +33,16 @@ public struct RegistryClientConfiguration: Sendable {
     public var readTimeout: TimeAmount = .seconds(30)
     /// Longest a single request may take, body included (default 6 h).
     public var requestDeadline: TimeAmount = .hours(6)
-    /// Longest the client may spend on requests, retries and waits in all,
-    /// counted from its creation (`--max-time`); nil for no limit.
-    public var maxTime: Duration?
+    /// When the run must be over (`--max-time`), made once for the run and
+    /// shared by every client, retry, wait and credential helper; none by default.
+    public var deadline: Deadline = .none
+    /// Longest a credential helper may take to answer (default 30 s), or
+    /// less when the deadline is nearer.
+    public var credentialHelperTimeout: Duration = .seconds(30)
+    /// Slowest a body may arrive, in bytes per second, over a window of
+    /// `readTimeout` (default 1 KiB/s): a body that trickles more slowly is
+    /// treated as a stall (retried once, then abandoned).
+    public var minimumRate: Int = 1024
     /// Largest manifest accepted, in bytes (default 4 MiB).
     public var maxManifestBytes = 4 * 1024 * 1024
     /// First retry delay; doubled each time, with jitter (default 0.5 s).

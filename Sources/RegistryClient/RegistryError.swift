@@ -51,6 +51,8 @@ public enum RegistryError: UserFacingError {
     case speaksHTTPS(host: String)
     /// A certificate file or directory that cannot be used.
     case unusableCertificates(path: String, detail: String)
+    /// A URL the registry handed over that hocker will not ask (``URLGate``).
+    case refusedURL(url: String, kind: HandedURL, reason: String)
 
     public var message: String {
         switch self {
@@ -98,6 +100,8 @@ public enum RegistryError: UserFacingError {
             "\(host) speaks https, not plain http: use https://\(host)/v2/"
         case .unusableCertificates(let path, let detail):
             "cannot use \(path): \(detail)"
+        case .refusedURL(let url, let kind, let reason):
+            "refusing the \(kind) to \(url): \(reason)"
         }
     }
 
@@ -216,6 +220,8 @@ public enum RegistryError: UserFacingError {
             ["for a registry signed by a private CA, see --cert-dir"]
         case .unusableCertificates:
             ["a certificate directory holds CA certificates as *.crt, and a client certificate as NAME.cert with its key NAME.key (containers-certs.d(5))"]
+        case .refusedURL(_, .redirect, _), .refusedURL(_, .nextPage, _), .refusedURL(_, .tokenRealm, _):
+            ["the registry handed over a URL hocker does not follow; if the registry is yours, check its redirect, Link and realm settings"]
         default:
             []
         }

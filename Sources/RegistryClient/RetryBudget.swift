@@ -33,7 +33,8 @@ struct AttemptFailure: Sendable, CustomStringConvertible {
 /// a failure (a 401 is answered in `send`, once for each new challenge).
 struct RetryBudget: Sendable {
     let configuration: RegistryClientConfiguration
-    let deadline: ContinuousClock.Instant?
+    /// When the run must be over.
+    var deadline: ContinuousClock.Instant? { configuration.deadline.instant }
     /// Failed attempts so far.
     private(set) var failures = 0
     /// Attempts made in all, for messages.
@@ -43,9 +44,8 @@ struct RetryBudget: Sendable {
     /// Stalls in a row with nothing received in between.
     private var stallsWithoutProgress = 0
 
-    init(configuration: RegistryClientConfiguration, deadline: ContinuousClock.Instant?) {
+    init(configuration: RegistryClientConfiguration) {
         self.configuration = configuration
-        self.deadline = deadline
     }
 
     /// HTTP statuses that say "try again later".
@@ -72,18 +72,18 @@ struct RetryBudget: Sendable {
         // A server that keeps accepting and never sends is not waited for `retries` times over.
         guard failure.retryable, failures <= configuration.retries, stallsWithoutProgress < 2 else {
             // Said, so that "attempt 2 of 6" before it does not read as a miscount.
-            let reason = stallsWithoutProgress >= 2 ? "\(last), twice in a row with nothing received (a stall is retried once)" : last
+            let reason = stallsWithoutProgress >= 2 ? "\(last), twice in a row (a stall is retried once)" : last
             throw attempts > 1 ? .gaveUp(url: url, attempts: attempts, last: reason) : .transport(url: url, detail: reason)
         }
         var delay = backoff(failure: failures)
         if let retryAfter = failure.retryAfter {
             if let deadline, ContinuousClock.now + min(retryAfter, configuration.maxRetryDelay) >= deadline {
-                throw .timeLimitReached(url: url, limit: configuration.maxTime ?? .zero, last: "\(last); the registry asked to wait \(retryAfter.wholeSeconds) s")
+                throw .timeLimitReached(url: url, limit: configuration.deadline.limit ?? .zero, last: "\(last); the registry asked to wait \(retryAfter.wholeSeconds) s")
             }
             delay = min(max(retryAfter, .zero), configuration.maxRetryDelay)
         }
         if let deadline, ContinuousClock.now + delay >= deadline {
-            throw .timeLimitReached(url: url, limit: configuration.maxTime ?? .zero, last: last)
+            throw .timeLimitReached(url: url, limit: configuration.deadline.limit ?? .zero, last: last)
         }
         return delay
     }
@@ -91,7 +91,7 @@ struct RetryBudget: Sendable {
     /// Throws once the deadline has passed, naming the last failure when there was one.
     func checkDeadline(url: String, last: @autoclosure () -> String) throws(RegistryError) {
         if let deadline, ContinuousClock.now >= deadline {
-            throw .timeLimitReached(url: url, limit: configuration.maxTime ?? .zero, last: lastFailure?.description ?? last())
+            throw .timeLimitReached(url: url, limit: configuration.deadline.limit ?? .zero, last: lastFailure?.description ?? last())
         }
     }
 
@@ -113,7 +113,7 @@ struct RetryBudget: Sendable {
 
 extension Duration {
     /// Whole seconds, rounded up, for messages.
-    var wholeSeconds: Int64 {
+    public var wholeSeconds: Int64 {
         let (seconds, attoseconds) = components
         return attoseconds > 0 ? seconds + 1 : seconds
     }

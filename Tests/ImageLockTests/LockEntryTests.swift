@@ -63,14 +63,12 @@ struct LockEntryTests {
     }
 
     @Test(arguments: [
-        (["all"], PlatformSelection.all, true),
-        ([], .platforms([.host]), false),
-        (["linux/arm64/v8", "linux/amd64"], .platforms([Platform(os: "linux", architecture: "arm64", variant: "v8"), Platform(os: "linux", architecture: "amd64")]), true),
+        (["all"], PlatformChoice.all),
+        ([], .host),
+        (["linux/arm64/v8", "linux/amd64"], .platforms([Platform(os: "linux", architecture: "arm64", variant: "v8"), Platform(os: "linux", architecture: "amd64")])),
     ])
-    func platformsAsked(_ platforms: [String], _ selection: PlatformSelection, _ explicit: Bool) throws {
-        let asked = try LockRequest(reference: "x", platforms: platforms).selection()
-        #expect(asked.selection == selection)
-        #expect(asked.explicit == explicit)
+    func platformsAsked(_ platforms: [String], _ choice: PlatformChoice) throws {
+        #expect(try LockRequest(reference: "x", platforms: platforms).platformChoice() == choice)
     }
 
     @Test func sizeCountsEveryDistinctBlobOnce() {

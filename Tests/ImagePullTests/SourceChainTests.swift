@@ -12,27 +12,23 @@ struct SourceChainTests {
         let plan = try PullPlan(
             image: reference, runMirrors: try PullPlan.mirrors(parsing: mirrors, origin: "--mirror"), configuration: RegistriesConfiguration(),
             byDigest: false, insecure: false)
-        let credentials = try CredentialResolver(options: CredentialOptions(username: "alice", password: "secret-Pa55", environment: ["HOME": "/nonexistent"]))
-        return SourceChain(
-            plan: plan, primaryEndpoint: registry ?? RegistryEndpoint(registryName: reference.registry), credentials: credentials,
-            configuration: RegistryClientConfiguration()
-        ) { endpoint, credentials, configuration in
-            RegistryClient(endpoint: endpoint, credentials: credentials, configuration: configuration)
-        }
+        return SourceChain(plan: plan, primaryEndpoint: registry ?? RegistryEndpoint(registryName: reference.registry))
     }
 
     @Test("the primary keeps the flags' credential; a mirror on another registry gets none of it")
-    func credentials() throws {
+    func credentials() async throws {
         let chain = try Self.chain(image: "registry.example/team/app:1", mirrors: ["mirror.example", "registry.example/cache"])
         let sources = chain.plan.sources
         #expect(sources.map(\.description) == ["mirror mirror.example", "mirror registry.example", "registry.example"])
-        func credential(_ source: PullSource) throws -> Credential? {
-            try chain.credentials(for: source)?.credential(registry: source.image.registry, repository: source.image.repository)?.credential
+        #expect(sources.map(chain.credentialScope(for:)) == [.authFilesOnly, .all, .all])
+        // What each scope gives, from a session with a password.
+        let credentials = try CredentialResolver(options: CredentialOptions(username: "alice", password: "secret-Pa55", environment: ["HOME": "/nonexistent"]))
+        let session = PullSession(options: SessionOptions(credentials: credentials))
+        defer { session.shutdownWithoutWaiting() }
+        for (source, expected) in zip(sources, [nil, Credential.basic(username: "alice", password: "secret-Pa55"), .basic(username: "alice", password: "secret-Pa55")]) {
+            let client = session.client(for: chain.endpoint(of: source), credentials: chain.credentialScope(for: source))
+            #expect(await client.upfrontCredential(for: source.image.repository)?.credential == expected)
         }
-        #expect(try credential(sources[0]) == nil)
-        // A mirror on the registry's own host is the registry's: the same credential.
-        #expect(try credential(sources[1]) == .basic(username: "alice", password: "secret-Pa55"))
-        #expect(try credential(sources[2]) == .basic(username: "alice", password: "secret-Pa55"))
     }
 
     @Test("the primary goes where --registry says; a mirror to its own host")
@@ -51,9 +47,7 @@ struct SourceChainTests {
         let reference = try ImageReference(parsing: "registry.example/team/app:1")
         let plan = try PullPlan(image: reference, runMirrors: [], configuration: configuration, byDigest: false, insecure: false)
         func chain(_ endpoint: RegistryEndpoint) -> SourceChain {
-            SourceChain(plan: plan, primaryEndpoint: endpoint, credentials: nil, configuration: RegistryClientConfiguration()) { endpoint, credentials, configuration in
-                RegistryClient(endpoint: endpoint, credentials: credentials, configuration: configuration)
-            }
+            SourceChain(plan: plan, primaryEndpoint: endpoint)
         }
         #expect(chain(RegistryEndpoint(registryName: "registry.example")).endpoint(of: plan.sources[0]).fallsBackToPlainHTTP)
         for given in ["http://registry.example/v2/", "https://registry.example/prefix/v2/"] {

@@ -90,7 +90,7 @@ extension FaultTests {
                 let result = try await HockerBinary.run(
                     "hocker-manifest", ["--registry", proxy.v2URL, "-u", bob.name, "-p", bob.password, "private/small", "v1"])
                 #expect(result.status == 1, "\(result.stderrText)")
-                #expect(result.stderrText.contains("refusing to send credentials over plain http to tokens.example"), "\(result.stderrText)")
+                #expect(result.stderrText.contains("refusing the token realm to http://tokens.example/token: plain http to tokens.example is not allowed"), "\(result.stderrText)")
                 #expect(!proxy.requests.contains { $0.kind == .token })
                 print("fault scenario | token realm on plain http, host not loopback | \(result.stderrText.split(separator: "\n").first ?? "") | no token request")
             }

@@ -50,19 +50,19 @@ struct CredentialResolverTests {
         return path
     }
 
-    @Test func flagsWinOverEnvironment() throws {
+    @Test func flagsWinOverEnvironment() async throws {
         let resolver = try CredentialResolver(options: CredentialOptions(
             username: "flag", password: "p", environment: ["DOCKER_USER": "env", "DOCKER_PASS": "q", "HOME": "/nonexistent"]))
-        #expect(try resolver.credential(registry: "r.example", repository: "a/b")?.credential == .basic(username: "flag", password: "p"))
+        #expect(try await resolver.credential(registry: "r.example", repository: "a/b")?.credential == .basic(username: "flag", password: "p"))
     }
 
-    @Test func environmentVariables() throws {
+    @Test func environmentVariables() async throws {
         let resolver = try CredentialResolver(options: CredentialOptions(environment: ["DOCKER_USER": "env", "DOCKER_PASS": "q", "HOME": "/nonexistent"]))
-        let found = try resolver.credential(registry: "r.example", repository: "a/b")
+        let found = try await resolver.credential(registry: "r.example", repository: "a/b")
         #expect(found?.credential == .basic(username: "env", password: "q"))
         #expect(found?.origin == "DOCKER_USER/DOCKER_PASS")
         let token = try CredentialResolver(options: CredentialOptions(environment: ["DOCKER_TOKEN": "t", "HOME": "/nonexistent"]))
-        #expect(try token.credential(registry: "r.example", repository: "a/b")?.credential == .bearer(token: "t"))
+        #expect(try await token.credential(registry: "r.example", repository: "a/b")?.credential == .bearer(token: "t"))
     }
 
     @Test func usernameWithoutPasswordIsRefused() {
@@ -71,7 +71,7 @@ struct CredentialResolverTests {
         }
     }
 
-    @Test func dockerConfigAuths() throws {
+    @Test func dockerConfigAuths() async throws {
         let auth = Data("alice:pw".utf8).base64EncodedString()
         let path = try temporaryFile("""
             {"auths": {"https://index.docker.io/v1/": {"auth": "\(Data("hub:hubpw".utf8).base64EncodedString())"},
@@ -80,14 +80,14 @@ struct CredentialResolverTests {
             """)
         defer { unlink(path) }
         let resolver = try CredentialResolver(options: CredentialOptions(authFile: path, environment: ["HOME": "/nonexistent"]))
-        #expect(try resolver.credential(registry: "127.0.0.1:5000", repository: "x")?.credential == .basic(username: "alice", password: "pw"))
-        #expect(try resolver.credential(registry: "docker.io", repository: "library/debian")?.credential == .basic(username: "hub", password: "hubpw"))
-        #expect(try resolver.credential(registry: "quay.io", repository: "team/app")?.credential == .identityToken("refresh"))
-        #expect(try resolver.credential(registry: "quay.io", repository: "other/app") == nil)
-        #expect(try resolver.credential(registry: "ghcr.io", repository: "o/i") == nil)
+        #expect(try await resolver.credential(registry: "127.0.0.1:5000", repository: "x")?.credential == .basic(username: "alice", password: "pw"))
+        #expect(try await resolver.credential(registry: "docker.io", repository: "library/debian")?.credential == .basic(username: "hub", password: "hubpw"))
+        #expect(try await resolver.credential(registry: "quay.io", repository: "team/app")?.credential == .identityToken("refresh"))
+        #expect(try await resolver.credential(registry: "quay.io", repository: "other/app") == nil)
+        #expect(try await resolver.credential(registry: "ghcr.io", repository: "o/i") == nil)
     }
 
-    @Test func credentialHelperFromPath() throws {
+    @Test func credentialHelperFromPath() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hocker-helper-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -107,14 +107,14 @@ struct CredentialResolverTests {
         // racing the tests that run beside this one.
         let environment = ["HOME": "/nonexistent", "PATH": "\(directory):/usr/bin:/bin"]
         let resolver = try CredentialResolver(options: CredentialOptions(authFile: config, environment: environment))
-        let found = try resolver.credential(registry: "registry.example", repository: "a")
+        let found = try await resolver.credential(registry: "registry.example", repository: "a")
         #expect(found?.credential == .basic(username: "helperuser", password: "helpersecret"))
         #expect(found?.origin == "docker-credential-fake")
-        #expect(try resolver.credential(registry: "other.example", repository: "a") == nil)
+        #expect(try await resolver.credential(registry: "other.example", repository: "a") == nil)
     }
 
     /// A failing helper's error says why from its stderr, never quoting its stdout.
-    @Test func failingHelperSaysWhyWithoutItsStdout() throws {
+    @Test func failingHelperSaysWhyWithoutItsStdout() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hocker-helper-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -129,7 +129,7 @@ struct CredentialResolverTests {
         let environment = ["HOME": "/nonexistent", "PATH": "\(directory):/usr/bin:/bin"]
         let resolver = try CredentialResolver(options: CredentialOptions(authFile: config, environment: environment))
         do {
-            _ = try resolver.credential(registry: "registry.example", repository: "a")
+            _ = try await resolver.credential(registry: "registry.example", repository: "a")
             Issue.record("expected the helper's failure")
         } catch {
             let message = "\(error)"

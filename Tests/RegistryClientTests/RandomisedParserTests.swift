@@ -238,7 +238,7 @@ struct RandomisedRegistryParserTests {
                 case .index(let index):
                     #expect(MediaType.isIndex(manifest.mediaType))
                     #expect(index.manifests.allSatisfy { $0.size >= 0 && !$0.mediaType.isEmpty })
-                    _ = index.entry(for: .host)
+                    _ = index.entry(for: Platform.host)
                 }
                 return true
             } catch {
@@ -275,7 +275,7 @@ struct RandomisedRegistryParserTests {
             guard let delay = RegistryClient.parseRetryAfter(text) else { return false }
             // Whatever it says, the wait the retry budget uses is bounded.
             let configuration = RegistryClientConfiguration()
-            var budget = RetryBudget(configuration: configuration, deadline: nil)
+            var budget = RetryBudget(configuration: configuration)
             budget.attempt()
             let wait = try? budget.failed(url: "https://registry.example/v2/", AttemptFailure(status: 429, detail: "", retryAfter: delay))
             #expect(wait.map { $0 >= .zero && $0 <= configuration.maxRetryDelay } == true, "\(text) gave \(String(describing: wait))")
