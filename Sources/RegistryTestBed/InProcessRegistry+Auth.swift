@@ -82,7 +82,7 @@ extension InProcessRegistry {
             var issued_at: String
         }
         let answer = Answer(
-            token: auth.tokenField == .accessToken ? nil : value, access_token: auth.tokenField == .token ? nil : value,
+            token: auth.tokenField == .accessTokenOnly ? nil : value, access_token: auth.tokenField == .tokenOnly ? nil : value,
             expires_in: auth.expiresIn, issued_at: "1970-01-01T00:00:00Z")
         return Reply(status: 200, headers: [("Content-Type", "application/json")], body: encodeJSON(answer))
     }

@@ -52,8 +52,7 @@ extension InProcessRegistry {
         guard [.base, .manifest, .blob, .tags, .referrers].contains(path.route) else {
             return Self.errorReply(404, code: "NOT_FOUND", message: "no such route")
         }
-        // Only the main listener asks for credentials: the other origin serves whoever asks.
-        if request.listener == .main, case .challenge(let challenge) = authorize(request, repository: path.name, state: &state) {
+        if case .challenge(let challenge) = authorization(request, path: path, state: &state) {
             var reply = Self.errorReply(401, code: "UNAUTHORIZED", message: "authentication required")
             reply.setHeader("WWW-Authenticate", challenge)
             return reply
@@ -76,6 +75,19 @@ extension InProcessRegistry {
         default:
             return referrers(request, path: path, state: state)
         }
+    }
+
+    /// Whether the registry answers `request` with a 401 (its rules aside).
+    func challenges(_ request: SeenRequest, state: inout RegistryState) -> Bool {
+        if case .challenge = authorization(request, path: RegistryPath(request.path), state: &state) { true } else { false }
+    }
+
+    /// What the registry asks of a request to its API. Only the main
+    /// listener (and what is tunnelled to it) asks for credentials: the
+    /// other origin and the socket serve whoever asks.
+    private func authorization(_ request: SeenRequest, path: RegistryPath, state: inout RegistryState) -> AuthDecision {
+        guard request.listener == .main, [.base, .manifest, .blob, .tags, .referrers].contains(path.route) else { return .allowed }
+        return authorize(request, repository: path.name, state: &state)
     }
 
     private func manifest(_ request: SeenRequest, path: RegistryPath, state: RegistryState) -> Reply {
@@ -168,8 +180,9 @@ extension InProcessRegistry {
         return Reply(status: 200, headers: headers, body: encodeJSON(IndexJSON(mediaType: TestMediaTypes.ociIndex, manifests: found)))
     }
 
-    /// `text` with everything but unreserved characters percent-encoded.
-    static func percentEncoded(_ text: String) -> String {
+    /// `text` with everything but unreserved characters percent-encoded
+    /// (a socket path as the host of an `http+unix://` URL, a tag in a query).
+    public static func percentEncoded(_ text: String) -> String {
         text.utf8.map { byte in
             let unreserved = (0x30...0x39).contains(byte) || (0x41...0x5a).contains(byte) || (0x61...0x7a).contains(byte) || "-._~".utf8.contains(byte)
             return unreserved ? String(UnicodeScalar(byte)) : "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)

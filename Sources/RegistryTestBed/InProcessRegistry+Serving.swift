@@ -35,29 +35,10 @@ extension InProcessRegistry {
     /// or the registry stops.
     func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, listener: RegistryListener) async {
         let channel = connection.channel
-        let id = state.withLock { state in
-            state.nextConnection += 1
-            state.connections[state.nextConnection] = channel
-            return state.nextConnection
-        }
-        defer { _ = state.withLock { $0.connections.removeValue(forKey: id) } }
-        try? await connection.executeThenClose { inbound, outbound in
-            var parts = inbound.makeAsyncIterator()
-            while let part = try await parts.next() {
-                guard case .head(let head) = part else { continue }
-                var body = ByteBuffer()
-                reading: while let next = try await parts.next() {
-                    switch next {
-                    case .body(var chunk):
-                        guard body.readableBytes < 1 << 20 else { return }
-                        body.writeBuffer(&chunk)
-                    case .end: break reading
-                    case .head: return
-                    }
-                }
-                let keepOpen = try await handle(head, listener: listener, outbound: outbound, channel: channel)
-                guard keepOpen, head.isKeepAlive else { return }
-            }
+        let id = track(channel)
+        defer { untrack(id) }
+        await answerRequests(on: connection) { head, _, outbound in
+            try await handle(head, listener: listener, outbound: outbound, channel: channel)
         }
     }
 
@@ -66,7 +47,8 @@ extension InProcessRegistry {
         var seen = Self.seen(head, listener: listener)
         let (index, behaviour) = state.withLock { state in
             state.requests.append(seen)
-            return (state.requests.count - 1, Self.takeBehaviour(for: seen, rules: &state.rules))
+            let challenged = challenges(seen, state: &state)
+            return (state.requests.count - 1, Self.takeBehaviour(for: seen, challenged: challenged, rules: &state.rules))
         }
         seen.behaviour = behaviour?.description
         defer {
@@ -109,9 +91,13 @@ extension InProcessRegistry {
             headers: head.headers.map { ($0.name, $0.value) })
     }
 
-    /// The behaviour of the first rule that matches and has uses left, one use taken.
-    private static func takeBehaviour(for request: SeenRequest, rules: inout [(rule: RegistryRule, remaining: Int?)]) -> RegistryBehaviour? {
-        for index in rules.indices where rules[index].rule.match.matches(request) {
+    /// The behaviour of the first rule that matches, has uses left and
+    /// applies to the answer the registry gives (a 401 when `challenged`),
+    /// one use taken.
+    private static func takeBehaviour(
+        for request: SeenRequest, challenged: Bool, rules: inout [(rule: RegistryRule, remaining: Int?)]
+    ) -> RegistryBehaviour? {
+        for index in rules.indices where rules[index].rule.match.matches(request) && rules[index].rule.behaviour.applies(challenged: challenged) {
             if let remaining = rules[index].remaining {
                 guard remaining > 0 else { continue }
                 rules[index].remaining = remaining - 1

@@ -22,13 +22,18 @@ import Foundation
 ///
 /// Two listeners share one store: the main one, and another origin
 /// (``otherPort``) for storage redirects, token realms and pages that leave
-/// the registry; a unix socket may be a third. Several registries may run
-/// at once (a mirror and its upstream). Call ``stop()`` when done.
+/// the registry; a unix socket may be a third. A forward proxy
+/// (``proxyURL``) takes a client that names the registry by any host name
+/// to the main listener, so names that must not resolve are never looked
+/// up. Several registries may run at once (a mirror and its upstream).
+/// Call ``stop()`` when done.
 public final class InProcessRegistry: Sendable {
     /// The main listener's port on 127.0.0.1.
     public let port: Int
     /// The other listener's port on 127.0.0.1: another origin.
     public let otherPort: Int
+    /// The forward proxy's port on 127.0.0.1 (`CONNECT` to any host tunnels to the main listener).
+    public let proxyPort: Int
     /// The unix socket listened on, when one was asked for.
     public let unixSocketPath: String?
 
@@ -40,19 +45,26 @@ public final class InProcessRegistry: Sendable {
     public var v2URL: String { baseURL + "/v2/" }
     /// `http://127.0.0.1:OTHERPORT`.
     public var otherBaseURL: String { "http://127.0.0.1:\(otherPort)" }
+    /// `http://127.0.0.1:PROXYPORT`, what `HTTP_PROXY` takes: a client
+    /// told so reaches this registry under any host name, and no name is
+    /// looked up.
+    public var proxyURL: String { "http://127.0.0.1:\(proxyPort)" }
 
     let state: Mutex<RegistryState>
-    private let servers: [(RegistryListener, NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>)]
+    typealias HTTPServer = NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
+    typealias ByteServer = NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+
+    private let servers: [(RegistryListener, HTTPServer)]
+    private let proxyServer: ByteServer
     private let runner = Mutex<Task<Void, Never>?>(nil)
 
-    private init(
-        auth: RegistryAuth, servers: [(RegistryListener, NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>)],
-        port: Int, otherPort: Int, unixSocketPath: String?
-    ) {
-        self.port = port
-        self.otherPort = otherPort
+    private init(auth: RegistryAuth, servers: [(RegistryListener, HTTPServer)], proxyServer: ByteServer, ports: [Int], unixSocketPath: String?) {
+        port = ports[0]
+        otherPort = ports[1]
+        proxyPort = ports[2]
         self.unixSocketPath = unixSocketPath
         self.servers = servers
+        self.proxyServer = proxyServer
         state = Mutex(RegistryState(auth: auth))
     }
 
@@ -63,20 +75,27 @@ public final class InProcessRegistry: Sendable {
     ///   - unixSocketPath: a unix socket to listen on as well (in a
     ///     temporary directory of the test's), serving the same API.
     public static func start(auth: RegistryAuth = .open, unixSocketPath: String? = nil) async throws -> InProcessRegistry {
-        var servers: [(RegistryListener, NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>)] = []
+        var servers: [(RegistryListener, HTTPServer)] = []
+        var proxy: ByteServer?
         do {
             servers.append((.main, try await bind(.tcp)))
             servers.append((.other, try await bind(.tcp)))
             if let unixSocketPath { servers.append((.unixSocket, try await bind(.unix(unixSocketPath)))) }
+            proxy = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: "127.0.0.1", port: 0) { channel in
+                    channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                }
         } catch {
             for (_, server) in servers { try? await server.channel.close() }
             throw TestBedError.httpFailed(url: "http://127.0.0.1:0", reason: "the in-process registry cannot listen: \(error)")
         }
-        guard let port = servers[0].1.channel.localAddress?.port, let otherPort = servers[1].1.channel.localAddress?.port else {
-            for (_, server) in servers { try? await server.channel.close() }
+        let ports = (servers.prefix(2).map(\.1.channel) + [proxy?.channel].compactMap { $0 }).compactMap { $0.localAddress?.port }
+        guard let proxy, ports.count == 3 else {
+            for channel in servers.map(\.1.channel) + [proxy?.channel].compactMap({ $0 }) { try? await channel.close() }
             throw TestBedError.httpFailed(url: "http://127.0.0.1:0", reason: "the in-process registry's listener has no port")
         }
-        let registry = InProcessRegistry(auth: auth, servers: servers, port: port, otherPort: otherPort, unixSocketPath: unixSocketPath)
+        let registry = InProcessRegistry(auth: auth, servers: servers, proxyServer: proxy, ports: ports, unixSocketPath: unixSocketPath)
         registry.run()
         return registry
     }
@@ -86,7 +105,7 @@ public final class InProcessRegistry: Sendable {
         case unix(String)
     }
 
-    private static func bind(_ address: Address) async throws -> NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never> {
+    private static func bind(_ address: Address) async throws -> HTTPServer {
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.backlog, value: 64)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -107,27 +126,64 @@ public final class InProcessRegistry: Sendable {
     /// Accepts connections on every listener, each served by a child task, until ``stop()``.
     private func run() {
         let servers = servers
+        let proxyServer = proxyServer
         let task = Task {
             await withDiscardingTaskGroup { group in
                 for (listener, server) in servers {
                     group.addTask {
-                        try? await server.executeThenClose { inbound in
-                            try await withThrowingDiscardingTaskGroup { connections in
-                                for try await connection in inbound {
-                                    connections.addTask { await self.serve(connection, listener: listener) }
-                                }
-                            }
-                        }
+                        await Self.accept(on: server) { connection in await self.serve(connection, listener: listener) }
                     }
+                }
+                group.addTask {
+                    await Self.accept(on: proxyServer) { connection in await self.tunnel(connection) }
                 }
             }
         }
         runner.withLock { $0 = task }
     }
 
+    /// Serves each connection `server` accepts in a child task, until it closes.
+    private static func accept<Connection: Sendable>(
+        on server: NIOAsyncChannel<Connection, Never>, _ serve: @escaping @Sendable (Connection) async -> Void
+    ) async {
+        try? await server.executeThenClose { inbound in
+            try await withThrowingDiscardingTaskGroup { connections in
+                for try await connection in inbound {
+                    connections.addTask { await serve(connection) }
+                }
+            }
+        }
+    }
+
+    /// Tunnels one forward-proxy connection to the main listener, recording its `CONNECT`.
+    private func tunnel(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        let channel = connection.channel
+        let id = track(channel)
+        defer { untrack(id) }
+        await ConnectTunnel.serve(connection, toPort: port) { method, target, tunnelled in
+            let record = SeenRequest(
+                listener: .proxy, method: method, uri: target, path: "", route: .other, host: target, headers: [], status: tunnelled ? 200 : 405)
+            state.withLock { $0.requests.append(record) }
+        }
+    }
+
+    /// Keeps `channel` among those ``stop()`` closes; returns its number.
+    func track(_ channel: any Channel) -> Int {
+        state.withLock { state in
+            state.nextConnection += 1
+            state.connections[state.nextConnection] = channel
+            return state.nextConnection
+        }
+    }
+
+    func untrack(_ id: Int) {
+        _ = state.withLock { $0.connections.removeValue(forKey: id) }
+    }
+
     /// Closes every listener and connection (a stalled answer included) and
     /// waits for the tasks serving them to end. Idempotent.
     public func stop() async {
+        proxyServer.channel.close(promise: nil)
         for (_, server) in servers { server.channel.close(promise: nil) }
         for channel in state.withLock({ Array($0.connections.values) }) { channel.close(promise: nil) }
         let task = runner.withLock { $0 }

@@ -26,11 +26,6 @@ public struct RegistryAuth: Sendable {
         case url(String)
     }
 
-    /// Which name a token answer carries the token under.
-    public enum TokenField: Sendable, Hashable {
-        case token, accessToken, both
-    }
-
     public var scheme: Scheme
     /// Username → password.
     public var users: [String: String]
@@ -45,11 +40,12 @@ public struct RegistryAuth: Sendable {
     /// How long the registry accepts a token; nil for `expiresIn` seconds
     /// (or for ever without it). See also ``InProcessRegistry/expireTokens()``.
     public var lifetime: Duration?
-    public var tokenField: TokenField
+    /// Which names a token answer carries the token under.
+    public var tokenField: TokenAnswer.Fields
 
     public init(
         scheme: Scheme, users: [String: String] = [:], anonymousPull: Bool = true, service: String? = "in-process-registry",
-        realm: Realm = .main, expiresIn: Int? = 300, lifetime: Duration? = nil, tokenField: TokenField = .token
+        realm: Realm = .main, expiresIn: Int? = 300, lifetime: Duration? = nil, tokenField: TokenAnswer.Fields = .tokenOnly
     ) {
         self.scheme = scheme
         self.users = users

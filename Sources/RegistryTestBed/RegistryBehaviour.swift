@@ -14,6 +14,9 @@ public enum RegistryListener: String, Sendable, Hashable {
     /// The unix socket, when one was asked for: what an `http+unix://` URL
     /// would reach (a stand-in for a local daemon's socket).
     case unixSocket
+    /// `127.0.0.1:proxyPort`, a forward proxy: each `CONNECT` is recorded
+    /// (its target as the host) and tunnelled to the main listener.
+    case proxy
 }
 
 /// What a request path is, by the Distribution API's routes.
@@ -178,6 +181,23 @@ extension RegistryBehaviour: CustomStringConvertible {
         case .corruptByte(let offset): "byte \(offset) corrupted"
         case .ignoreRange: "Range ignored"
         case .linkNext: "Link rewritten"
+        }
+    }
+}
+
+extension RegistryBehaviour {
+    /// Whether the behaviour applies to an answer that is a 401 challenge
+    /// (`challenged`) or to one that is not. A front's answers (`respond`,
+    /// `retryLater`, stalls, `close`) and added headers come before the
+    /// registry looks at credentials, and apply to both; `challenges` only
+    /// to a 401; everything else (a redirect, what is done to a body) only
+    /// to a request the registry serves, as a registry checks credentials
+    /// before it redirects to storage.
+    func applies(challenged: Bool) -> Bool {
+        switch self {
+        case .respond, .retryLater, .stallBeforeHeaders, .close, .headers: true
+        case .challenges: challenged
+        default: !challenged
         }
     }
 }
