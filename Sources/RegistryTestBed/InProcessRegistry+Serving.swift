@@ -72,7 +72,15 @@ extension InProcessRegistry {
             }
         }
         seen.status = reply.status
-        return try await send(reply, for: seen, behaviour: behaviour, outbound: outbound, channel: channel) { seen.bodyBytes += $0 }
+        // What has been sent shows in ``requests`` at once, an answer still going on included.
+        return try await send(reply, for: seen, behaviour: behaviour, outbound: outbound, channel: channel) { event in
+            switch event {
+            case .head: seen.headSent = .now
+            case .body(let bytes): seen.bodyBytes += bytes
+            }
+            let record = seen
+            state.withLock { $0.requests[index] = record }
+        }
     }
 
     /// The record of a request as it arrives. An absolute-form URI (the
@@ -157,11 +165,18 @@ extension InProcessRegistry {
 
     // MARK: Sending
 
+    /// What has been sent of an answer.
+    enum Sent {
+        case head
+        case body(Int)
+    }
+
     /// Sends `reply`, its body as `behaviour` has it; returns whether the
-    /// connection may carry another request. `sent` is told of body bytes.
+    /// connection may carry another request. `sent` is told of the head and
+    /// of body bytes as they go.
     private func send(
         _ reply: Reply, for request: SeenRequest, behaviour: RegistryBehaviour?, outbound: Outbound, channel: any Channel,
-        sent: (Int) -> Void
+        sent: (Sent) -> Void
     ) async throws -> Bool {
         var headers = HTTPHeaders(reply.headers)
         var body = reply.body
@@ -170,6 +185,7 @@ extension InProcessRegistry {
         if headers.first(name: "Content-Length") == nil || behaviour.isContentLength { headers.replaceOrAdd(name: "Content-Length", value: String(announced)) }
         let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: reply.status), headers: headers)
         try await outbound.write(.head(head))
+        sent(.head)
         guard request.method != "HEAD" else {
             try await outbound.write(.end(nil))
             return true
@@ -193,7 +209,7 @@ extension InProcessRegistry {
             if let pause, offset <= pause.at, pause.at < end { end = pause.at }
             if end > offset {
                 try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body[body.startIndex + offset..<body.startIndex + end]))))
-                sent(end - offset)
+                sent(.body(end - offset))
                 offset = end
             }
             if let held = pause, offset == held.at {

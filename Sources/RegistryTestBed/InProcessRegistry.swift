@@ -284,7 +284,7 @@ public final class InProcessRegistry: Sendable {
     // MARK: What was seen
 
     /// Every request so far, in the order they arrived; one still being
-    /// answered has status 0.
+    /// answered shows what has been sent of it (status 0 before its head).
     public var requests: [SeenRequest] { state.withLock { $0.requests } }
 
     /// The requests `match` matches.

@@ -58,6 +58,10 @@ public struct SeenRequest: Sendable {
     public var bodyBytes: Int = 0
     /// The rule that applied, described; nil when the registry answered as itself.
     public var behaviour: String?
+    /// When the request arrived.
+    public var arrived = ContinuousClock.now
+    /// When the answer's head was sent; nil when none was.
+    public var headSent: ContinuousClock.Instant?
 
     /// The first value of header `name` (case-insensitive).
     public func header(_ name: String) -> String? {
