@@ -76,7 +76,9 @@ public struct SeenRequest: Sendable {
     }
 }
 
-/// The requests a ``RegistryRule`` applies to.
+/// The requests a ``RegistryRule`` applies to. The closure runs while the
+/// registry holds its lock: it decides from the request alone and must not
+/// call the registry.
 public struct RequestMatch: Sendable {
     public var matches: @Sendable (SeenRequest) -> Bool
 

@@ -92,6 +92,19 @@ struct InProcessRegistryServerTests {
         }
     }
 
+    /// Stopping ends an answer that is stalled, at once, and the client
+    /// waiting on it sees its connection close.
+    @Test func stopEndsAStalledAnswer() async throws {
+        let registry = try await InProcessRegistry.start()
+        registry.add(.everything, .stallBeforeHeaders())
+        let request = Task { try await TestHTTP.request("GET", registry.v2URL, timeout: .seconds(30)) }
+        while registry.requests.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+        let start = ContinuousClock.now
+        await registry.stop()
+        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(await thrownError { try await request.value } != nil)
+    }
+
     /// Several registries at once, each its own store and record.
     @Test func registriesAreIndependent() async throws {
         try await InProcessBed.run { mirror in
