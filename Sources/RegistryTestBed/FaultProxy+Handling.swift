@@ -23,21 +23,8 @@ extension FaultProxy {
     /// Serves requests on one client connection until it closes or a fault ends it.
     func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, listener: ProxyListener) async {
         let channel = connection.channel
-        try? await connection.executeThenClose { inbound, outbound in
-            var parts = inbound.makeAsyncIterator()
-            while let part = try await parts.next() {
-                guard case .head(let head) = part else { continue }
-                var body = ByteBuffer()
-                reading: while let next = try await parts.next() {
-                    switch next {
-                    case .body(var chunk): body.writeBuffer(&chunk)
-                    case .end: break reading
-                    case .head: return
-                    }
-                }
-                let keepOpen = try await handle(head, body: body, listener: listener, outbound: outbound, channel: channel)
-                guard keepOpen, head.isKeepAlive else { return }
-            }
+        await answerRequests(on: connection) { head, body, outbound in
+            try await handle(head, body: body, listener: listener, outbound: outbound, channel: channel)
         }
     }
 
@@ -623,48 +610,11 @@ extension FaultProxy {
     /// Answers one `CONNECT` at the forward-proxy listener and tunnels the
     /// connection's bytes to the main listener, which serves what comes through.
     func tunnel(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
-        try? await client.executeThenClose { inbound, outbound in
-            var incoming = inbound.makeAsyncIterator()
-            var head = ByteBuffer()
-            let separator = Array("\r\n\r\n".utf8)
-            var end: Int?
-            while end == nil, var chunk = try await incoming.next() {
-                head.writeBuffer(&chunk)
-                end = head.readableBytesView.firstRange(of: separator)?.upperBound
-                if head.readableBytes > 16 * 1024 { return }
-            }
-            guard let end else { return }
-            let headText = String(decoding: head.readableBytesView[head.readerIndex..<end], as: UTF8.self)
-            let words = headText.split(separator: " ", maxSplits: 2)
-            var record = ProxiedRequest(
-                listener: .main, method: words.first.map(String.init) ?? "", uri: words.count > 1 ? String(words[1]) : "", path: "",
-                kind: .connect, host: words.count > 1 ? String(words[1]) : nil, authorization: nil, range: nil, status: 0, bodyBytes: 0, fault: nil)
-            guard record.method == "CONNECT" else {
-                record.status = 405
-                state.withLockedValue { $0.records.append(record) }
-                try await outbound.write(ByteBuffer(string: "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
-                return
-            }
-            record.status = 200
+        await ConnectTunnel.serve(client, toPort: port) { method, target, tunnelled in
+            let record = ProxiedRequest(
+                listener: .main, method: method, uri: target, path: "", kind: .connect, host: target, authorization: nil, range: nil,
+                status: tunnelled ? 200 : 405, bodyBytes: 0, fault: nil)
             state.withLockedValue { $0.records.append(record) }
-            head.moveReaderIndex(to: end)
-            let upstream = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connect(host: "127.0.0.1", port: port) { channel in
-                    channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
-                }
-            // Answered inside `executeThenClose`, so a client gone before the answer
-            // still closes the upstream channel (NIO traps on one left open).
-            try await upstream.executeThenClose { upstreamInbound, upstreamOutbound in
-                try await outbound.write(ByteBuffer(string: "HTTP/1.1 200 Connection established\r\n\r\n"))
-                if head.readableBytes > 0 { try await upstreamOutbound.write(head) }
-                try await withThrowingDiscardingTaskGroup { group in
-                    group.addTask {
-                        for try await chunk in upstreamInbound { try await outbound.write(chunk) }
-                    }
-                    while let chunk = try await incoming.next() { try await upstreamOutbound.write(chunk) }
-                    upstreamOutbound.finish()
-                }
-            }
         }
     }
 

@@ -1,0 +1,197 @@
+import ImageReference
+import ImageSpec
+import RegistryClient
+import RegistryTestBed
+import Testing
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Bodies that break, stall, trickle or lie, against the in-process
+/// registry: resumed with `Range` and verified, retried once after a stall,
+/// refused when the bytes are not the digest's.
+@Suite("In-process registry: transfers", .timeLimit(.minutes(1)))
+struct InProcessTransferTests {
+    static func fetchLayer(_ bed: InProcessBed, configure: (inout RegistryClientConfiguration) -> Void = { _ in }) async throws -> Data {
+        let layer = bed.image.single.layers[0]
+        return try await bed.withClient { client in
+            try await client.fetchBlobBytes(try InProcessBed.descriptor(layer), of: try bed.reference(), limit: 1 << 20)
+        } configure: { configure(&$0) }
+    }
+
+    /// A body cut after N bytes: the rest asked for with `Range: bytes=N-END`,
+    /// and only the rest served, the whole verified against its digest.
+    @Test(arguments: [1, 65_536, 100_000, ImageFixture.small.single.layers[0].size - 1])
+    func cutBodyResumed(after bytes: Int) async throws {
+        try await InProcessBed.run { bed in
+            let layer = bed.image.single.layers[0]
+            bed.registry.add(.blobGETs, .cutBody(after: bytes), times: 1)
+            let fetched = try await Self.fetchLayer(bed)
+            #expect(fetched == layer.bytes)
+            let gets = bed.registry.requests(.blobGETs)
+            #expect(gets.map(\.status) == [200, 206])
+            #expect(gets.last?.header("Range") == "bytes=\(bytes)-\(layer.size - 1)")
+            #expect(gets.map(\.bodyBytes).reduce(0, +) == layer.size)
+            #expect(bed.notices.all.count == 1)
+        }
+    }
+
+    /// Cut twice, at the start and in the middle: resumed each time from where it stopped.
+    @Test func cutTwiceResumedTwice() async throws {
+        try await InProcessBed.run { bed in
+            bed.registry.add(.blobGETs, .cutBody(after: 50_000), times: 2)
+            let fetched = try await Self.fetchLayer(bed)
+            #expect(fetched == bed.image.single.layers[0].bytes)
+            let ranges = bed.registry.requests(.blobGETs).map { $0.header("Range") }
+            let end = bed.image.single.layers[0].size - 1
+            #expect(ranges == [nil, "bytes=50000-\(end)", "bytes=100000-\(end)"])
+        }
+    }
+
+    /// A resume the registry answers with the whole blob (200): started over, not appended.
+    @Test func rangeIgnoredStartsOver() async throws {
+        try await InProcessBed.run { bed in
+            bed.registry.add(.blobGETs, .cutBody(after: 70_000), times: 1)
+            bed.registry.add(.blobGETs, .ignoreRange, times: 1)
+            let fetched = try await Self.fetchLayer(bed)
+            #expect(fetched == bed.image.single.layers[0].bytes)
+            #expect(bed.registry.requests(.blobGETs).map(\.status) == [200, 200])
+        }
+    }
+
+    /// A stall — headers then nothing, or nothing at all — is retried once;
+    /// a second in a row ends the fetch, saying so, in about twice the read
+    /// timeout (0.5 s here).
+    @Test(arguments: ["headers then nothing", "nothing at all"])
+    func stallRetriedOnceThenGivenUp(_ how: String) async throws {
+        try await InProcessBed.run { bed in
+            bed.registry.add(.blobGETs, how == "nothing at all" ? .stallBeforeHeaders() : .stallBody(after: 0))
+            let start = ContinuousClock.now
+            let error = await thrownError { try await Self.fetchLayer(bed) { $0.readTimeout = .milliseconds(500) } }
+            let elapsed = ContinuousClock.now - start
+            guard case .gaveUp(_, let attempts, let last)? = error as? RegistryError else {
+                Issue.record("expected gaveUp, got \(String(describing: error))")
+                return
+            }
+            #expect(attempts == 2)
+            #expect(last.contains("twice in a row"))
+            #expect(bed.registry.requests(.blobGETs).count == 2)
+            #expect(elapsed < .seconds(3))
+        }
+    }
+
+    /// A stall once, mid-body or before any byte, is survived: the next
+    /// attempt resumes or starts the body.
+    @Test(arguments: [0, 120_000])
+    func stallOnceSurvived(after bytes: Int) async throws {
+        try await InProcessBed.run { bed in
+            bed.registry.add(.blobGETs, .stallBody(after: bytes), times: 1)
+            let fetched = try await Self.fetchLayer(bed) { $0.readTimeout = .milliseconds(500) }
+            #expect(fetched == bed.image.single.layers[0].bytes)
+            let gets = bed.registry.requests(.blobGETs)
+            #expect(gets.count == 2)
+            #expect(gets.last?.header("Range") == (bytes == 0 ? nil : "bytes=\(bytes)-\(bed.image.single.layers[0].size - 1)"))
+        }
+    }
+
+    /// A `Content-Length` that is not the descriptor's size: refused at once,
+    /// before the body is read.
+    @Test(arguments: [-10, 10])
+    func lyingContentLengthRefused(by difference: Int) async throws {
+        try await InProcessBed.run { bed in
+            let size = bed.image.single.layers[0].size
+            bed.registry.add(.blobGETs, .contentLength(size + difference))
+            let error = await thrownError { try await Self.fetchLayer(bed) }
+            guard case .sizeMismatch(_, let expected, let actual)? = error as? RegistryError else {
+                Issue.record("expected sizeMismatch, got \(String(describing: error))")
+                return
+            }
+            #expect(expected == Int64(size) && actual == Int64(size + difference))
+        }
+    }
+
+    /// A manifest whose `Content-Length` promises more than comes: the
+    /// short body is an interrupted transfer, asked again.
+    @Test func shortManifestAskedAgain() async throws {
+        try await InProcessBed.run { bed in
+            bed.registry.add(.manifestGETs, .contentLength(bed.image.top.size + 100), times: 1)
+            let document = try await bed.withClient { client in try await client.fetchManifest(try bed.reference()) }
+            #expect(document.digest.description == bed.image.top.digest)
+            #expect(bed.registry.requests(.manifestGETs).count == 2)
+        }
+    }
+
+    /// Bytes that are not the digest's: refused, naming both digests, and
+    /// not asked again.
+    @Test(arguments: [0, 100_000])
+    func corruptBlobRefused(at offset: Int) async throws {
+        try await InProcessBed.run { bed in
+            bed.registry.add(.blobGETs, .corruptByte(at: offset))
+            let error = await thrownError { try await Self.fetchLayer(bed) }
+            guard case .digestMismatch(_, let expected, _)? = error as? RegistryError else {
+                Issue.record("expected digestMismatch, got \(String(describing: error))")
+                return
+            }
+            #expect(expected.description == bed.image.single.layers[0].digest)
+            #expect(bed.registry.requests(.blobGETs).count == 1)
+        }
+    }
+
+    /// `--max-time` ends a body that stops mid-way, within the limit, not at
+    /// the read timeout.
+    @Test func maxTimeEndsAStalledBody() async throws {
+        try await InProcessBed.run { bed in
+            bed.registry.add(.blobGETs, .stallBody(after: 100_000))
+            let start = ContinuousClock.now
+            let error = await thrownError {
+                try await Self.fetchLayer(bed) {
+                    $0.readTimeout = .seconds(3)
+                    $0.maxTime = .seconds(1)
+                }
+            }
+            let elapsed = ContinuousClock.now - start
+            #expect(error != nil)
+            withKnownIssue("--max-time bounds a request until its headers, not its body") {
+                #expect(elapsed < .milliseconds(1500))
+            } when: {
+                Self.headersInTime(bed, start: start)
+            }
+        }
+    }
+
+    /// A body that trickles, a byte every 0.15 s (never long enough apart
+    /// for the read timeout), is ended by `--max-time`.
+    @Test func maxTimeEndsATrickle() async throws {
+        try await InProcessBed.run { bed in
+            let blob = FixtureBlob(pseudoRandomBytes(count: 20, seed: "trickle"), mediaType: "application/octet-stream")
+            bed.registry.putBlob(blob)
+            bed.registry.add(.blobGETs, .trickle(bytes: 1, every: .milliseconds(150)))
+            let start = ContinuousClock.now
+            let error = await thrownError {
+                try await bed.withClient { client in
+                    try await client.fetchBlobBytes(try InProcessBed.descriptor(blob), of: try bed.reference())
+                } configure: { $0.maxTime = .seconds(1) }
+            }
+            let elapsed = ContinuousClock.now - start
+            withKnownIssue("--max-time does not end a body that keeps trickling") {
+                guard case .timeLimitReached? = error as? RegistryError else {
+                    Issue.record("expected timeLimitReached, got \(String(describing: error))")
+                    return
+                }
+                #expect(elapsed < .milliseconds(1500))
+            } when: {
+                Self.headersInTime(bed, start: start)
+            }
+        }
+    }
+
+    /// Whether the blob's headers went out well before the 1 s limit, so
+    /// that the limit fell on the body: on a machine loaded enough to delay
+    /// them, the limit ends the request before its headers, as it does today.
+    static func headersInTime(_ bed: InProcessBed, start: ContinuousClock.Instant) -> Bool {
+        bed.registry.requests(.blobGETs).first?.headSent.map { $0 < start + .milliseconds(700) } ?? false
+    }
+}
