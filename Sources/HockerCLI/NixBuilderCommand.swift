@@ -57,71 +57,83 @@ struct NixBuilderCommand: HockerCommand {
         }
         let out = try attributes.require("out")
         switch action {
-        case "fetch-blob":
-            let digest = try Digest(parsing: try attributes.require("digest"), allowBareHex: true)
-            let target = try attributes.target(tag: nil)
-            log("fetching blob \(digest) of \(target.reference.repository) into \(out)")
-            try announceSources(of: target, probe: .blob(digest), attributes: attributes, context: context)
-            try await withSession(attributes, context: context) { session in
-                try await session.blob(digest, of: target, to: out)
-            }
-        case "fetch-manifest":
-            var target = try attributes.target(tag: nil)
-            target.reference.digest = try Digest(parsing: try attributes.require("digest"), allowBareHex: true)
-            log("fetching manifest \(target.reference.repositoryReference) into \(out)")
-            try announceSources(of: target, probe: .manifest, attributes: attributes, context: context)
-            let bytes = try await withSession(attributes, context: context) { [target] session in
-                try await session.manifest(target, platform: .any, index: true)
-            }
-            try writeOutput(bytes, out: out, context: context)
-        case "fetch-config":
-            let target = try attributes.target(tag: try attributes.require("tag"))
-            if let digest = attributes["outputHash"].flatMap(NixHash.digest(fromHash:)) {
-                // The pinned hash is the config's digest: fetched by it, whatever the tag points to now.
-                log("fetching the config of \(target.reference.repositoryReference) by its digest \(digest) into \(out)")
-                try announceSources(of: target, probe: .blob(digest), attributes: attributes, context: context)
-                try await withSession(attributes, context: context) { session in
-                    try await session.blob(digest, of: target, to: out)
-                }
-            } else {
-                let platform = try PlatformChoice(parsing: attributes["platform"].map { [$0] } ?? [])
-                log("fetching the config of \(target.reference.repositoryReference) into \(out)")
-                try announceSources(of: target, probe: .manifest, attributes: attributes, context: context)
-                try await withSession(attributes, context: context) { session in
-                    try await session.config(target, platform: platform, to: out)
-                }
-            }
+        case "fetch-blob": try await fetchBlob(attributes, to: out, context: context)
+        case "fetch-manifest": try await fetchManifest(attributes, to: out, context: context)
+        case "fetch-config": try await fetchConfig(attributes, to: out, context: context)
         case "docker-archive", "oci-archive":
             let image = try attributes.localImage()
             log("assembling \(out) from \(image.layers.count) layers\(image.repoTags.isEmpty ? "" : " as \(image.repoTags.joined(separator: ", "))")")
             try ArchiveAssembly.write(image, to: out, temporaryPaths: context.temporaryPaths)
-        case "stream-script":
-            try writeStreamScript(attributes, to: out, context: context)
-        case "fetchdocker":
-            do {
-                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: false)
-            } catch {
-                throw OutputError.cannotWrite(path: out, detail: (error as NSError).localizedDescription)
-            }
-            if attributes["stream"] == "1" {
-                try writeStreamScript(attributes, to: out + "/compositeImage.sh", context: context)
-            } else {
-                let archive = out + "/image.tar"
-                try ArchiveAssembly.write(try attributes.localImage(), to: archive, temporaryPaths: context.temporaryPaths)
-                let script = """
-                    #!/bin/sh
-                    # Writes the docker-archive of \(attributes["repository"] ?? "the image") to stdout:
-                    #   \(out)/compositeImage.sh | docker load
-                    exec cat '\(archive)'
-
-                    """
-                try writeOutput(Data(script.utf8), out: out + "/compositeImage.sh", context: context)
-                try makeExecutable(out + "/compositeImage.sh")
-            }
+        case "stream-script": try writeStreamScript(attributes, to: out, context: context)
+        case "fetchdocker": try writeFetchdocker(attributes, to: out, context: context)
         default:
             throw UsageError(
                 "hockerAction '\(action)' is none of fetch-blob, fetch-manifest, fetch-config, docker-archive, oci-archive, stream-script, fetchdocker, stream-archive")
         }
+    }
+
+    /// Blob `digest` of `repository` at `registry`: a layer, or a config by digest.
+    private func fetchBlob(_ attributes: BuilderAttributes, to out: String, context: CommandContext) async throws {
+        let digest = try Digest(parsing: try attributes.require("digest"), allowBareHex: true)
+        let target = try attributes.target(tag: nil)
+        log("fetching blob \(digest) of \(target.reference.repository) into \(out)")
+        try announceSources(of: target, probe: .blob(digest), attributes: attributes, context: context)
+        try await withSession(attributes, context: context) { session in
+            try await session.blob(digest, of: target, to: out)
+        }
+    }
+
+    /// Manifest `digest` of `repository`, its exact bytes.
+    private func fetchManifest(_ attributes: BuilderAttributes, to out: String, context: CommandContext) async throws {
+        var target = try attributes.target(tag: nil)
+        target.reference.digest = try Digest(parsing: try attributes.require("digest"), allowBareHex: true)
+        log("fetching manifest \(target.reference.repositoryReference) into \(out)")
+        try announceSources(of: target, probe: .manifest, attributes: attributes, context: context)
+        let bytes = try await withSession(attributes, context: context) { [target] session in
+            try await session.manifest(target, platform: .any, index: true)
+        }
+        try writeOutput(bytes, out: out, context: context)
+    }
+
+    /// The config of `repository`:`tag`: by the digest its `outputHash`
+    /// stands for, so a moved tag cannot break the pin; else the tag
+    /// resolved for `platform`, as `hocker-config` does.
+    private func fetchConfig(_ attributes: BuilderAttributes, to out: String, context: CommandContext) async throws {
+        let target = try attributes.target(tag: try attributes.require("tag"))
+        if let digest = attributes["outputHash"].flatMap(NixHash.digest(fromHash:)) {
+            log("fetching the config of \(target.reference.repositoryReference) by its digest \(digest) into \(out)")
+            try announceSources(of: target, probe: .blob(digest), attributes: attributes, context: context)
+            try await withSession(attributes, context: context) { session in
+                try await session.blob(digest, of: target, to: out)
+            }
+            return
+        }
+        let platform = try PlatformChoice(parsing: attributes["platform"].map { [$0] } ?? [])
+        log("fetching the config of \(target.reference.repositoryReference) into \(out)")
+        try announceSources(of: target, probe: .manifest, attributes: attributes, context: context)
+        try await withSession(attributes, context: context) { session in
+            try await session.config(target, platform: platform, to: out)
+        }
+    }
+
+    /// A directory with `compositeImage.sh`, which writes the docker-archive
+    /// to stdout, and, unless `stream` is set, the archive as `image.tar`.
+    private func writeFetchdocker(_ attributes: BuilderAttributes, to out: String, context: CommandContext) throws {
+        guard mkdir(out, 0o755) == 0 else { throw OutputError.cannotWrite(path: out, detail: String(cString: strerror(errno))) }
+        if attributes["stream"] == "1" {
+            return try writeStreamScript(attributes, to: out + "/compositeImage.sh", context: context)
+        }
+        let archive = out + "/image.tar"
+        try ArchiveAssembly.write(try attributes.localImage(), to: archive, temporaryPaths: context.temporaryPaths)
+        let script = """
+            #!/bin/sh
+            # Writes the docker-archive of \(attributes["repository"] ?? "the image") to stdout:
+            #   \(out)/compositeImage.sh | docker load
+            exec cat '\(archive)'
+
+            """
+        try writeOutput(Data(script.utf8), out: out + "/compositeImage.sh", context: context)
+        try makeExecutable(out + "/compositeImage.sh")
     }
 
     /// Writes an executable that streams the archive the attributes describe

@@ -61,9 +61,7 @@ public struct OCILayout: Sendable {
         if let referenceName { annotations["org.opencontainers.image.ref.name"] = referenceName }
         if let imageName { annotations["io.containerd.image.name"] = imageName }
         let entry = Descriptor(mediaType: top.mediaType, digest: top.digest, size: top.size, annotations: annotations.isEmpty ? nil : annotations)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(ImageIndex(mediaType: MediaType.ociIndex, manifests: [entry])))
+        return Array(try JSONDocument.compactBytes(of: ImageIndex(mediaType: MediaType.ociIndex, manifests: [entry])))
     }
 
     /// An OCI index of `images` (each with its platform): the index a
@@ -74,8 +72,6 @@ public struct OCILayout: Sendable {
                 mediaType: image.manifest.mediaType, digest: image.manifest.digest, size: image.manifest.size,
                 platform: image.platform.map(PlatformDescriptor.init))
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try ManifestDocument(bytes: try encoder.encode(ImageIndex(mediaType: MediaType.ociIndex, manifests: entries)), contentType: nil)
+        return try ManifestDocument(bytes: try JSONDocument.compactBytes(of: ImageIndex(mediaType: MediaType.ociIndex, manifests: entries)), contentType: nil)
     }
 }

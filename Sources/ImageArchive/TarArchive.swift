@@ -77,9 +77,7 @@ public struct TarLayout: Sendable {
             if !uniqueLayers.contains(where: { $0.0 == name }) { uniqueLayers.append((name, layer)) }
         }
         let manifest = [DockerArchiveManifestEntry(Config: configName, RepoTags: repoTags, Layers: layerNames)]
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let manifestBytes = Array(try encoder.encode(manifest))
+        let manifestBytes = Array(try JSONDocument.compactBytes(of: manifest))
         var repositories: [String: [String: String]] = [:]
         if let top = layers.last {
             for repoTag in repoTags {
@@ -87,7 +85,7 @@ public struct TarLayout: Sendable {
                 repositories[String(repoTag[..<colon]), default: [:]][String(repoTag[repoTag.index(after: colon)...])] = top.digest.hex
             }
         }
-        let repositoriesBytes = Array(try encoder.encode(repositories))
+        let repositoriesBytes = Array(try JSONDocument.compactBytes(of: repositories))
         return try TarLayout(
             [("manifest.json", .inline(manifestBytes)), ("repositories", .inline(repositoriesBytes)), (configName, .blob(config))]
                 + uniqueLayers.map { ($0.0, .blob($0.1)) })

@@ -9,23 +9,16 @@ public struct EntryChange: Codable, Sendable, Hashable {
     /// platform was not pinned (before) or is no longer (after).
     public struct PlatformChange: Codable, Sendable, Hashable {
         /// `os/arch[/variant]`, nil for an image that names none.
-        public var platform: String?
+        @ExplicitNull public var platform: String?
         /// The image manifest's digest as the lock file had it.
-        public var old: Digest?
+        @ExplicitNull public var old: Digest?
         /// The image manifest's digest now.
-        public var new: Digest?
+        @ExplicitNull public var new: Digest?
 
         public init(platform: String?, old: Digest?, new: Digest?) {
             self.platform = platform
             self.old = old
             self.new = new
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(platform, forKey: .platform)
-            try container.encode(old, forKey: .old)
-            try container.encode(new, forKey: .new)
         }
     }
 
@@ -34,13 +27,13 @@ public struct EntryChange: Codable, Sendable, Hashable {
     /// The image followed, `registry/repository:tag`, as it is now.
     public var image: String
     /// The digest the entry's images were resolved from.
-    public var old: Digest?
+    @ExplicitNull public var old: Digest?
     /// The digest the tag names now.
     public var new: Digest
     /// The tag before, when it was edited (a bot's bump); else the same as `tag`.
-    public var oldTag: String?
+    @ExplicitNull public var oldTag: String?
     /// The tag followed.
-    public var tag: String?
+    @ExplicitNull public var tag: String?
     /// Whether the registry's digest differs from the entry's `digest` as written.
     public var moved: Bool
     /// What was edited in the entry and not yet resolved, in words; empty for none.
@@ -62,23 +55,6 @@ public struct EntryChange: Codable, Sendable, Hashable {
         platforms = Self.platformChanges(from: old.pin.images, to: new.pin.images)
     }
 
-    enum CodingKeys: String, CodingKey {
-        case name, image, old, new, oldTag, tag, moved, edits, platforms
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        // Every field present, null where there is no value: a stable document.
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(name, forKey: .name)
-        try container.encode(image, forKey: .image)
-        try container.encode(old, forKey: .old)
-        try container.encode(new, forKey: .new)
-        try container.encode(oldTag, forKey: .oldTag)
-        try container.encode(tag, forKey: .tag)
-        try container.encode(moved, forKey: .moved)
-        try container.encode(edits, forKey: .edits)
-        try container.encode(platforms, forKey: .platforms)
-    }
 
     /// Never used: a resolved entry always has a digest.
     private static let placeholder = try! Digest(parsing: "sha256:" + String(repeating: "0", count: 64))
@@ -176,8 +152,6 @@ public struct LockReport: Codable, Sendable, Hashable {
 
     /// The document `--json` prints: pretty-printed, keys sorted, a newline at the end.
     public func jsonBytes() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self) + Data("\n".utf8)
+        try JSONDocument.bytes(of: self)
     }
 }

@@ -27,9 +27,9 @@ public struct LockRequest: Codable, Sendable, Hashable {
     /// image whose config names no platform.
     public var platforms: [String]
     /// The repository the loaded image is named (`--final-name`); nil for the registry's name.
-    public var finalName: String?
+    @ExplicitNull public var finalName: String?
     /// The tag the loaded image gets (`--final-name NAME:TAG`); nil for the entry's tag.
-    public var finalTag: String?
+    @ExplicitNull public var finalTag: String?
 
     public init(reference: String, platforms: [String], finalName: String? = nil, finalTag: String? = nil) {
         self.reference = reference
@@ -87,14 +87,6 @@ public struct LockRequest: Codable, Sendable, Hashable {
         platforms = try container.decodeIfPresent([String].self, forKey: .platforms) ?? []
         finalName = try container.decodeIfPresent(String.self, forKey: .finalName)
         finalTag = try container.decodeIfPresent(String.self, forKey: .finalTag)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(reference, forKey: .reference)
-        try container.encode(platforms, forKey: .platforms)
-        try container.encode(finalName, forKey: .finalName)
-        try container.encode(finalTag, forKey: .finalTag)
     }
 }
 

@@ -78,9 +78,7 @@ public struct LockFile: Sendable, Hashable {
             var formatVersion: Int
             var entries: [String: LockEntry]
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(Document(formatVersion: formatVersion, entries: entries)) + Data("\n".utf8)
+        return try JSONDocument.bytes(of: Document(formatVersion: formatVersion, entries: entries))
     }
 
     // MARK: Names

@@ -30,7 +30,7 @@ public struct ImageInspection: Codable, Sendable, Hashable {
     /// One platform's image manifest and what its config says.
     public struct Image: Codable, Sendable, Hashable {
         /// `os/arch[/variant]`: the index entry's, else the config's; nil when neither says.
-        public var platform: String?
+        @ExplicitNull public var platform: String?
         public var manifestDigest: Digest
         public var manifestMediaType: String
         /// The manifest's size in bytes.
@@ -41,26 +41,9 @@ public struct ImageInspection: Codable, Sendable, Hashable {
         /// How many layers the manifest lists.
         public var layers: Int
         /// The config's `created`, as written.
-        public var created: String?
+        @ExplicitNull public var created: String?
         /// The config's `config.Labels`; empty when it has none.
         public var labels: [String: String]
-
-        enum CodingKeys: String, CodingKey {
-            case platform, manifestDigest, manifestMediaType, manifestSize, configDigest, size, layers, created, labels
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(platform, forKey: .platform)
-            try container.encode(manifestDigest, forKey: .manifestDigest)
-            try container.encode(manifestMediaType, forKey: .manifestMediaType)
-            try container.encode(manifestSize, forKey: .manifestSize)
-            try container.encode(configDigest, forKey: .configDigest)
-            try container.encode(size, forKey: .size)
-            try container.encode(layers, forKey: .layers)
-            try container.encode(created, forKey: .created)
-            try container.encode(labels, forKey: .labels)
-        }
     }
 
     /// The image as asked for, `registry/repository:tag`.
@@ -92,9 +75,7 @@ public struct ImageInspection: Codable, Sendable, Hashable {
 
     /// The document `--json` prints: pretty-printed, keys sorted, a newline at the end.
     public func jsonBytes() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self) + Data("\n".utf8)
+        try JSONDocument.bytes(of: self)
     }
 }
 

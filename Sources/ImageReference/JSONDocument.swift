@@ -24,3 +24,34 @@ public enum JSONDocument {
         return encoder
     }
 }
+
+/// An optional field that a document writes as `null` when it has no
+/// value, rather than leaving its key out: every field of hocker's
+/// documents is always present, so a document's shape does not depend on
+/// its values (and a reader, or a diff, sees what is unset). A missing key
+/// reads as nil, so documents written before a field existed still read.
+@propertyWrapper
+public struct ExplicitNull<Value: Codable & Sendable & Hashable>: Codable, Sendable, Hashable {
+    public var wrappedValue: Value?
+
+    public init(wrappedValue: Value?) {
+        self.wrappedValue = wrappedValue
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        wrappedValue = container.decodeNil() ? nil : try container.decode(Value.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let wrappedValue { try container.encode(wrappedValue) } else { try container.encodeNil() }
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// An ``ExplicitNull`` field whose key is missing is nil.
+    public func decode<Value>(_ type: ExplicitNull<Value>.Type, forKey key: Key) throws -> ExplicitNull<Value> {
+        try decodeIfPresent(type, forKey: key) ?? ExplicitNull(wrappedValue: nil)
+    }
+}

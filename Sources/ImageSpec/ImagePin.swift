@@ -48,15 +48,15 @@ public struct ImagePin: Codable, Sendable, Hashable {
     public var name: String
     public var registry: String
     public var repository: String
-    public var tag: String?
+    @ExplicitNull public var tag: String?
     /// What the tag (or the digest asked for) named: the index, or the single
     /// image manifest. The string a bot edits when a tag moves; nil only for
     /// a pin with neither an index nor exactly one image.
-    public var digest: Digest?
+    @ExplicitNull public var digest: Digest?
     /// The media type of what `digest` names.
-    public var mediaType: String?
-    public var indexDigest: Digest?
-    public var indexMediaType: String?
+    @ExplicitNull public var mediaType: String?
+    @ExplicitNull public var indexDigest: Digest?
+    @ExplicitNull public var indexMediaType: String?
     public var images: [PlatformImage]
 
     /// A pin; `digest` and `mediaType` default to the index's, else to the
@@ -92,12 +92,12 @@ public struct ImagePin: Codable, Sendable, Hashable {
     /// One platform's image manifest and its blobs.
     public struct PlatformImage: Codable, Sendable, Hashable {
         /// `os/arch[/variant]`, nil when not known (a manifest read from stdin).
-        public var platform: String?
+        @ExplicitNull public var platform: String?
         public var manifestDigest: Digest
         public var manifestMediaType: String
         public var manifestSize: Int64
-        public var config: Descriptor
-        public var layers: [Descriptor]
+        @PinnedForm public var config: Descriptor
+        @PinnedForm public var layers: [Descriptor]
 
         public init(platform: String?, manifestDigest: Digest, manifestMediaType: String, manifestSize: Int64, config: Descriptor, layers: [Descriptor]) {
             self.platform = platform
@@ -119,45 +119,6 @@ public struct ImagePin: Codable, Sendable, Hashable {
         public var manifest: Descriptor {
             Descriptor(mediaType: manifestMediaType, digest: manifestDigest, size: manifestSize)
         }
-
-        enum CodingKeys: String, CodingKey {
-            case platform, manifestDigest, manifestMediaType, manifestSize, config, layers
-        }
-
-        public init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            platform = try container.decodeIfPresent(String.self, forKey: .platform)
-            manifestDigest = try container.decode(Digest.self, forKey: .manifestDigest)
-            manifestMediaType = try container.decode(String.self, forKey: .manifestMediaType)
-            manifestSize = try container.decode(Int64.self, forKey: .manifestSize)
-            config = try container.decode(Descriptor.self, forKey: .config).pinned
-            layers = try container.decode([Descriptor].self, forKey: .layers).map(\.pinned)
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(platform, forKey: .platform)
-            try container.encode(manifestDigest, forKey: .manifestDigest)
-            try container.encode(manifestMediaType, forKey: .manifestMediaType)
-            try container.encode(manifestSize, forKey: .manifestSize)
-            try container.encode(PinnedBlob(config), forKey: .config)
-            try container.encode(layers.map(PinnedBlob.init), forKey: .layers)
-        }
-    }
-
-    /// A blob as the pin writes it: digest, size, media type and the SRI hash.
-    private struct PinnedBlob: Encodable {
-        var digest: Digest
-        var size: Int64
-        var mediaType: String
-        var hash: String
-
-        init(_ descriptor: Descriptor) {
-            digest = descriptor.digest
-            size = descriptor.size
-            mediaType = descriptor.mediaType
-            hash = descriptor.digest.subresourceIntegrity
-        }
     }
 
     enum CodingKeys: String, CodingKey {
@@ -170,38 +131,74 @@ public struct ImagePin: Codable, Sendable, Hashable {
         name = try container.decode(String.self, forKey: .name)
         registry = try container.decode(String.self, forKey: .registry)
         repository = try container.decode(String.self, forKey: .repository)
-        tag = try container.decodeIfPresent(String.self, forKey: .tag)
-        indexDigest = try container.decodeIfPresent(Digest.self, forKey: .indexDigest)
-        indexMediaType = try container.decodeIfPresent(String.self, forKey: .indexMediaType)
+        _tag = try container.decode(ExplicitNull<String>.self, forKey: .tag)
+        _indexDigest = try container.decode(ExplicitNull<Digest>.self, forKey: .indexDigest)
+        _indexMediaType = try container.decode(ExplicitNull<String>.self, forKey: .indexMediaType)
         images = try container.decode([PlatformImage].self, forKey: .images)
         // Absent from documents written before the fields were added.
-        digest = try container.decodeIfPresent(Digest.self, forKey: .digest) ?? resolvedDigest
-        mediaType = try container.decodeIfPresent(String.self, forKey: .mediaType) ?? resolvedMediaType
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(formatVersion, forKey: .formatVersion)
-        try container.encode(name, forKey: .name)
-        try container.encode(registry, forKey: .registry)
-        try container.encode(repository, forKey: .repository)
-        try container.encode(tag, forKey: .tag)
-        try container.encode(digest, forKey: .digest)
-        try container.encode(mediaType, forKey: .mediaType)
-        try container.encode(indexDigest, forKey: .indexDigest)
-        try container.encode(indexMediaType, forKey: .indexMediaType)
-        try container.encode(images, forKey: .images)
+        _digest = ExplicitNull(wrappedValue: try container.decodeIfPresent(Digest.self, forKey: .digest) ?? resolvedDigest)
+        _mediaType = ExplicitNull(wrappedValue: try container.decodeIfPresent(String.self, forKey: .mediaType) ?? resolvedMediaType)
     }
 
     /// The JSON document: pretty-printed, keys sorted, ending with a newline.
     public func jsonBytes() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(self)) + [UInt8(ascii: "\n")]
+        Array(try JSONDocument.bytes(of: self))
     }
 }
 
 extension Descriptor {
     /// The descriptor with only what a pin keeps of a blob: media type, digest, size.
     public var pinned: Descriptor { Descriptor(mediaType: mediaType, digest: digest, size: size) }
+}
+
+/// Blobs as a pin writes them: digest, size, media type and `hash`, the
+/// digest in SRI form — the `outputHash` of the blob's fixed-output
+/// derivation, written and never read back (the digest says the same).
+/// Read as descriptors with nothing but those three fields.
+@propertyWrapper
+public struct PinnedForm<Value: PinnedBlobs>: Codable, Sendable, Hashable {
+    public var wrappedValue: Value
+
+    public init(wrappedValue: Value) {
+        self.wrappedValue = wrappedValue.pinnedBlobs
+    }
+
+    public init(from decoder: any Decoder) throws {
+        wrappedValue = try Value(from: decoder).pinnedBlobs
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try wrappedValue.encodePinned(to: encoder)
+    }
+}
+
+/// A blob, or blobs, that a pin writes in its own form (``PinnedForm``).
+public protocol PinnedBlobs: Codable, Sendable, Hashable {
+    /// The value with nothing of each blob but its media type, digest and size.
+    var pinnedBlobs: Self { get }
+    func encodePinned(to encoder: any Encoder) throws
+}
+
+extension Descriptor: PinnedBlobs {
+    public var pinnedBlobs: Descriptor { pinned }
+
+    public func encodePinned(to encoder: any Encoder) throws {
+        try PinnedBlob(digest: digest, size: size, mediaType: mediaType, hash: digest.subresourceIntegrity).encode(to: encoder)
+    }
+
+    private struct PinnedBlob: Encodable {
+        var digest: Digest
+        var size: Int64
+        var mediaType: String
+        var hash: String
+    }
+}
+
+extension Array: PinnedBlobs where Element == Descriptor {
+    public var pinnedBlobs: [Descriptor] { map(\.pinned) }
+
+    public func encodePinned(to encoder: any Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        for blob in self { try blob.encodePinned(to: container.superEncoder()) }
+    }
 }

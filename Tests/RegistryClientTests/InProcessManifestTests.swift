@@ -22,7 +22,7 @@ struct InProcessManifestTests {
             let arm = try Platform(parsing: "linux/arm64/v8")
             let (one, all) = try await bed.withClient { client in
                 (try await client.resolveImage(try bed.reference(), platform: .exactly(arm)),
-                 try await client.resolveImages(try bed.reference(), selection: .all))
+                 try await client.resolveImages(try bed.reference(), platforms: .all))
             }
             #expect(one.document.digest.description == image.manifest(for: .linuxARM64)?.manifest.digest)
             #expect(one.index?.digest.description == image.index?.digest)

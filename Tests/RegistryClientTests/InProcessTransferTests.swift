@@ -146,10 +146,14 @@ struct InProcessTransferTests {
         try await InProcessBed.run { bed in
             bed.registry.add(.blobGETs, .stallBody(after: 100_000))
             let start = ContinuousClock.now
+            // The run's deadline, as a session enforces it around its work.
+            let deadline = Deadline(limit: .seconds(1))
             let error = await thrownError {
-                try await Self.fetchLayer(bed) {
-                    $0.readTimeout = .seconds(3)
-                    $0.maxTime = .seconds(1)
+                try await deadline.enforce {
+                    try await Self.fetchLayer(bed) {
+                        $0.readTimeout = .seconds(3)
+                        $0.deadline = deadline
+                    }
                 }
             }
             let elapsed = ContinuousClock.now - start
@@ -170,10 +174,13 @@ struct InProcessTransferTests {
             bed.registry.putBlob(blob)
             bed.registry.add(.blobGETs, .trickle(bytes: 1, every: .milliseconds(150)))
             let start = ContinuousClock.now
+            let deadline = Deadline(limit: .seconds(1))
             let error = await thrownError {
-                try await bed.withClient { client in
-                    try await client.fetchBlobBytes(try InProcessBed.descriptor(blob), of: try bed.reference())
-                } configure: { $0.maxTime = .seconds(1) }
+                try await deadline.enforce {
+                    try await bed.withClient { client in
+                        try await client.fetchBlobBytes(try InProcessBed.descriptor(blob), of: try bed.reference())
+                    } configure: { $0.deadline = deadline }
+                }
             }
             let elapsed = ContinuousClock.now - start
             withKnownIssue("--max-time does not end a body that keeps trickling") {
