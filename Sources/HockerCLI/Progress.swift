@@ -223,13 +223,6 @@ final class ProgressReporter: TransferObserver {
 
     /// Bytes in SI units: `512 B`, `40.0 MB`.
     static func formatBytes(_ bytes: Int64) -> String {
-        let units = ["B", "kB", "MB", "GB", "TB"]
-        var value = Double(bytes)
-        var unit = 0
-        while abs(value) >= 1000, unit < units.count - 1 {
-            value /= 1000
-            unit += 1
-        }
-        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+        ByteCount.format(bytes)
     }
 }

@@ -218,7 +218,3 @@ public enum EntryProblem: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-extension Digest {
-    /// `sha256:` and the first 12 hex characters, then `…`: a digest in a line a person reads.
-    public var abbreviated: String { "\(algorithm.rawValue):\(short)…" }
-}

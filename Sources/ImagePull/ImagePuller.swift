@@ -190,6 +190,8 @@ public struct ImagePuller: Sendable {
         if format == .ociArchive {
             return try await writeTar(try TarLayout.ociArchive(layout, documents: documents, blobs: blobs), of: image, to: path, known: known)
         }
+        let unique = OCILayout.uniqueBlobs(blobs)
+        try OutputSpace.check(path, needed: unique.reduce(Int64(documents.reduce(0) { $0 + $1.bytes.count })) { $0 + $1.size }, blobs: unique)
         let directory = try OutputDirectory(target: path, registry: temporaryPaths)
         let blobFiles: [(blob: Descriptor, path: String)]
         do {
@@ -222,6 +224,7 @@ public struct ImagePuller: Sendable {
         guard case .file = try OutputKind.of(path) else {
             return try await stream(layout, of: image, to: path, known: known)
         }
+        try OutputSpace.check(path, needed: layout.totalSize, blobs: layout.blobEntries.map(\.blob))
         try await OutputWriting.withSeekableFile(for: path, temporaryPaths: temporaryPaths) { file, shownPath in
             do {
                 try layout.writeSkeleton(to: file)

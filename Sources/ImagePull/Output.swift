@@ -1,6 +1,7 @@
 import Foundation
 import ImageArchive
 import ImageReference
+import ImageSpec
 import Synchronization
 import SystemPackage
 
@@ -18,6 +19,9 @@ public enum OutputError: UserFacingError, Equatable {
     case needsDirectory(path: String, what: String)
     /// The reader of standard output (or of a FIFO) closed it.
     case readerGone(path: String)
+    /// The output would not fit: `needed` bytes (its largest blob `largest`,
+    /// of `largestSize`), `available` free where it goes.
+    case noSpace(path: String, needed: Int64, available: Int64, directory: String, largest: Digest?, largestSize: Int64)
 
     /// The error for a failed write to `path`: the reader gone, or what the system said.
     public static func writing(_ path: String, _ error: any Error) -> OutputError {
@@ -44,6 +48,8 @@ public enum OutputError: UserFacingError, Equatable {
         case .notADirectory(let path): "cannot write \(path): it exists and is not a directory"
         case .needsDirectory(let path, let what): "cannot write \(what) to \(path): it is a directory of files, not a stream"
         case .readerGone(let path): "the reader of \(path) went away"
+        case .noSpace(let path, let needed, let available, let directory, let largest, let largestSize):
+            "cannot write \(path): it takes \(ByteCount.format(needed))\(largest.map { " (the manifest says blob \($0.abbreviated) is \(ByteCount.format(largestSize)))" } ?? ""), and \(directory) has \(ByteCount.format(available)) free"
         }
     }
 
@@ -52,6 +58,7 @@ public enum OutputError: UserFacingError, Equatable {
         case .missingDirectory(_, let directory): ["create it first (mkdir -p \(directory)), or name another --out"]
         case .isDirectory: ["name a file inside it with --out"]
         case .needsDirectory: ["name a directory with --out, or use --format docker for a stream"]
+        case .noSpace: ["free space there, or write elsewhere with --out; a size far beyond any image's is the registry's error (its manifest lies), not yours"]
         default: []
         }
     }
@@ -330,5 +337,28 @@ public enum StandardOutput {
         try FileChunks.forEach(in: file) { piece, _ in
             try FileChunks.write(piece, to: destination, at: nil)
         }
+    }
+}
+
+/// Whether an output of a known size fits where it goes, asked before any
+/// byte is fetched: a manifest may claim any size (a layer of a petabyte),
+/// and a disk that fills halfway through a pull wastes the pull.
+public enum OutputSpace {
+    /// Throws ``OutputError/noSpace`` when `needed` bytes do not fit in the
+    /// file system of `path`'s directory; `blobs` name the largest in the message.
+    public static func check(_ path: String, needed: Int64, blobs: [Descriptor]) throws(OutputError) {
+        let directory = directory(of: path)
+        var status = statvfs()
+        guard statvfs(directory, &status) == 0 else { return }
+        let available = Int64(clamping: UInt64(status.f_bavail).multipliedReportingOverflow(by: UInt64(status.f_frsize)).partialValue)
+        guard needed > available else { return }
+        let largest = blobs.max { $0.size < $1.size }
+        throw .noSpace(path: path, needed: needed, available: available, directory: directory, largest: largest?.digest, largestSize: largest?.size ?? 0)
+    }
+
+    private static func directory(of path: String) -> String {
+        let resolved = OutputKind.resolvingSymlinks(path)
+        guard let slash = resolved.lastIndex(of: "/") else { return "." }
+        return slash == resolved.startIndex ? "/" : String(resolved[..<slash])
     }
 }

@@ -115,3 +115,8 @@ extension Digest: Codable {
         try container.encode(description)
     }
 }
+
+extension Digest {
+    /// `sha256:` and the first 12 hex characters, then `…`: a digest in a line a person reads.
+    public var abbreviated: String { "\(algorithm.rawValue):\(short)…" }
+}
