@@ -1,5 +1,16 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ImagePull
 import ImageReference
 import ImageSpec
@@ -124,12 +135,11 @@ struct DockerToNixCommand: HockerCommand {
                 try await session.resolveImage(target, platform: platform)
             }
             if resolved.index != nil, platform != .host, !registryOptions.quiet {
-                FileHandle.standardError.write(Data("""
+                context.console.note("""
                     hocker: warning: \(target.reference) is a multi-platform image; fetchDockerConfig resolves the tag again at \
                     build time, for the build machine's platform (\(Platform.host)), not \(platform). Use --format hocker to pin \
                     other platforms.
-
-                    """.utf8))
+                    """)
             }
             return (resolved.manifest, registryURI)
         }
@@ -213,9 +223,9 @@ enum ManifestSource {
             if path == "-" { return .given(try readStandardInput(), origin: "stdin") }
             let data: Data
             do {
-                data = try Data(contentsOf: URL(fileURLWithPath: path))
+                data = try LocalFile.read(path, limit: sizeLimit + 1)
             } catch {
-                throw DockerToNixError.unreadableManifest(path: path, detail: (error as NSError).localizedDescription)
+                throw DockerToNixError.unreadableManifest(path: path, detail: error.reason)
             }
             guard !data.isEmpty else { throw DockerToNixError.emptyManifest(origin: path) }
             guard data.count <= sizeLimit else { throw DockerToNixError.manifestTooLarge(origin: path) }
@@ -241,8 +251,16 @@ enum ManifestSource {
     /// Whether bytes are a JSON object with a `schemaVersion`: a manifest
     /// (perhaps a bad one, reported as such), not a list of names.
     static func looksLikeManifest(_ data: Data) -> Bool {
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
-        return object["schemaVersion"] != nil
+        struct Probe: Decodable {
+            var hasSchemaVersion: Bool
+
+            enum Key: String, CodingKey { case schemaVersion }
+
+            init(from decoder: any Decoder) throws {
+                hasSchemaVersion = try decoder.container(keyedBy: Key.self).contains(.schemaVersion)
+            }
+        }
+        return (try? JSONDecoder().decode(Probe.self, from: data))?.hasSchemaVersion == true
     }
 
     /// Standard input's bytes from its current offset, read with `pread` so

@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ImagePull
 import ImageSpec
 import ImageReference
@@ -79,7 +83,7 @@ struct ImageCommand: HockerCommand {
         let name = reference.repository.split(separator: "/").last.map(String.init) ?? "image"
         var stem = "\(name)-\(reference.tag ?? reference.digest.map { $0.short } ?? "latest")"
         if case .platforms(let named) = platforms, named.count == 1, !named[0].matches(.host) {
-            stem += "-" + named[0].description.replacingOccurrences(of: "/", with: "-")
+            stem += "-" + named[0].description.replacing("/", with: "-")
         }
         return format == .oci ? stem : "\(stem).tar"
     }

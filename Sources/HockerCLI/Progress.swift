@@ -1,10 +1,22 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ImagePull
 import ImageReference
 import ImageSpec
 import RegistryClient
 import Synchronization
+import SystemPackage
 
 /// How progress is shown on stderr.
 enum ProgressMode: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -78,7 +90,8 @@ final class Console: Sendable {
 
     static func emit(_ text: String) {
         guard !text.isEmpty else { return }
-        FileHandle.standardError.write(Data(text.utf8))
+        // Nothing can be done when standard error itself cannot be written.
+        _ = try? FileDescriptor.standardError.writeAll(text.utf8)
     }
 }
 
@@ -185,7 +198,7 @@ final class ProgressReporter: TransferObserver {
         guard summary else { return }
         let seconds = Self.seconds(ContinuousClock.now - started)
         let downloaded = totalBytes - cachedBytes
-        var text = "\(blobCount) blob\(blobCount == 1 ? "" : "s"), \(Self.formatBytes(totalBytes)) in \(String(format: "%.2f", seconds)) s"
+        var text = "\(blobCount) blob\(blobCount == 1 ? "" : "s"), \(Self.formatBytes(totalBytes)) in \(Self.hundredths(seconds)) s"
         text += " (\(Self.formatBytes(Int64(Double(downloaded) / max(seconds, 0.001))))/s downloaded)"
         if fromCache > 0 { text += "; \(fromCache) from the cache (\(Self.formatBytes(cachedBytes)))" }
         console.note(text)
@@ -212,7 +225,7 @@ final class ProgressReporter: TransferObserver {
         let seconds = max(self.seconds(elapsed), 0.001)
         let rate = Double(done) / seconds
         let eta = rate > 0 && size > done ? "ETA \(Int((Double(size - done) / rate).rounded(.up)))s" : ""
-        let padded = name.padding(toLength: max(name.count, 14), withPad: " ", startingAt: 0)
+        let padded = name + String(repeating: " ", count: max(0, 14 - name.count))
         let total = size > 0 ? " / \(formatBytes(size))" : ""
         return "\(padded)  \(formatBytes(done))\(total)  \(formatBytes(Int64(rate)))/s  \(eta)"
     }
@@ -222,6 +235,12 @@ final class ProgressReporter: TransferObserver {
     }
 
     /// Bytes in SI units: `512 B`, `40.0 MB`.
+    /// `1.25`: seconds to two decimals.
+    static func hundredths(_ seconds: Double) -> String {
+        let value = Int((seconds * 100).rounded())
+        return "\(value / 100).\(value % 100 < 10 ? "0" : "")\(value % 100)"
+    }
+
     static func formatBytes(_ bytes: Int64) -> String {
         ByteCount.format(bytes)
     }

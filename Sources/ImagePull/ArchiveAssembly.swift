@@ -1,8 +1,20 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ImageArchive
 import ImageReference
 import ImageSpec
 import SystemPackage
+import RegistryClient
 
 /// A blob in a local file (a Nix store path) that goes into an archive.
 public struct LocalBlob: Sendable, Hashable {
@@ -104,9 +116,9 @@ public enum ArchiveAssembly {
             }
             let bytes: Data
             do {
-                bytes = try Data(contentsOf: URL(fileURLWithPath: manifestBlob.path))
+                bytes = try LocalFile.read(manifestBlob.path)
             } catch {
-                throw AssemblyError.unreadable(path: manifestBlob.path, detail: (error as NSError).localizedDescription)
+                throw AssemblyError.unreadable(path: manifestBlob.path, detail: error.reason)
             }
             let document = try ManifestDocument(bytes: bytes, contentType: manifestBlob.mediaType)
             if let expected = manifestBlob.digest, document.digest != expected {

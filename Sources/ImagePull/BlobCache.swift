@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ImageArchive
 import ImageReference
 import ImageSpec
@@ -24,9 +35,9 @@ public struct BlobCache: Sendable {
         self.directory = directory
         self.temporaryPaths = temporaryPaths
         do {
-            try FileManager.default.createDirectory(atPath: "\(directory)/blobs/sha256", withIntermediateDirectories: true)
+            try LocalFile.makeDirectories("\(directory)/blobs/sha256")
         } catch {
-            throw .cannotWrite(path: directory, detail: "cannot create the blob cache: \(error.localizedDescription)")
+            throw .cannotWrite(path: directory, detail: "cannot create the blob cache: \(error.path): \(error.reason)")
         }
         removeAbandonedTemporaries()
     }
@@ -35,8 +46,8 @@ public struct BlobCache: Sendable {
     /// interrupted mid-download): their name carries the writer's process id.
     private func removeAbandonedTemporaries() {
         let blobs = "\(directory)/blobs/sha256"
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: blobs)) ?? [] {
-            guard let marker = name.range(of: ".tmp-") else { continue }
+        for name in LocalFile.names(in: blobs) ?? [] {
+            guard let marker = name.firstRange(of: ".tmp-") else { continue }
             let pidText = name[marker.upperBound...].prefix { $0.isNumber }
             guard let pid = pid_t(pidText), pid != getpid() else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH { unlink("\(blobs)/\(name)") }

@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ImageLock
 import ImageReference
 import ImageSpec
@@ -33,9 +44,9 @@ public struct LockWorkflow: Sendable {
         }
         let bytes: Data
         do {
-            bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            bytes = try LocalFile.read(path)
         } catch {
-            throw .unreadable(path: path, detail: (error as NSError).localizedDescription)
+            throw .unreadable(path: path, detail: error.reason)
         }
         return try LockFile(bytes: bytes, path: path)
     }
@@ -45,7 +56,7 @@ public struct LockWorkflow: Sendable {
     @discardableResult
     public func write(_ lock: LockFile) throws -> Bool {
         let bytes = try lock.jsonBytes()
-        if let existing = try? Data(contentsOf: URL(fileURLWithPath: path)), existing == bytes { return false }
+        if let existing = try? LocalFile.read(path), existing == bytes { return false }
         try OutputWriting.write(bytes, to: path, temporaryPaths: temporaryPaths)
         return true
     }

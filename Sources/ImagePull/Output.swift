@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ImageArchive
 import ImageReference
 import ImageSpec
@@ -91,8 +102,8 @@ public enum OutputKind: Sendable, Equatable {
             }
         }
         let directory = URL(fileURLWithPath: resolved).deletingLastPathComponent().path
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+        var isDirectory: Bool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory else {
             throw .missingDirectory(path: path, directory: directory)
         }
         return .file(resolved: resolved)
@@ -245,8 +256,8 @@ public final class OutputDirectory {
             guard status.st_mode & S_IFMT == S_IFDIR else { throw .notADirectory(path: target) }
         } else {
             let directory = URL(fileURLWithPath: resolved).deletingLastPathComponent().path
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            var isDirectory: Bool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory else {
                 throw .missingDirectory(path: target, directory: directory)
             }
         }

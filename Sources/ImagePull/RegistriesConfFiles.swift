@@ -1,5 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import RegistryMirrors
+import RegistryClient
 
 /// Finds and reads the registries.conf files a run uses, in the order of
 /// containers-registries.conf.d(5); the parsing itself is
@@ -23,7 +28,7 @@ public enum RegistriesConfFiles {
         if let explicit = explicit ?? environment["CONTAINERS_REGISTRIES_CONF"].flatMap({ $0.isEmpty ? nil : $0 }) {
             return [explicit]
         }
-        let home = environment["HOME"] ?? NSHomeDirectory()
+        let home = LocalFile.home(environment)
         let configHome = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(home)/.config"
         let user = "\(configHome)/containers/registries.conf"
         if exists(user) { return [user] + dropIns(user + ".d") }
@@ -38,23 +43,17 @@ public enum RegistriesConfFiles {
     ) throws(RegistriesConfError) -> RegistriesConfiguration {
         var configuration = RegistriesConfiguration()
         for path in paths(explicit: explicit, environment: environment, systemDirectory: systemDirectory) {
-            var isDirectory: ObjCBool = false
+            var isDirectory: Bool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
                 throw RegistriesConfError(path: path, line: nil, reason: "no such file")
             }
-            // A handle, not String(contentsOfFile:), so that /dev/null serves as a file that says nothing.
-            guard !isDirectory.boolValue, let handle = FileHandle(forReadingAtPath: path) else {
-                throw RegistriesConfError(path: path, line: nil, reason: isDirectory.boolValue ? "is a directory, not a file" : "cannot be read")
-            }
-            defer { try? handle.close() }
-            let data: Data
+            guard !isDirectory else { throw RegistriesConfError(path: path, line: nil, reason: "is a directory, not a file") }
+            // Read to its end, so that /dev/null serves as a file that says nothing.
+            let text: String
             do {
-                data = try handle.readToEnd() ?? Data()
+                text = try LocalFile.readText(path)
             } catch {
-                throw RegistriesConfError(path: path, line: nil, reason: "cannot be read (\((error as NSError).localizedDescription))")
-            }
-            guard let text = String(data: data, encoding: .utf8) else {
-                throw RegistriesConfError(path: path, line: nil, reason: "is not UTF-8 text")
+                throw RegistriesConfError(path: path, line: nil, reason: "cannot be read (\(error.reason))")
             }
             configuration = configuration.merging(try RegistriesConfiguration(parsing: text, path: path))
         }
@@ -62,13 +61,13 @@ public enum RegistriesConfFiles {
     }
 
     private static func exists(_ path: String) -> Bool {
-        var isDirectory: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
+        var isDirectory: Bool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory
     }
 
     /// The `*.conf` files of a drop-in directory, in name order; none when it does not exist.
     private static func dropIns(_ directory: String) -> [String] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        guard let names = LocalFile.names(in: directory) else { return [] }
         return names.filter { $0.hasSuffix(".conf") }.sorted().map { "\(directory)/\($0)" }.filter(exists)
     }
 }

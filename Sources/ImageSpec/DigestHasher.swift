@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import struct Crypto.SHA256
 import struct Crypto.SHA512
 import ImageReference

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ImageReference
 
 /// What hocker reads of an image's config blob: the platform it was built

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ImageReference
 
 /// A manifest document as it was served or stored: the exact bytes, their
@@ -35,7 +39,7 @@ public struct ManifestDocument: Sendable, Hashable {
         } catch {
             throw .invalidManifest("the document is not a JSON manifest (\(DecodingProblem.describe(error)))")
         }
-        let headerType = contentType.map { String($0.split(separator: ";").first ?? "").trimmingCharacters(in: .whitespaces) }
+        let headerType = contentType.map { String($0.split(separator: ";").first ?? "").trimmingWhitespace() }
         if probe.schemaVersion == 1 || headerType.map(MediaType.isSchema1) == true {
             throw .unsupportedManifest(MediaType.dockerSchema1, reason: "Docker schema 1 manifests are deprecated; re-push the image with a current client")
         }

@@ -30,7 +30,7 @@ struct AuthFile: Sendable {
     init(path: String) throws(CredentialError) {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            data = try LocalFile.read(path)
         } catch {
             throw .unreadable(path: path, detail: CredentialResolver.describe(error))
         }
@@ -125,7 +125,7 @@ struct AuthFile: Sendable {
     /// An auths key in the bare `host[/path]` form: scheme, `/v1/`, `/v2/` and trailing slashes removed.
     static func normalizedKey(_ key: String) -> String {
         var text = Substring(key.lowercased())
-        if let range = text.range(of: "://") { text = text[range.upperBound...] }
+        if let range = text.firstRange(of: "://") { text = text[range.upperBound...] }
         while text.hasSuffix("/") { text = text.dropLast() }
         for suffix in ["/v1", "/v2"] where text.hasSuffix(suffix) { text = text.dropLast(suffix.count) }
         return String(text)

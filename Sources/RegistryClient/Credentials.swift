@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Synchronization
 import ImageReference
 
@@ -96,9 +100,9 @@ public enum CredentialsFile {
             guard let equals = line.firstIndex(of: "=") else {
                 throw .malformedCredentialsFile(path: path, line: number + 1, reason: "expected KEY=VALUE")
             }
-            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
+            let key = line[..<equals].trimmingWhitespace()
             // `KEY = "value" ` as shells and .env files are written: spaces around the value are not part of it.
-            var value = Substring(line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces))
+            var value = Substring(line[line.index(after: equals)...].trimmingWhitespace())
             for quote in ["\"", "'"] where value.count >= 2 && value.hasPrefix(quote) && value.hasSuffix(quote) {
                 value = value.dropFirst().dropLast()
             }
@@ -200,7 +204,7 @@ public struct CredentialResolver: Sendable {
         } else if let path = options.credentialsFile {
             let text: String
             do {
-                text = try String(contentsOfFile: path, encoding: .utf8)
+                text = try LocalFile.readText(path)
             } catch {
                 throw .unreadable(path: path, detail: Self.describe(error))
             }
@@ -253,7 +257,7 @@ public struct CredentialResolver: Sendable {
         if let runtime = env["XDG_RUNTIME_DIR"], !runtime.isEmpty {
             paths.append(("\(runtime)/containers/auth.json", .implicit))
         }
-        let home = env["HOME"] ?? NSHomeDirectory()
+        let home = LocalFile.home(env)
         paths.append(("\(env["XDG_CONFIG_HOME"] ?? "\(home)/.config")/containers/auth.json", .implicit))
         if let dockerConfig = env["DOCKER_CONFIG"], !dockerConfig.isEmpty {
             paths.append(("\(dockerConfig)/config.json", .implicit))
@@ -318,11 +322,7 @@ public struct CredentialResolver: Sendable {
     }
 
     static func describe(_ error: any Error) -> String {
-        let nsError = error as NSError
-        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        return nsError.localizedDescription
+        LocalFile.describe(error)
     }
 }
 

@@ -1,5 +1,9 @@
 import AsyncHTTPClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ImageReference
 import NIOCore
 import NIOSSL
@@ -57,7 +61,7 @@ enum HTTPClientFactory {
     static func bypasses(host: String, noProxy: String) -> Bool {
         let host = host.lowercased()
         for rawEntry in noProxy.split(separator: ",") {
-            var entry = rawEntry.trimmingCharacters(in: .whitespaces).lowercased()
+            var entry = rawEntry.trimmingWhitespace().lowercased()
             if entry.isEmpty { continue }
             if entry == "*" { return true }
             if let colon = entry.lastIndex(of: ":"), !entry.contains("]"), entry.filter({ $0 == ":" }).count == 1 {

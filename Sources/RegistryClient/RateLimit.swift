@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOHTTP1
 
 /// A registry's pull quota as Docker Hub announces it on every manifest
@@ -28,7 +32,7 @@ public struct RateLimit: Sendable, Hashable, CustomStringConvertible {
 
     /// `100;w=21600` → (100, 21600); `100` → (100, nil).
     static func parse(_ value: String) -> (count: Int, window: Int?)? {
-        let parts: [String] = value.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+        let parts: [String] = value.split(separator: ";").map { $0.trimmingWhitespace() }
         guard let first = parts.first, let count = Int(first), count >= 0 else { return nil }
         var window: Int?
         for part in parts.dropFirst() where part.lowercased().hasPrefix("w=") {

@@ -7,7 +7,6 @@ import Foundation
 import ImageReference
 import ImageSpec
 import NIOCore
-import NIOFoundationCompat
 import NIOHTTP1
 import struct SystemPackage.Errno
 import struct SystemPackage.FileDescriptor
@@ -65,7 +64,7 @@ extension RegistryClient {
         guard descriptor.size <= limit else { throw RegistryError.tooLarge(what: "blob \(descriptor.digest)", limit: limit) }
         var sink = MemorySink(limit: limit, what: "blob \(descriptor.digest)")
         try await fetchBlob(descriptor.digest, size: descriptor.size, urls: descriptor.urls ?? [], of: image, into: &sink)
-        return Data(buffer: sink.buffer)
+        return Data(sink.buffer.readableBytesView)
     }
 
     /// Streams blob `digest` into a sink of the caller's, as

@@ -1,9 +1,12 @@
 import AsyncHTTPClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ImageReference
 import ImageSpec
 import NIOCore
-import NIOFoundationCompat
 import NIOHTTP1
 
 /// An image reference resolved to an image manifest.
@@ -70,7 +73,7 @@ extension RegistryClient {
             guard response.status == .ok else { throw await manifestFailure(response, url: url, image: image) }
             return (try await Self.collect(response, upTo: limit, what: "manifest"), response.headers)
         }
-        let bytes = Data(buffer: body)
+        let bytes = Data(body.readableBytesView)
         let actual = DigestHasher.digest(of: bytes)
         if let pinned = image.digest {
             try Self.verify(bytes, sha256: actual, against: pinned, what: "manifest \(image.repository)@\(pinned)")
@@ -94,7 +97,7 @@ extension RegistryClient {
     /// bare hex (some registries send it so), taken as SHA-256; nil when
     /// it is neither.
     static func servedDigest(_ header: String) -> Digest? {
-        let value: String = header.trimmingCharacters(in: .whitespaces)
+        let value: String = header.trimmingWhitespace()
         if let digest = try? Digest(parsing: value) { return digest }
         guard !value.contains(":") else { return nil }
         let prefixed: String = "sha256:" + value.lowercased()
@@ -121,7 +124,7 @@ extension RegistryClient {
             guard let header = response.headers.first(name: "Docker-Content-Digest"), let digest = Self.servedDigest(header) else {
                 return nil
             }
-            let type = response.headers.first(name: "Content-Type").map { String($0.prefix { $0 != ";" }).trimmingCharacters(in: .whitespaces) }
+            let type = response.headers.first(name: "Content-Type").map { String($0.prefix { $0 != ";" }).trimmingWhitespace() }
             return ManifestHead(digest: digest, mediaType: type, size: response.headers.first(name: "Content-Length").flatMap(Int64.init), fetched: false)
         }
         if let head {

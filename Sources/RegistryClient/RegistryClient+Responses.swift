@@ -1,7 +1,10 @@
 import AsyncHTTPClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
-import NIOFoundationCompat
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
@@ -61,7 +64,7 @@ extension RegistryClient {
     }
 
     static func registryErrors(_ body: ByteBuffer) -> [RegistryErrorBody.Item] {
-        (try? JSONDecoder().decode(RegistryErrorBody.self, from: Data(buffer: body)))?.errors ?? []
+        (try? JSONDecoder().decode(RegistryErrorBody.self, from: Data(body.readableBytesView)))?.errors ?? []
     }
 
     /// A short text for an error body: the registry's error messages, or the start of the body.
@@ -76,13 +79,9 @@ extension RegistryClient {
 
     /// `Retry-After` as seconds or an HTTP date.
     static func parseRetryAfter(_ value: String) -> Duration? {
-        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        let trimmed = value.trimmingWhitespace()
         if let seconds = Int(trimmed) { return .seconds(seconds) }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        guard let date = formatter.date(from: trimmed) else { return nil }
+        guard let date = UTCTime.parseHTTPDate(trimmed) else { return nil }
         return .milliseconds(Int64(date.timeIntervalSinceNow * 1000))
     }
 

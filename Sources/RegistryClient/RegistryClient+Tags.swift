@@ -1,7 +1,10 @@
 import AsyncHTTPClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
-import NIOFoundationCompat
 import NIOHTTP1
 
 extension RegistryClient {
@@ -29,7 +32,7 @@ extension RegistryClient {
             struct TagList: Decodable {
                 var tags: [String]?
             }
-            guard let page = try? JSONDecoder().decode(TagList.self, from: Data(buffer: body)) else {
+            guard let page = try? JSONDecoder().decode(TagList.self, from: Data(body.readableBytesView)) else {
                 throw RegistryError.unexpectedStatus(200, url: current, detail: "the tag list is not JSON of the expected shape")
             }
             tags += page.tags ?? []
@@ -58,9 +61,9 @@ extension RegistryClient {
     /// not); the ``URLGate`` resolves and judges it.
     static func nextPage(link: String) -> String? {
         for part in link.split(separator: ",") {
-            let fields = part.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            let fields = part.split(separator: ";").map { $0.trimmingWhitespace() }
             guard let target = fields.first, target.hasPrefix("<"), target.hasSuffix(">"),
-                  fields.dropFirst().contains(where: { $0.replacingOccurrences(of: " ", with: "").lowercased() == "rel=\"next\"" || $0.lowercased() == "rel=next" })
+                  fields.dropFirst().contains(where: { $0.replacing(" ", with: "").lowercased() == "rel=\"next\"" || $0.lowercased() == "rel=next" })
             else { continue }
             return String(target.dropFirst().dropLast())
         }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
 
 /// The release of hocker, for `--version` and the `User-Agent`.
@@ -85,7 +89,8 @@ public struct RetryNotice: Sendable, CustomStringConvertible {
     /// `retrying in 0.7 s (attempt 2 of 6): connection refused by 127.0.0.1:5000`.
     public var description: String {
         let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
-        let wait = seconds < 10 ? String(format: "%.1f", seconds) : String(Int(seconds.rounded()))
+        let tenths = Int((seconds * 10).rounded())
+        let wait = seconds < 10 ? "\(tenths / 10).\(tenths % 10)" : String(Int(seconds.rounded()))
         let components = URLComponents(string: url)
         let host = components.map { c in (c.host ?? "") + (c.port.map { ":\($0)" } ?? "") } ?? url
         return "retrying in \(wait) s (attempt \(nextAttempt) of \(maxAttempts)): \(reason) (\(host))"

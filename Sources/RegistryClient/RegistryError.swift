@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ImageReference
 
 /// What went wrong talking to a registry, or writing what it sent, with a
@@ -268,10 +272,6 @@ public struct TLSTrustSummary: Sendable, Equatable {
 
     /// `2026-11-30 11:24 UTC`.
     static func format(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
-        return formatter.string(from: date)
+        UTCTime.format(date)
     }
 }

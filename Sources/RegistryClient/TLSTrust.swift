@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOSSL
 import Synchronization
 
@@ -66,8 +70,8 @@ public final class TLSTrust: Sendable {
     /// the first per-registry directory that exists; nil for none.
     public func directory(forHost host: String) throws(RegistryError) -> CertificateDirectory? {
         if let certDirectory { return certDirectory }
-        var isDirectory: ObjCBool = false
-        guard let path = perHostCandidates(host: host).first(where: { FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && isDirectory.boolValue })
+        var isDirectory: Bool = false
+        guard let path = perHostCandidates(host: host).first(where: { FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && isDirectory })
         else { return nil }
         return try CertificateDirectory(path: path)
     }
@@ -118,8 +122,8 @@ public final class TLSTrust: Sendable {
         let fileManager = FileManager.default
         for variable in ["NIX_SSL_CERT_FILE", "SSL_CERT_FILE"] {
             guard let path = environment[variable], !path.isEmpty else { continue }
-            var isDirectory: ObjCBool = false
-            guard fileManager.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            var isDirectory: Bool = false
+            guard fileManager.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory else { continue }
             // A look for a PEM block, not a parse: BoringSSL reads the bundle
             // anyway, and a system-sized one costs to parse twice.
             guard let contents = fileManager.contents(atPath: path), contents.range(of: Data("-----BEGIN CERTIFICATE-----".utf8)) != nil else {
@@ -129,8 +133,8 @@ public final class TLSTrust: Sendable {
         }
         if let list = environment["SSL_CERT_DIR"], !list.isEmpty {
             let directories = list.split(separator: ":").map(String.init).filter { path in
-                var isDirectory: ObjCBool = false
-                return fileManager.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+                var isDirectory: Bool = false
+                return fileManager.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory
             }
             if !directories.isEmpty { return .directories(directories, variable: "SSL_CERT_DIR") }
         }

@@ -1,7 +1,10 @@
 import AsyncHTTPClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
-import NIOFoundationCompat
 import NIOHTTP1
 
 /// A request to a token realm (the Docker registry token spec): the realm,
@@ -32,7 +35,7 @@ struct TokenRequest: Sendable {
                 URLQueryItem(name: "client_id", value: "hocker"),
             ]
             request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-            request.body = ByteBuffer(string: (form.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B"))
+            request.body = ByteBuffer(string: (form.percentEncodedQuery ?? "").replacing("+", with: "%2B"))
             request.bodyCarriesCredential = true
             return request
         }
@@ -117,7 +120,7 @@ extension RegistryClient {
             var access_token: String?
             var expires_in: Int?
         }
-        guard let decoded = try? JSONDecoder().decode(TokenResponse.self, from: Data(buffer: body)),
+        guard let decoded = try? JSONDecoder().decode(TokenResponse.self, from: Data(body.readableBytesView)),
               let value = [decoded.token, decoded.access_token].compactMap({ $0 }).first(where: { !$0.isEmpty })
         else {
             throw RegistryError.tokenRequestFailed(realm: realmText, status: 200, detail: "the answer has no token")
