@@ -82,8 +82,9 @@ let package = Package(
         .target(
             name: "ImagePull",
             dependencies: [
-                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "ImageLock", "RegistryMirrors",
+                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "ImageLock", "RegistryMirrors", "DaemonClient",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -92,6 +93,7 @@ let package = Package(
             name: "HockerCLI",
             dependencies: [
                 "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "NixExpression", "ImageLock", "ImagePull", "RegistryMirrors",
+                "DaemonClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
