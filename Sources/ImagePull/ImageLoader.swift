@@ -131,8 +131,9 @@ public struct ImageLoader: Sendable {
 
     /// Gives a present image the archive's names it lacks.
     private func nameImage(_ image: ArchiveContents.Image, details: ImageDetails) async throws -> ImageLoadOutcome {
-        let held = Set(details.repoTags.map(Self.canonicalName))
-        let missing = image.repoTags.filter { !held.contains(Self.canonicalName($0)) }
+        let kind = daemon.info.kind
+        let held = Set(details.repoTags.map { Self.canonicalName($0, daemon: kind) })
+        let missing = image.repoTags.filter { !held.contains(Self.canonicalName($0, daemon: kind)) }
         guard !missing.isEmpty else { return .present(id: image.id, names: image.repoTags) }
         for name in missing {
             guard let tag = TagName(name) else { throw LoadError.badName(name) }
@@ -151,11 +152,21 @@ public struct ImageLoader: Sendable {
         }
     }
 
-    /// A name as both daemons spell it alike: docker shortens
-    /// `docker.io/library/x:1` to `x:1`, podman keeps it whole. A name that
-    /// is no image reference is compared as it is written.
-    static func canonicalName(_ name: String) -> String {
-        (try? ImageReference(parsing: name))?.description ?? name
+    /// A name spelt out whole, as `daemon` would keep it: docker shortens
+    /// `docker.io/library/x:1` to `x:1` and reads `x:1` as that; podman
+    /// keeps names whole, and puts a name without a registry under
+    /// `localhost/`. A name that is no image reference is compared as written.
+    static func canonicalName(_ name: String, daemon: DaemonInfo.Kind) -> String {
+        let reference: ImageReference
+        do {
+            reference = try ImageReference(parsing: name)
+        } catch {
+            return name
+        }
+        if daemon == .podman, !reference.explicitRegistry {
+            return canonicalName("localhost/" + name, daemon: .docker)
+        }
+        return reference.description
     }
 }
 

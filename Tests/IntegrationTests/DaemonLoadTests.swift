@@ -53,6 +53,25 @@ struct DaemonLoadTests {
         }
     }
 
+    /// docker reads `name:tag` as Docker Hub's, podman as `localhost/name:tag`:
+    /// either way a second load finds the name already there.
+    @Test("a name without a registry, as each daemon keeps it", arguments: TestDaemon.Kind.allCases)
+    func shortName(_ kind: TestDaemon.Kind) async throws {
+        let fixture = try DaemonFixture.shared
+        let daemon = fixture.daemon(kind)
+        let archive = fixture.directory + "/short-\(kind).tar"
+        let id = try await RunnableTestImage.writeArchive(to: archive, repoTag: "hocker-test/short:v1")
+        try daemon.removeImage(id)
+        let cold = try await Self.load(["-i", archive], host: daemon.host)
+        #expect(cold.status == 0, "\(cold.stderrText)")
+        try await Self.withProxy(daemon) { proxy in
+            let warm = try await Self.load(["-i", archive], host: proxy.host)
+            #expect(warm.status == 0, "\(warm.stderrText)")
+            #expect(warm.stdoutText.hasPrefix("Already loaded: hocker-test/short:v1 ("), "\(warm.stdoutText)")
+            #expect(proxy.bytesToDaemon < Self.requestBytesOnly)
+        }
+    }
+
     @Test("--force sends the archive even when the daemon has the image", arguments: TestDaemon.Kind.allCases)
     func force(_ kind: TestDaemon.Kind) async throws {
         let fixture = try DaemonFixture.shared
