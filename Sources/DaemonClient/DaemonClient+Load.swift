@@ -55,6 +55,8 @@ extension DaemonClient {
                 .POST, "/images/load?quiet=0", operation: operation, body: requestBody, headers: [("Content-Type", "application/x-tar")])
             guard (200..<300).contains(response.status.code) else {
                 let text = Self.errorText(try await collect(response, operation: operation))
+                let status = Int(response.status.code)
+                if let minimum = Self.minimumVersion(refusal: text, status: status) { throw DaemonError.apiTooNew(endpoint, minimum: minimum) }
                 throw DaemonError.archiveRefused(body.archive, daemon: info.description, message: text)
             }
             let loaded = try await readMessages(response, body: body.archive, operation: operation, events: events)

@@ -96,8 +96,20 @@ public struct DaemonClient: Sendable {
 
     /// The daemon's answer to an operation outside the 2xx range, as an error in its words.
     func failure(_ response: HTTPClientResponse, operation: String) async throws -> DaemonError {
-        let bytes = try await collect(response, operation: operation)
-        return .failed(operation: operation, daemon: info.description, status: Int(response.status.code), message: Self.errorText(bytes))
+        let text = Self.errorText(try await collect(response, operation: operation))
+        let status = Int(response.status.code)
+        if let minimum = Self.minimumVersion(refusal: text, status: status) { return .apiTooNew(endpoint, minimum: minimum) }
+        return .failed(operation: operation, daemon: info.description, status: status, message: text)
+    }
+
+    /// The oldest API version a daemon accepts, from its refusal of an older
+    /// one: docker answers 400 `client version 1.41 is too old. Minimum
+    /// supported API version is 1.44, please upgrade your client…`.
+    static func minimumVersion(refusal text: String, status: Int) -> APIVersion? {
+        guard status == 400, let range = text.firstRange(of: "Minimum supported API version is ") else { return nil }
+        var number = text[range.upperBound...].prefix { $0.isNumber || $0 == "." }
+        while number.last == "." { number.removeLast() }
+        return APIVersion(number)
     }
 
     /// The `message` of a daemon's JSON error body, else the body as text.

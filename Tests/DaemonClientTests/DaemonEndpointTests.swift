@@ -1,4 +1,4 @@
-import DaemonClient
+@testable import DaemonClient
 import Testing
 
 @Suite("Daemon endpoint")
@@ -82,5 +82,31 @@ struct APIVersionTests {
     @Test func orders() throws {
         #expect(try #require(APIVersion("1.9")) < #require(APIVersion("1.10")))
         #expect(try #require(APIVersion("1.41")) > #require(APIVersion("1.24")))
+    }
+}
+
+@Suite("Daemon identity")
+struct DaemonIdentityTests {
+    @Test(arguments: [
+        ("Docker/20.10.24+dfsg1 (linux)", nil, DaemonInfo.Kind.docker, "20.10.24+dfsg1"),
+        ("Libpod/4.3.1 (linux)", "4.3.1", .podman, "4.3.1"),
+        (nil, "5.0.2", .podman, "5.0.2"),
+        ("nginx", nil, .other, ""),
+        (nil, nil, .other, ""),
+    ] as [(String?, String?, DaemonInfo.Kind, String)])
+    func readsThePingHeaders(server: String?, libpod: String?, kind: DaemonInfo.Kind, version: String) {
+        let identity = PingIdentity(server: server, libpodVersion: libpod)
+        #expect(identity.kind == kind)
+        #expect(identity.version == version)
+    }
+
+    @Test(arguments: [
+        ("client version 1.41 is too old. Minimum supported API version is 1.44, please upgrade your client to a newer version", 400, "1.44"),
+        ("client version 1.20 is too old. Minimum supported API version is 1.24.", 400, "1.24"),
+        ("client version 1.41 is too old. Minimum supported API version is 1.44", 500, nil),
+        ("no such image", 400, nil),
+    ] as [(String, Int, String?)])
+    func readsAVersionRefusal(_ text: String, status: Int, minimum: String?) {
+        #expect(DaemonClient.minimumVersion(refusal: text, status: status)?.description == minimum)
     }
 }
