@@ -14,6 +14,11 @@ import Darwin
 /// own containerd there) with no change to the host's networking, or
 /// podman's API service on a `vfs` store.
 ///
+/// Two paths outside that directory are the daemons' own and cannot be
+/// moved: dockerd 20.10 makes an empty `/run/docker/plugins` (where it looks
+/// for plugin sockets), and podman 4.3 unpacks an archive it is trying as
+/// an oci-archive under `/var/tmp`, removing it after.
+///
 /// One per suite: starting takes about a second. Call ``stop()`` when done
 /// (also attempted on deinit).
 public final class TestDaemon: Sendable {
