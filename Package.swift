@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "NixExpression", targets: ["NixExpression"]),
         .library(name: "ImageLock", targets: ["ImageLock"]),
         .library(name: "RegistryMirrors", targets: ["RegistryMirrors"]),
+        .library(name: "DaemonClient", targets: ["DaemonClient"]),
         .library(name: "ImagePull", targets: ["ImagePull"]),
         .library(name: "HockerCLI", targets: ["HockerCLI"]),
     ],
@@ -65,12 +66,25 @@ let package = Package(
         .target(name: "ImageLock", dependencies: ["ImageReference", "ImageSpec"]),
         // Pure: registries.conf (its TOML) and --mirror, and the sources a pull tries in order.
         .target(name: "RegistryMirrors", dependencies: ["ImageReference"]),
+        // The Docker Engine API of a local daemon (docker, podman's service) over its unix socket.
+        .target(
+            name: "DaemonClient",
+            dependencies: [
+                "ImageReference",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         // The use cases: pull images, resolve pins, keep lock files, assemble archives from local files.
         .target(
             name: "ImagePull",
             dependencies: [
-                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "ImageLock", "RegistryMirrors",
+                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "ImageLock", "RegistryMirrors", "DaemonClient",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -79,6 +93,7 @@ let package = Package(
             name: "HockerCLI",
             dependencies: [
                 "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "NixExpression", "ImageLock", "ImagePull", "RegistryMirrors",
+                "DaemonClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -105,6 +120,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        .testTarget(name: "DaemonClientTests", dependencies: ["DaemonClient", "ImageReference"]),
         .testTarget(name: "RegistryMirrorsTests", dependencies: ["RegistryMirrors", "ImageReference"]),
         .testTarget(name: "ImageLockTests", dependencies: ["ImageLock", "ImageSpec", "ImageReference"], exclude: ["Fixtures"]),
         .testTarget(name: "NixExpressionTests", dependencies: ["NixExpression", "ImageSpec", "ImageReference"], exclude: ["Fixtures"]),
