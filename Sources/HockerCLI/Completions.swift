@@ -28,20 +28,20 @@ enum Completions {
 
                 """
             for (name, subcommand) in tools {
-                let function = "_hocker_as_" + name.replacingOccurrences(of: "-", with: "_")
+                let function = "_hocker_as_" + name.replacing("-", with: "_")
                 script += "\(function)() { __hocker_as \(subcommand) \"$@\"; }\ncomplete -o filenames -F \(function) \(name)\n"
             }
         case .zsh:
             // Autoloaded from fpath, the file serves every name #compdef lists, with $service
             // telling which: an old name's words are rewritten to hocker's before completing.
             let names = tools.map(\.0).joined(separator: " ")
-            script = script.replacingOccurrences(of: "#compdef hocker\n", with: "#compdef hocker \(names)\n")
+            script = script.replacing("#compdef hocker\n", with: "#compdef hocker \(names)\n")
             var dispatch = "    case \"${service:-hocker}\" in\n"
             for (name, subcommand) in tools {
                 dispatch += "    \(name)) local service=hocker; words=(hocker \(subcommand) \"${(@)words[2,-1]}\"); (( CURRENT += 1 )) ;;\n"
             }
             dispatch += "    esac\n"
-            script = script.replacingOccurrences(of: "_hocker() {\n", with: "_hocker() {\n" + dispatch)
+            script = script.replacing("_hocker() {\n", with: "_hocker() {\n" + dispatch)
             script += "\n# Sourced rather than autoloaded: the old names too.\n"
             for (name, _) in tools where !script.contains("compdef _hocker \(name)") {
                 script += "[[ \"${funcstack[1]}\" = _hocker ]] || compdef _hocker \(name)\n"
