@@ -51,8 +51,8 @@ enum HTTPClientFactory {
         guard let url = URL(string: withScheme), let host = url.host, !host.isEmpty else { return nil }
         let port = url.port ?? (url.scheme == "https" ? 443 : 80)
         var authorization: HTTPClient.Authorization?
-        if let user = url.user {
-            authorization = .basic(username: user.removingPercentEncoding ?? user, password: (url.password ?? "").removingPercentEncoding ?? "")
+        if let user = url.user(percentEncoded: false) {
+            authorization = .basic(username: user, password: url.password(percentEncoded: false) ?? "")
         }
         return .server(host: host, port: port, authorization: authorization)
     }

@@ -43,7 +43,7 @@ public final class SecretRedactor: Sendable {
         guard !known.isEmpty else { return text }
         var result = text
         for secret in known.sorted(by: { $0.count > $1.count }) where result.contains(secret) {
-            result = result.replacingOccurrences(of: secret, with: Self.mask)
+            result = result.replacing(secret, with: Self.mask)
         }
         return result
     }

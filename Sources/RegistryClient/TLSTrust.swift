@@ -126,7 +126,7 @@ public final class TLSTrust: Sendable {
             guard fileManager.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory else { continue }
             // A look for a PEM block, not a parse: BoringSSL reads the bundle
             // anyway, and a system-sized one costs to parse twice.
-            guard let contents = fileManager.contents(atPath: path), contents.range(of: Data("-----BEGIN CERTIFICATE-----".utf8)) != nil else {
+            guard let contents = fileManager.contents(atPath: path), contents.firstRange(of: Data("-----BEGIN CERTIFICATE-----".utf8)) != nil else {
                 throw .unusableCertificates(path: path, detail: "\(variable) names it, but it holds no readable PEM certificate")
             }
             return .file(path, variable: variable)
