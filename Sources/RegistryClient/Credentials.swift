@@ -283,18 +283,9 @@ public struct CredentialResolver: Sendable {
     /// that is asked only when the registry challenges (``credential(registry:repository:helperTimeout:)``).
     public func upfrontCredential(registry: String, repository: String) -> ResolvedCredential? {
         if let explicit { return explicit }
-        for file in authFiles {
-            switch file.lookup(registry: registry, repository: repository) {
-            case .entry(let found)?:
-                options.redactor?.register(found.credential)
-                return found
-            case .helper?:
-                return nil
-            case nil:
-                continue
-            }
-        }
-        return nil
+        guard case .entry(let found)? = lookups(registry: registry, repository: repository).first else { return nil }
+        options.redactor?.register(found.credential)
+        return found
     }
 
     /// The credential for `repository` at the registry named `registry`
@@ -303,22 +294,26 @@ public struct CredentialResolver: Sendable {
     /// server and run). Nil means anonymous.
     public func credential(registry: String, repository: String, helperTimeout: Duration = .seconds(30)) async throws(RegistryError) -> ResolvedCredential? {
         if let explicit { return explicit }
-        for file in authFiles {
-            switch file.lookup(registry: registry, repository: repository) {
-            case .entry(let found)?:
+        for lookup in lookups(registry: registry, repository: repository) {
+            let found: ResolvedCredential?
+            switch lookup {
+            case .entry(let entry):
+                found = entry
+            case .helper(let name, let serverURL):
+                let helper = CredentialHelper(name: name, environment: options.environment, children: options.children)
+                found = try await helperAnswers.answer(helper, serverURL: serverURL, timeout: helperTimeout)
+            }
+            if let found {
                 options.redactor?.register(found.credential)
                 return found
-            case .helper(let name, let serverURL)?:
-                let helper = CredentialHelper(name: name, environment: options.environment, children: options.children)
-                if let found = try await helperAnswers.answer(helper, serverURL: serverURL, timeout: helperTimeout) {
-                    options.redactor?.register(found.credential)
-                    return found
-                }
-            case nil:
-                continue
             }
         }
         return nil
+    }
+
+    /// What the auth files say of a registry, in their order (those that say nothing left out).
+    private func lookups(registry: String, repository: String) -> [AuthFile.Lookup] {
+        authFiles.compactMap { $0.lookup(registry: registry, repository: repository) }
     }
 
     static func describe(_ error: any Error) -> String {
