@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "ImageLock", targets: ["ImageLock"]),
         .library(name: "RegistryMirrors", targets: ["RegistryMirrors"]),
         .library(name: "DaemonClient", targets: ["DaemonClient"]),
+        .library(name: "ImageTrust", targets: ["ImageTrust"]),
         .library(name: "ImagePull", targets: ["ImagePull"]),
         .library(name: "HockerCLI", targets: ["HockerCLI"]),
     ],
@@ -29,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         // Without its default trait, which links Foundation (and so ICU) into the executable.
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2", traits: []),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.0"),
     ],
     targets: [
         // Pure: names, digests, platforms, registry URIs; the user-facing error protocol.
@@ -65,6 +68,17 @@ let package = Package(
         .target(name: "ImageLock", dependencies: ["ImageReference", "ImageSpec"]),
         // Pure: registries.conf (its TOML) and --mirror, and the sources a pull tries in order.
         .target(name: "RegistryMirrors", dependencies: ["ImageReference"]),
+        // Pure: containers-policy.json and registries.d, signature formats, and the verdict on an image's signatures.
+        .target(
+            name: "ImageTrust",
+            dependencies: [
+                "ImageReference", "ImageSpec",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
         // The Docker Engine API of a local daemon (docker, podman's service) over its unix socket.
         .target(
             name: "DaemonClient",
