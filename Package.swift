@@ -95,10 +95,11 @@ let package = Package(
         .target(
             name: "ImagePull",
             dependencies: [
-                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "ImageLock", "RegistryMirrors", "DaemonClient",
+                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "ImageLock", "RegistryMirrors", "DaemonClient", "ImageTrust",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
         // The commands: parse, validate, call one use case, print.
