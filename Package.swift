@@ -134,6 +134,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        .testTarget(name: "ImageTrustTests", dependencies: ["ImageTrust", "ImageReference", "ImagePull", "RegistryTestBed"], exclude: ["Fixtures"]),
         .testTarget(name: "DaemonClientTests", dependencies: ["DaemonClient", "ImageReference"]),
         .testTarget(name: "RegistryMirrorsTests", dependencies: ["RegistryMirrors", "ImageReference"]),
         .testTarget(name: "ImageLockTests", dependencies: ["ImageLock", "ImageSpec", "ImageReference"], exclude: ["Fixtures"]),
