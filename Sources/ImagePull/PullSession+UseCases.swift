@@ -92,7 +92,27 @@ extension PullSession {
             try await ImageInspection.inspect(image, platforms: platforms, client: client)
         }
         inspection.reference = "\(target.endpoint.name)/\(target.reference.repositoryReference)"
+        do {
+            inspection.referrers = try await client(for: target.endpoint).referrers(of: inspection.digest, in: target.reference).countsByArtifactType
+        } catch {
+            // What the image is has been said; that its referrers could not be counted is said beside it.
+            if error is CancellationError || deadline.hasPassed { throw error }
+            options.warn?("cannot count the referrers of \(inspection.reference): \(error.userFacingMessage)")
+        }
         return inspection
+    }
+
+    /// The referrers of what `target` names (one `HEAD` for a tag), or of the
+    /// image manifest `platform` picks from it: from the registry itself (a
+    /// mirror or pull-through cache holds none of its own).
+    public func referrers(_ target: ImageTarget, platform: Platform?, artifactType: String?) async throws -> ReferrerList {
+        let client = client(for: target.endpoint)
+        var subject = target.reference.digest
+        if subject == nil || platform != nil {
+            subject = try await ImageDigestLookup.digest(of: target.reference, platform: platform, client: client)
+        }
+        guard let subject else { throw ImageSpecError.invalidManifest("no digest for \(target.reference)") }
+        return try await client.referrers(of: subject, in: target.reference, artifactType: artifactType)
     }
 
     /// The digest `target` names (one `HEAD`), or, for a platform, that
