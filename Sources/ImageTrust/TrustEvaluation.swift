@@ -57,6 +57,9 @@ public struct TrustEvaluation: Sendable {
     public var searched: [String]
     /// The contents of ``ApplicablePolicy/filesToRead``, by path.
     public var keyFiles: [String: [UInt8]]
+    /// Why files of ``ApplicablePolicy/filesToRead`` that are not in
+    /// ``keyFiles`` could not be read, by path.
+    public var unreadableKeyFiles: [String: String] = [:]
     public var openPGP: any OpenPGPVerifier
     /// The time PKI certificates must be valid at (Fulcio certificates are
     /// checked at their Rekor entry's time instead).
@@ -136,7 +139,9 @@ public struct TrustEvaluation: Sendable {
         case .path, .paths:
             var blobs: [(name: String, bytes: [UInt8])] = []
             for path in source.paths {
-                guard let bytes = keyFiles[path] else { return .failure(.keyUnusable(key: path, reason: "the file was not read")) }
+                guard let bytes = keyFiles[path] else {
+                    return .failure(.keyUnusable(key: path, reason: unreadableKeyFiles[path] ?? "the file was not read"))
+                }
                 blobs.append((path, bytes))
             }
             return .success(blobs)

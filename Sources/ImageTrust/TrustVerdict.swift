@@ -40,7 +40,7 @@ public struct SignatureLocation: Sendable, Hashable, Codable, CustomStringConver
 /// JSON keys: `type`, then whichever apply of `keyFingerprint`,
 /// `certificateIdentity`, `certificateIssuer`, `signedIdentity`,
 /// `signature`.
-public struct TrustProof: Sendable, Equatable, Codable {
+public struct TrustProof: Sendable, Hashable, Codable {
     /// The requirement's `type` (`signedBy`, `sigstoreSigned`, `insecureAcceptAnything`).
     public var type: String
     /// The OpenPGP primary key's fingerprint, or `SHA256:<hex>` of a cosign public key.
@@ -254,6 +254,24 @@ public struct ImageNotTrusted: UserFacingError, Equatable {
     }
 
     public var hints: [String] {
-        ["the policy file says which signatures an image needs (containers-policy.json(5)); registries.d says where they are looked for (containers-registries.d(5))"]
+        let codes = Set(verdict.requirements.filter { !$0.isAccepted }.flatMap(\.refusals).map(\.reason.code))
+        var hints: [String] = []
+        if codes.contains("noSignature") {
+            hints.append("sign it where registries.d says signatures are (skopeo copy --sign-by, cosign sign), or point registries.d's lookaside or use-sigstore-attachments at where they are")
+        }
+        if codes.contains("unknownKey") || codes.contains("badSignature") {
+            hints.append("the policy trusts only the keys it names (keyPath, keyPaths, keyData): add the signer's public key, or sign with a key it lists")
+        }
+        if codes.contains("identityMismatch") {
+            hints.append("the signature names another image: sign this reference, or widen signedIdentity (matchRepository, remapIdentity) in the policy")
+        }
+        if codes.contains("revokedKey") || codes.contains("expiredKey") || codes.contains("expiredSignature") {
+            hints.append("the signing key or signature is no longer valid: sign again with a current key")
+        }
+        if codes.contains("rejectedByPolicy") {
+            hints.append("the policy rejects everything in \(verdict.policySection); add a transports.docker scope for this image to accept it")
+        }
+        hints.append("\(verdict.policyFile) says which signatures an image needs (containers-policy.json(5)); registries.d says where they are looked for (containers-registries.d(5))")
+        return hints
     }
 }
