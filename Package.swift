@@ -65,7 +65,7 @@ let package = Package(
         // Pure: the Nix syntax tree, its printer, hashes and generators.
         .target(name: "NixExpression", dependencies: ["ImageReference", "ImageSpec"]),
         // Pure: the lock file model and what moved between two resolutions.
-        .target(name: "ImageLock", dependencies: ["ImageReference", "ImageSpec"]),
+        .target(name: "ImageLock", dependencies: ["ImageReference", "ImageSpec", "ImageTrust"]),
         // Pure: registries.conf (its TOML) and --mirror, and the sources a pull tries in order.
         .target(name: "RegistryMirrors", dependencies: ["ImageReference"]),
         // Pure: containers-policy.json and registries.d, signature formats, and the verdict on an image's signatures.
@@ -106,7 +106,7 @@ let package = Package(
         .target(
             name: "HockerCLI",
             dependencies: [
-                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "NixExpression", "ImageLock", "ImagePull", "RegistryMirrors",
+                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "NixExpression", "ImageLock", "ImagePull", "RegistryMirrors", "ImageTrust",
                 "DaemonClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -137,7 +137,7 @@ let package = Package(
         .testTarget(name: "ImageTrustTests", dependencies: ["ImageTrust", "ImageReference", "ImagePull", "RegistryTestBed"], exclude: ["Fixtures"]),
         .testTarget(name: "DaemonClientTests", dependencies: ["DaemonClient", "ImageReference"]),
         .testTarget(name: "RegistryMirrorsTests", dependencies: ["RegistryMirrors", "ImageReference"]),
-        .testTarget(name: "ImageLockTests", dependencies: ["ImageLock", "ImageSpec", "ImageReference"], exclude: ["Fixtures"]),
+        .testTarget(name: "ImageLockTests", dependencies: ["ImageLock", "ImageSpec", "ImageReference", "ImageTrust"], exclude: ["Fixtures"]),
         .testTarget(name: "NixExpressionTests", dependencies: ["NixExpression", "ImageSpec", "ImageReference"], exclude: ["Fixtures"]),
         .testTarget(
             name: "ImagePullTests",
