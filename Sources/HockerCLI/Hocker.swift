@@ -40,6 +40,7 @@ struct Hocker: AsyncParsableCommand {
         subcommands: [
             ManifestCommand.self, ConfigCommand.self, LayerCommand.self, ImageCommand.self, DockerToNixCommand.self, NixBuilderCommand.self,
             LockCommand.self, TagsCommand.self, InspectCommand.self, DigestCommand.self, LoadCommand.self, ReferrersCommand.self,
+            VerifyCommand.self,
         ])
 }
 

@@ -113,6 +113,7 @@ struct LockAddCommand: HockerCommand {
     @OptionGroup var registryOptions: RegistryOptions
     @OptionGroup var lockOptions: LockFileOptions
     @OptionGroup var jobsOption: LockJobsOption
+    @OptionGroup var trust: TrustOptions
 
     @Option(help: ArgumentHelp("The entry's name (one REFERENCE only; default: the repository's last path component).", valueName: "NAME"))
     var name: String?
@@ -151,7 +152,7 @@ struct LockAddCommand: HockerCommand {
         }
         let workflow = LockWorkflow(path: lockOptions.lockFile, jobs: jobsOption.jobs, temporaryPaths: context.temporaryPaths)
         let requested = additions
-        let outcome = try await registryOptions.withSession(context: context) { session in
+        let outcome = try await registryOptions.withSession(context: context, trust: trust) { session in
             try await session.lockAdd(requested, workflow: workflow)
         }
         try printLines(outcome.added.map { entry, replaced in
@@ -172,6 +173,7 @@ struct LockRefreshOptions: ParsableArguments {
     @OptionGroup var registryOptions: RegistryOptions
     @OptionGroup var lockOptions: LockFileOptions
     @OptionGroup var jobsOption: LockJobsOption
+    @OptionGroup var trust: TrustOptions
 
     @Flag(help: "Print the changes as a JSON document (old and new digest per entry and per platform).")
     var json = false
@@ -192,7 +194,7 @@ struct LockRefreshOptions: ParsableArguments {
     func run(write: Bool, context: CommandContext) async throws -> LockReport {
         let workflow = LockWorkflow(path: lockOptions.lockFile, jobs: jobsOption.jobs, temporaryPaths: context.temporaryPaths)
         let names = names
-        let outcome = try await registryOptions.withSession(context: context) { session in
+        let outcome = try await registryOptions.withSession(context: context, trust: trust) { session in
             try await session.lockRefresh(names, write: write, workflow: workflow)
         }
         let report = outcome.report

@@ -50,10 +50,16 @@ extension PullSession {
     /// Writes the image `target` names to `path` as `format`: one platform
     /// as a docker-archive, or as an OCI layout (one or several, `all`
     /// for the whole index). The archive names the image as `target` does,
-    /// whichever source served it.
+    /// whichever source served it. Under a signature policy, what is
+    /// copied must satisfy it before any layer is fetched, as with `skopeo
+    /// copy`: one platform's manifest, or the index and every manifest of a
+    /// layout.
     public func image(_ target: ImageTarget, platforms: PlatformChoice, format: ImageFormat, to path: String, jobs: Int? = nil) async throws {
         try await withSource(target.reference, endpoint: target.endpoint, probe: .manifest) { client, image in
-            let puller = puller(client, jobs: jobs)
+            var puller = puller(client, jobs: jobs)
+            if appliesPolicy {
+                puller.admit = { documents in _ = try await self.requireTrusted(documents, of: target.reference, source: image, client: client) }
+            }
             if platforms.picksOne {
                 try await puller.pull(image, platform: platforms, format: format, to: path, named: target.reference)
             } else {
@@ -70,16 +76,22 @@ extension PullSession {
     public func resolveImage(_ target: ImageTarget, platform: PlatformChoice) async throws -> (image: ResolvedImage, registryURI: String) {
         try await withSource(target.reference, endpoint: target.endpoint, probe: .manifest) { client, image in
             let resolved = try await puller(client).resolve(image, platform: platform).image
+            // Under a signature policy, the manifest as `skopeo copy` checks one platform's.
+            _ = try await requireTrusted([resolved.document], of: target.reference, source: image, client: client)
             return (resolved, client.endpoint == target.endpoint ? client.effectiveEndpoint.v2URL : target.registryURI)
         }
     }
 
     /// The pin of `target` for `platforms`, named `name`: manifests only.
-    /// Pinned to `target`'s registry and repository, whichever source answered.
+    /// Pinned to `target`'s registry and repository, whichever source
+    /// answered. Under a signature policy, the index and each manifest
+    /// pinned must satisfy it.
     public func pin(_ target: ImageTarget, platforms: PlatformChoice, name: String) async throws -> ImagePin {
         try await withSource(target.reference, endpoint: target.endpoint, probe: .manifest) { client, image in
-            var pin = try await ImagePin.resolve(
+            var (pin, documents) = try await ImagePin.resolveDocuments(
                 image, platforms: platforms, name: name, registryURI: target.registryURI, client: client, warn: options.warn)
+            // The index and every manifest pinned, as a lock entry is checked.
+            _ = try await requireTrusted(documents, of: target.reference, source: image, client: client)
             pin.repository = target.reference.repository
             return pin
         }
