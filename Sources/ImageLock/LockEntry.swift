@@ -100,7 +100,8 @@ public struct LockRequest: Codable, Sendable, Hashable {
 /// `request` object beside its fields, and `trust` when a signature policy
 /// applied. The pin's `name` is the entry's name (its key in `entries`).
 ///
-/// `trust` (absent when no policy was in force) records, per manifest
+/// `trust` (absent when no policy was in force, or when it asked for no
+/// signature: `insecureAcceptAnything`) records, per manifest
 /// pinned (the index and each platform's), what satisfied each
 /// requirement of containers-policy.json:
 ///
@@ -120,7 +121,7 @@ public struct LockEntry: Codable, Sendable, Hashable {
     /// What it resolved to; its `name` is the entry's.
     public var pin: ImagePin
     /// What satisfied the signature policy, by manifest digest; nil when no
-    /// policy was in force when it was pinned.
+    /// policy was in force when it was pinned, or it asked for no signature.
     public var trust: [String: [TrustProof]]?
 
     public init(request: LockRequest, pin: ImagePin, trust: [String: [TrustProof]]? = nil) {

@@ -54,8 +54,11 @@ extension PullSession {
     }
 
     /// The proofs of `documents` under the policy, by digest; nil when no
-    /// policy is in force. The first manifest the policy refuses is thrown
-    /// as ``ImageNotTrusted``, saying which requirement failed and why.
+    /// policy is in force, or when it asked for no signature at all
+    /// (`insecureAcceptAnything`, the system default of many distributions:
+    /// nothing was proven, and a lock entry records nothing). The first
+    /// manifest the policy refuses is thrown as ``ImageNotTrusted``, saying
+    /// which requirement failed and why.
     public func requireTrusted(
         _ documents: [ManifestDocument], of image: ImageReference, source: ImageReference, client: RegistryClient
     ) async throws -> ManifestProofs? {
@@ -65,7 +68,8 @@ extension PullSession {
             if let refusal = verdict.refusalError { throw refusal }
             proofs[verdict.manifestDigest.description] = verdict.proofs
         }
-        return proofs
+        let provenNothing = proofs.values.allSatisfy { $0.allSatisfy { $0.type == PolicyRequirement.insecureAcceptAnything.typeName } }
+        return provenNothing ? nil : proofs
     }
 }
 

@@ -176,6 +176,10 @@ public enum TrustRefusal: Error, Sendable, Equatable, Codable, CustomStringConve
 }
 
 /// One refused signature, or a refusal of the whole requirement (no `signature`).
+///
+/// JSON: `{"signature"?, "code": "noSignature", "message": "no signature
+/// found (…)", "reason": {"noSignature": {…}}}`: `code` and `message` for
+/// scripts and people, `reason` with the details.
 public struct SignatureRefusal: Sendable, Equatable, Codable {
     public var signature: SignatureLocation?
     public var reason: TrustRefusal
@@ -183,6 +187,24 @@ public struct SignatureRefusal: Sendable, Equatable, Codable {
     public init(signature: SignatureLocation?, reason: TrustRefusal) {
         self.signature = signature
         self.reason = reason
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case signature, reason, code, message
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        signature = try container.decodeIfPresent(SignatureLocation.self, forKey: .signature)
+        reason = try container.decode(TrustRefusal.self, forKey: .reason)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(signature, forKey: .signature)
+        try container.encode(reason.code, forKey: .code)
+        try container.encode(reason.description, forKey: .message)
+        try container.encode(reason, forKey: .reason)
     }
 }
 
