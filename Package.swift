@@ -152,7 +152,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "RegistryTestBed", "NixExpression", "ImageLock",
+                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "RegistryTestBed", "NixExpression", "ImageLock", "ImageTrust",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
