@@ -127,9 +127,8 @@ struct SignatureFetch: Sendable {
             var named = source
             named.tag = nil
             named.digest = referrer.digest
-            let signatures = try await layers(of: try await client.fetchManifest(named), location: SignatureLocation.referrer)
-            // A signature layer found under the tag and as a referrer is one signature.
-            let new = signatures.filter { signature in !found.contains { $0.location.digest == signature.location.digest } }
+            // A signature layer found under the tag and as a referrer is one signature, read once.
+            let new = try await layers(of: try await client.fetchManifest(named), location: SignatureLocation.referrer, skipping: Set(found.compactMap(\.location.digest)))
             fromReferrers += new.count
             found += new
         }
@@ -138,14 +137,16 @@ struct SignatureFetch: Sendable {
     }
 
     /// The layers of a cosign signature manifest, each a signature to evaluate.
-    private func layers(of document: ManifestDocument, location: (Digest) -> SignatureLocation) async throws -> [SignatureEvidence] {
+    private func layers(
+        of document: ManifestDocument, location: (Digest) -> SignatureLocation, skipping known: Set<Digest> = []
+    ) async throws -> [SignatureEvidence] {
         guard let manifest = document.imageManifest else {
             return [SignatureEvidence(
                 location: location(document.digest),
                 content: .unreadable(.unrecognizedBlob("a sigstore signature manifest is an image manifest, not an index")))]
         }
         var evidence: [SignatureEvidence] = []
-        for layer in manifest.layers {
+        for layer in manifest.layers where !known.contains(layer.digest) {
             let payload = try await client.fetchBlobBytes(layer, of: source, limit: RegistryClient.maxSignatureBytes)
             let signature = SigstoreSignature(mediaType: layer.mediaType, payload: Array(payload), annotations: layer.annotations ?? [:])
             evidence.append(SignatureEvidence(location: location(layer.digest), content: .sigstore(signature)))

@@ -4,9 +4,9 @@ import Testing
 
 extension SignatureSuites {
     /// containers-policy.json cases on live GPG signatures, each judged by
-    /// hocker (`verify`, and `image`, which copies only what is accepted)
-    /// and by skopeo (`copy`, which applies the policy): the verdicts must
-    /// agree. Each case prints a row: `| case | hocker | skopeo |`.
+    /// hocker (`verify`; `image`, which copies only what is accepted;
+    /// `docker2nix`, which pins only that) and by skopeo (`copy`, which
+    /// applies the policy): the verdicts must agree. Each case prints a row: `| case | hocker | skopeo |`.
     @Suite("Policy verdicts, hocker beside skopeo")
     struct SignaturePolicyTests {
         struct Case: Sendable, CustomTestStringConvertible {
@@ -68,6 +68,7 @@ extension SignatureSuites {
                 "skopeo", flags + ["copy", "--src-tls-verify=false", "docker://\(reference)", "dir:\(out)/skopeo"], environment: fixture.environment)
             let verify = try await HockerBinary.run("hocker", ["verify", "--json"] + flags + [reference])
             let image = try await HockerBinary.run("hocker", ["image", "-q", "--out", "\(out)/image.tar"] + flags + [reference])
+            let pin = try await HockerBinary.run("hocker", ["docker2nix", "--json"] + flags + [reference])
             let verdicts = try JSONDecoder().decode(Verdicts.self, from: verify.stdout)
             let refusal = verdicts.manifests.first?.verdict.requirements.first { !$0.refusals.isEmpty }?.refusals.first
             let reason = refusal?.code
@@ -78,6 +79,7 @@ extension SignatureSuites {
             #expect(verify.status == (row.accepted ? 0 : 1), "\(verify.stderrText)")
             #expect(image.status == (row.accepted ? 0 : 1), "hocker image: \(image.stderrText)")
             #expect(FileManager.default.fileExists(atPath: "\(out)/image.tar") == row.accepted)
+            #expect(pin.status == (row.accepted ? 0 : 1), "hocker docker2nix: \(pin.stderrText)")
             if let expected = row.reason { #expect(reason == expected, "\(verify.stdoutText)") }
             if !row.accepted { #expect(image.stderrText.contains("is refused by \(fixture.policyPath(row.policy))"), "\(image.stderrText)") }
         }
