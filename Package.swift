@@ -141,7 +141,7 @@ let package = Package(
         .testTarget(name: "NixExpressionTests", dependencies: ["NixExpression", "ImageSpec", "ImageReference"], exclude: ["Fixtures"]),
         .testTarget(
             name: "ImagePullTests",
-            dependencies: ["ImagePull", "ImageArchive", "ImageSpec", "ImageReference", "RegistryMirrors", "RegistryTestBed"]
+            dependencies: ["ImagePull", "ImageArchive", "ImageSpec", "ImageReference", "RegistryMirrors", "RegistryTestBed", "ImageTrust"]
         ),
         .testTarget(name: "HockerCLITests", dependencies: ["HockerCLI", "ImageReference"]),
         .testTarget(
