@@ -97,20 +97,24 @@ extension PullSession {
         }
     }
 
-    /// What `target` names, and per platform its manifest and config.
-    /// Named as `target` names it, whichever source answered.
+    /// What `target` names, per platform its manifest and config, and its
+    /// referrers counted by artifact type. Named as `target` names it,
+    /// whichever source answered.
     public func inspect(_ target: ImageTarget, platforms: PlatformChoice) async throws -> ImageInspection {
+        let name = "\(target.endpoint.name)/\(target.reference.repositoryReference)"
         var inspection = try await withSource(target.reference, endpoint: target.endpoint, probe: .manifest) { client, image in
-            try await ImageInspection.inspect(image, platforms: platforms, client: client)
+            var inspection = try await ImageInspection.inspect(image, platforms: platforms, client: client)
+            // Asked of the source that answered, which is known to be reachable: one request where it has the API.
+            do {
+                inspection.referrers = try await client.referrers(of: inspection.digest, in: image).countsByArtifactType
+            } catch {
+                // What the image is has been said; that its referrers could not be counted is said beside it.
+                if error is CancellationError || deadline.hasPassed { throw error }
+                options.warn?("cannot count the referrers of \(name): \(error.userFacingMessage)")
+            }
+            return inspection
         }
-        inspection.reference = "\(target.endpoint.name)/\(target.reference.repositoryReference)"
-        do {
-            inspection.referrers = try await client(for: target.endpoint).referrers(of: inspection.digest, in: target.reference).countsByArtifactType
-        } catch {
-            // What the image is has been said; that its referrers could not be counted is said beside it.
-            if error is CancellationError || deadline.hasPassed { throw error }
-            options.warn?("cannot count the referrers of \(inspection.reference): \(error.userFacingMessage)")
-        }
+        inspection.reference = name
         return inspection
     }
 
