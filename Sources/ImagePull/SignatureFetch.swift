@@ -82,14 +82,13 @@ struct SignatureFetch: Sendable {
             guard let path = URL(string: url)?.path, !path.isEmpty else {
                 throw SignatureStoreError(location: url, reason: "not a file URL", origin: sources.lookasideOrigin)
             }
+            // A signature that is not there ends the numbering; one that cannot be read is an error.
             guard FileManager.default.fileExists(atPath: path) else { return nil }
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw SignatureStoreError(location: path, reason: "cannot be read", origin: sources.lookasideOrigin)
+            do {
+                return try LocalFile.read(path, limit: RegistryClient.maxSignatureBytes)
+            } catch {
+                throw SignatureStoreError(location: path, reason: error.reason, origin: sources.lookasideOrigin)
             }
-            guard data.count <= RegistryClient.maxSignatureBytes else {
-                throw SignatureStoreError(location: path, reason: "larger than \(RegistryClient.maxSignatureBytes) bytes", origin: sources.lookasideOrigin)
-            }
-            return data
         case "http", "https":
             guard let endpoint = Self.endpoint(of: url) else {
                 throw SignatureStoreError(location: url, reason: "not a URL with a host", origin: sources.lookasideOrigin)

@@ -12,6 +12,7 @@ import Darwin
 #endif
 import ImageReference
 import ImageTrust
+import RegistryClient
 
 /// What a run needs to verify signatures, read once before its first
 /// request: the policy (containers-policy.json), where signatures are
@@ -89,12 +90,14 @@ public struct TrustFileError: UserFacingError, Equatable {
     /// What the file was for: `policy file`, `registries.d directory`.
     public var role: String
 
-    public var message: String { "\(role) \(path) \(reason)" }
+    public var message: String { "\(role) \(path): \(reason)" }
 
     public var hints: [String] {
-        role == "policy file"
-            ? ["give an existing file with --policy, or leave it out to use ~/.config/containers/policy.json or /etc/containers/policy.json"]
-            : ["give an existing directory of *.yaml files with --registries.d"]
+        switch role {
+        case "policy file": ["give a readable file with --policy, or leave it out to use ~/.config/containers/policy.json or /etc/containers/policy.json"]
+        case "registries.d directory": ["give an existing directory of *.yaml files with --registries.d"]
+        default: ["make it readable, or remove it from the directory (containers-registries.d(5))"]
+        }
     }
 
     public var exitStatus: ExitStatus { .usage }
@@ -120,12 +123,10 @@ public enum TrustFiles {
         let configHome = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(home(environment))/.config"
         var settings = TrustSettings(policy: .insecure)
         if !insecurePolicy {
+            // A policy named explicitly must be there; of the default places, the first that exists.
             let candidates = explicitPolicy.map { [$0] } ?? ["\(configHome)/containers/policy.json", "\(systemDirectory)/policy.json"]
-            if let path = candidates.first(where: isFile) {
-                let parsed = try TrustPolicy(parsing: try read(path, role: "policy file", limit: 1 << 20), file: path)
-                settings.policy = .file(parsed)
-            } else if let explicitPolicy {
-                throw TrustFileError(path: explicitPolicy, reason: "does not exist (or is not a file)", role: "policy file")
+            if let path = explicitPolicy ?? candidates.first(where: isFile) {
+                settings.policy = .file(try TrustPolicy(parsing: try read(path, role: "policy file", limit: 1 << 20), file: path))
             } else {
                 settings.policy = .absent(searched: candidates)
             }
@@ -153,14 +154,11 @@ public enum TrustFiles {
         let user = "\(configHome)/containers/registries.d"
         let directory = explicit ?? (isDirectory(user) ? user : "\(systemDirectory)/registries.d")
         guard isDirectory(directory) else {
-            if let explicit { throw TrustFileError(path: explicit, reason: "does not exist (or is not a directory)", role: "registries.d directory") }
+            if let explicit { throw TrustFileError(path: explicit, reason: "no such directory", role: "registries.d directory") }
             return SignatureStorageConfiguration()
         }
-        let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".yaml") }.sorted()
-        } catch {
-            throw TrustFileError(path: directory, reason: "cannot be listed (\(error))", role: "registries.d directory")
+        guard let names = LocalFile.names(in: directory)?.filter({ $0.hasSuffix(".yaml") }) else {
+            throw TrustFileError(path: directory, reason: "it cannot be listed", role: "registries.d directory")
         }
         var files: [(name: String, contents: [UInt8])] = []
         for name in names where isFile("\(directory)/\(name)") {
@@ -187,15 +185,17 @@ public enum TrustFiles {
     }
 
     static func home(_ environment: [String: String]) -> String {
-        environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? FileManager.default.homeDirectoryForCurrentUser.path
+        LocalFile.home(environment)
     }
 
-    /// A file's bytes, at most `limit` of them.
+    /// A file's bytes, at most `limit` of them; why not, in the system's words.
     static func read(_ path: String, role: String, limit: Int) throws(TrustFileError) -> [UInt8] {
-        guard isFile(path) else { throw TrustFileError(path: path, reason: "does not exist (or is not a file)", role: role) }
-        guard let data = FileManager.default.contents(atPath: path) else { throw TrustFileError(path: path, reason: "cannot be read", role: role) }
-        guard data.count <= limit else { throw TrustFileError(path: path, reason: "is larger than \(limit) bytes", role: role) }
-        return Array(data)
+        guard !isDirectory(path) else { throw TrustFileError(path: path, reason: "it is a directory, not a file", role: role) }
+        do {
+            return Array(try LocalFile.read(path, limit: limit))
+        } catch {
+            throw TrustFileError(path: path, reason: error.reason, role: role)
+        }
     }
 
     static func isFile(_ path: String) -> Bool {

@@ -2,7 +2,6 @@ import AsyncHTTPClient
 import ImageReference
 import ImageSpec
 import NIOCore
-import NIOFoundationCompat
 import NIOHTTP1
 
 #if canImport(FoundationEssentials)
@@ -93,7 +92,7 @@ extension RegistryClient {
         guard let (body, headers) = answer else { return nil }
         let index: ImageIndex
         do {
-            index = try JSONDecoder().decode(ImageIndex.self, from: Data(buffer: body))
+            index = try JSONDecoder().decode(ImageIndex.self, from: Data(body.readableBytesView))
         } catch {
             throw RegistryError.unexpectedStatus(200, url: url, detail: "the referrers list is not an OCI index (\(DecodingProblem.describe(error)))")
         }

@@ -1,6 +1,5 @@
 import AsyncHTTPClient
 import NIOCore
-import NIOFoundationCompat
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -34,6 +33,6 @@ extension RegistryClient {
             }
             return try await Self.collect(response, upTo: Self.maxSignatureBytes, what: "signature \(admitted)")
         }
-        return body.map { Data(buffer: $0) }
+        return body.map { Data($0.readableBytesView) }
     }
 }

@@ -61,7 +61,7 @@ struct TrustFilesTests {
         #expect {
             try tree.load(policy: "\(tree.root)/nope.json")
         } throws: { error in
-            (error as? TrustFileError)?.message == "policy file \(tree.root)/nope.json does not exist (or is not a file)" && (error as? TrustFileError)?.exitStatus == .usage
+            (error as? TrustFileError)?.message == "policy file \(tree.root)/nope.json: No such file or directory" && (error as? TrustFileError)?.exitStatus == .usage
         }
         try tree.write(Self.reject, to: "\(tree.root)/p.json")
         #expect(throws: TrustFileError.self) { try tree.load(policy: "\(tree.root)/p.json", registriesD: "\(tree.root)/none.d") }
@@ -93,7 +93,7 @@ struct TrustFilesTests {
             """#, to: "\(tree.root)/p.json")
         let settings = try tree.load(policy: "\(tree.root)/p.json")
         #expect(settings.keyFiles == ["\(tree.root)/present.gpg": Array("key bytes".utf8)])
-        #expect(settings.unreadableKeyFiles["\(tree.root)/missing.gpg"] == "does not exist (or is not a file)")
+        #expect(settings.unreadableKeyFiles["\(tree.root)/missing.gpg"] == "No such file or directory")
 
         let policy = try #require(settings.policyFile).requirements(for: try ImageReference(parsing: "other.example/app:1"))
         var evaluation = TrustEvaluation(
@@ -101,7 +101,7 @@ struct TrustFilesTests {
             keyFiles: settings.keyFiles, openPGP: settings.openPGP, now: settings.now)
         evaluation.unreadableKeyFiles = settings.unreadableKeyFiles
         let verdict = try await evaluation.verdict()
-        #expect(verdict.requirements.first?.refusals.first?.reason == .keyUnusable(key: "\(tree.root)/missing.gpg", reason: "does not exist (or is not a file)"))
+        #expect(verdict.requirements.first?.refusals.first?.reason == .keyUnusable(key: "\(tree.root)/missing.gpg", reason: "No such file or directory"))
     }
 
     @Test("the built-in lookaside: the user's data directory, XDG_DATA_HOME when set")

@@ -205,7 +205,8 @@ struct SignaturePartsTests {
             "policySection":"default","requirements":[{"proof":{"keyFingerprint":"08CD","signature":{"kind":"lookaside","url":"https://s/x/signature-1"},\
             "signedIdentity":"busybox:1","type":"signedBy"},"refusals":[],"type":"signedBy"},{"proof":{"certificateIdentity":"ci@example.com",\
             "certificateIssuer":"https://issuer","signature":{"digest":"sha256:\(digest.hex)","kind":"attachment"},"type":"sigstoreSigned"},\
-            "refusals":[{"reason":{"identityMismatch":{"expected":"b","rule":"matchExact","signed":"a"}},"signature":{"digest":"sha256:\(digest.hex)",\
+            "refusals":[{"code":"identityMismatch","message":"the signature is for a, which matchExact does not accept for b",\
+            "reason":{"identityMismatch":{"expected":"b","rule":"matchExact","signed":"a"}},"signature":{"digest":"sha256:\(digest.hex)",\
             "kind":"referrer"}}],"type":"sigstoreSigned"}]}
             """)
         #expect(try JSONDecoder().decode(TrustVerdict.self, from: Data(json.utf8)) == verdict)
