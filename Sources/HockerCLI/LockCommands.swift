@@ -132,6 +132,13 @@ struct LockAddCommand: HockerCommand {
         if let finalName { _ = try Self.splitFinalName(finalName) }
     }
 
+    /// `, signed by KEY…` when the entry records who signed what it pins; nothing otherwise.
+    static func signers(_ entry: LockEntry) -> String {
+        let proofs = (entry.trust ?? [:]).values.flatMap { $0 }
+        let signers = Set(proofs.compactMap { $0.keyFingerprint ?? $0.certificateIdentity }).sorted()
+        return signers.isEmpty ? "" : ", signed by \(signers.joined(separator: ", "))"
+    }
+
     /// `NAME[:TAG]` checked as an image name, split at the tag's colon.
     static func splitFinalName(_ text: String) throws -> (name: String, tag: String?) {
         let reference = try ImageReference(parsing: text)
@@ -157,6 +164,7 @@ struct LockAddCommand: HockerCommand {
         }
         try printLines(outcome.added.map { entry, replaced in
             "\(replaced ? "replaced" : "added") \(entry.name): \(entry.imageName) \(entry.pin.digest?.abbreviated ?? "?"), \(entry.platformNames.joined(separator: " "))"
+                + Self.signers(entry)
         }, context: context)
         guard outcome.failed.isEmpty else {
             reportFailures(outcome.failed, errors: outcome.errors, context: context)

@@ -35,6 +35,7 @@ extension SignatureSuites {
             defer { Scratch.remove(directory) }
             let added = try await Self.hocker(["lock", "add"] + Self.flags(fixture) + ["\(fixture.host)/team/app:v1"], in: directory)
             #expect(added.status == 0, "\(added.stderrText)")
+            #expect(added.stdoutText.hasSuffix(", signed by \(fixture.fingerprints["signer"] ?? "?")\n"), "\(added.stdoutText)")
             let entry = try #require(try Self.lock(directory).entries["app"])
             let expected = TrustProof(
                 type: "signedBy", keyFingerprint: fixture.fingerprints["signer"], signedIdentity: "\(fixture.host)/team/app:v1",
