@@ -237,10 +237,11 @@ public final class InProcessRegistry: Sendable {
         for tag in tags { self.tag(tag, digest: image.top.digest, repository: repository) }
     }
 
-    /// Stores an artifact made by ``ImageFixture/artifact(subject:artifactType:blobs:annotations:)``.
-    public func push(artifact: (manifest: FixtureBlob, blobs: [FixtureBlob]), to repository: String) {
+    /// Stores an artifact made by ``ImageFixture/artifact(subject:artifactType:blobs:annotations:)``
+    /// (or a cosign signature manifest), tagged `tag` when given.
+    public func push(artifact: (manifest: FixtureBlob, blobs: [FixtureBlob]), to repository: String, tag: String? = nil) {
         for blob in artifact.blobs { putBlob(blob) }
-        putManifest(artifact.manifest, repository: repository)
+        putManifest(artifact.manifest, repository: repository, tag: tag)
     }
 
     // MARK: Behaviour
