@@ -141,7 +141,10 @@ let package = Package(
         .testTarget(name: "NixExpressionTests", dependencies: ["NixExpression", "ImageSpec", "ImageReference"], exclude: ["Fixtures"]),
         .testTarget(
             name: "ImagePullTests",
-            dependencies: ["ImagePull", "ImageArchive", "ImageSpec", "ImageReference", "RegistryMirrors", "RegistryTestBed", "ImageTrust"]
+            dependencies: [
+                "ImagePull", "ImageArchive", "ImageSpec", "ImageReference", "RegistryMirrors", "RegistryClient", "ImageLock", "RegistryTestBed",
+                "ImageTrust",
+            ]
         ),
         .testTarget(name: "HockerCLITests", dependencies: ["HockerCLI", "ImageReference"]),
         .testTarget(
