@@ -43,13 +43,13 @@ struct SessionBed: Sendable {
     }
 
     /// Options for a test, the notes and warnings kept: retries that wait
-    /// milliseconds, and timeouts of 5 s, long enough that a loaded machine
+    /// milliseconds, and timeouts of 10 s, long enough that a loaded machine
     /// is not taken for a stall; `configure` changes them further.
     func options(_ configure: (inout SessionOptions) throws -> Void = { _ in }) rethrows -> SessionOptions {
         var client = RegistryClientConfiguration()
         client.retries = 2
-        client.connectTimeout = .seconds(5)
-        client.readTimeout = .seconds(5)
+        client.connectTimeout = .seconds(10)
+        client.readTimeout = .seconds(10)
         client.retryBaseDelay = .milliseconds(5)
         client.maxRetryDelay = .milliseconds(200)
         client.environment = environment

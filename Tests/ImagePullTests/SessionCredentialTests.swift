@@ -147,7 +147,7 @@ struct SessionCredentialTests {
             let elapsed = ContinuousClock.now - start
             let message = (error as? any UserFacingError)?.message ?? String(describing: error)
             // The bound, with room for a loaded machine; the helper would sleep 120 s.
-            #expect(elapsed < (maxTime ?? helperTimeout) + .seconds(6), "\(label)")
+            #expect(elapsed < (maxTime ?? helperTimeout) + .seconds(10), "\(label)")
             #expect(!FileManager.default.fileExists(atPath: bed.path("image.tar")))
             let pids = helper.pids
             // The helper runs once the registry has challenged; its bound is the helper timeout, or what is left of the run.

@@ -147,8 +147,7 @@ struct SessionMirrorTests {
                     let outcome = try await bed.session({ options in
                         options.runMirrors = [Self.mirrorRule(mirror)]
                         options.maxTime = .seconds(5)
-                        // The default: a probe waits the connect timeout or half the time left, whichever is less.
-                        options.client.connectTimeout = .seconds(10)
+                        // A probe waits the connect timeout (10 s, as by default) or half the time left, whichever is less.
                     }) { session in
                         try await session.lockRefresh([], write: false, workflow: workflow)
                     }
@@ -172,8 +171,8 @@ struct SessionMirrorTests {
     }
 
     /// One deadline for the run, not one per entry: four entries whose
-    /// registry never answers, checked one at a time with a 2 s read
-    /// timeout (a stall retried once would take 4 s each), end together at
+    /// registry never answers, checked one at a time with a 10 s read
+    /// timeout (a stall retried once would take 20 s each), end together at
     /// the 3 s limit, the later entries never asked.
     @Test func oneDeadlineAcrossEntries() async throws {
         try await SessionBed.run { bed in

@@ -103,7 +103,7 @@ struct InProcessTransferTests {
     func stallOnceSurvived(after bytes: Int) async throws {
         try await InProcessBed.run { bed in
             bed.registry.add(.blobGETs, .stallBody(after: bytes), times: 1)
-            let fetched = try await Self.fetchLayer(bed) { $0.readTimeout = .milliseconds(1500) }
+            let fetched = try await Self.fetchLayer(bed) { $0.readTimeout = .seconds(3) }
             #expect(fetched == bed.image.single.layers[0].bytes)
             let gets = bed.registry.requests(.blobGETs)
             #expect(gets.count == 2)
@@ -201,7 +201,7 @@ struct InProcessTransferTests {
     }
 
     /// A body slower than the minimum rate over a whole window of the read
-    /// timeout (1 s here) counts as a stall: retried once, from where it
+    /// timeout (2 s here) counts as a stall: retried once, from where it
     /// stopped, then abandoned, the error naming the rate.
     @Test func bodyBelowMinimumRateRetriedOnceThenAbandoned() async throws {
         try await InProcessBed.run { bed in
@@ -210,7 +210,7 @@ struct InProcessTransferTests {
             let start = ContinuousClock.now
             let error = await thrownError {
                 try await Self.fetchLayer(bed) {
-                    $0.readTimeout = .seconds(1)
+                    $0.readTimeout = .seconds(2)
                     $0.minimumRate = 100_000
                 }
             }
@@ -230,19 +230,19 @@ struct InProcessTransferTests {
                 #expect(resumedAt > 0 && resumedAt <= gets.first?.bodyBytes ?? 0)
             }
             #expect(bed.notices.all.count == 1)
-            #expect(elapsed < .seconds(8))
+            #expect(elapsed < .seconds(12))
         }
     }
 
     /// The trickle of a hostile registry — a byte every 2 s against a 30 s
-    /// read timeout, scaled down to a byte every 0.13 s against 1 s — with
+    /// read timeout, scaled down to a byte every 0.13 s against 2 s — with
     /// no `--max-time`: the default minimum rate stops it within the stall
     /// bound (two windows and a retry), where the read timeout never would.
     @Test func trickleStoppedWithinTheStallBound() async throws {
         try await InProcessBed.run { bed in
             bed.registry.add(.blobGETs, .trickle(bytes: 1, every: .milliseconds(130)))
             let start = ContinuousClock.now
-            let error = await thrownError { try await Self.fetchLayer(bed) { $0.readTimeout = .seconds(1) } }
+            let error = await thrownError { try await Self.fetchLayer(bed) { $0.readTimeout = .seconds(2) } }
             let elapsed = ContinuousClock.now - start
             guard case .gaveUp(_, let attempts, let last)? = error as? RegistryError else {
                 Issue.record("expected gaveUp, got \(String(describing: error))")
@@ -251,8 +251,8 @@ struct InProcessTransferTests {
             #expect(attempts == 2)
             #expect(last.contains("slower than 1024 bytes/s"))
             #expect(bed.registry.requests(.blobGETs).count == 2)
-            // Two windows of 1 s and a retry delay of milliseconds; generous for a loaded machine.
-            #expect(elapsed < .seconds(8))
+            // Two windows of 2 s and a retry delay of milliseconds; generous for a loaded machine.
+            #expect(elapsed < .seconds(12))
         }
     }
 
