@@ -96,7 +96,6 @@ struct SessionMirrorTests {
             try await withRegistry { mirror in
                 fault.apply(to: mirror)
                 let (app, other) = (try bed.target(), try bed.target("team/other"))
-                let start = ContinuousClock.now
                 try await bed.session({ options in
                     options.runMirrors = [Self.mirrorRule(mirror)]
                     // What a probe of a mirror waits at most: short for the one that never answers.
@@ -105,16 +104,14 @@ struct SessionMirrorTests {
                     try await session.image(app, platforms: .host, format: .docker, to: bed.path("image.tar"))
                     _ = try await session.pin(other, platforms: .all, name: "other")
                 }
-                let elapsed = ContinuousClock.now - start
                 #expect(contents(bed.path("image.tar")) != nil)
                 let notes = bed.notes.all
                 #expect(notes.count == (fault.remembered ? 1 : 2), "\(notes)")
                 #expect(notes.allSatisfy { $0.contains("mirror \(mirror.host)") && $0.contains("--mirror") })
                 #expect(notes.first?.contains("not asked again in this run") == fault.remembered)
+                // A mirror that cannot be reached costs one probe (its wait, for one that never answers), not one per image.
                 let asked = mirror.requests(.route(.manifest))
                 #expect(fault.remembered ? asked.count <= 1 : asked.count == 2, "\(asked.map(\.uri))")
-                // A mirror that never answers costs the probe's wait (the connect timeout, 2 s here), once.
-                #expect(elapsed < .seconds(10))
             }
         }
     }
