@@ -11,6 +11,26 @@ import Musl
 import Darwin
 #endif
 
+/// How long a credential helper may take: its own bound (30 s by default),
+/// or less when that is what the run's time limit leaves.
+public struct HelperTimeout: Sendable, Hashable {
+    public var duration: Duration
+    /// Whether `duration` is what the run's time limit left.
+    public var byRunLimit: Bool
+
+    public init(_ duration: Duration, byRunLimit: Bool = false) {
+        self.duration = duration
+        self.byRunLimit = byRunLimit
+    }
+
+    /// `bound`, or what `deadline` leaves less a moment, so that the helper's
+    /// own error, which names it, comes before the run's bare time limit.
+    public static func within(_ bound: Duration, deadline: Deadline) -> HelperTimeout {
+        guard let remaining = deadline.remaining, remaining < bound else { return HelperTimeout(bound) }
+        return HelperTimeout(max(.zero, remaining - .milliseconds(150)), byRunLimit: true)
+    }
+}
+
 /// A docker credential helper (`docker-credential-NAME get`), run once per
 /// server by ``CredentialResolver`` as a ``BoundedProcess``.
 struct CredentialHelper: Sendable {
@@ -24,7 +44,7 @@ struct CredentialHelper: Sendable {
     /// Its answer for `serverURL`: the credential, or nil when it has none
     /// ("credentials not found"). Throws when it cannot be run, fails, or
     /// does not answer within `timeout`.
-    func get(serverURL: String, timeout: Duration) async throws(RegistryError) -> ResolvedCredential? {
+    func get(serverURL: String, timeout: HelperTimeout) async throws(RegistryError) -> ResolvedCredential? {
         let program = "docker-credential-\(name)"
         guard let path = Self.find(program, path: environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin") else {
             throw .credentialHelper(name: name, detail: "\(program) is not on PATH")
@@ -33,18 +53,18 @@ struct CredentialHelper: Sendable {
         do {
             let helper = BoundedProcess(
                 executable: path, arguments: ["get"], environment: environment, input: Array(serverURL.utf8), children: children)
-            outcome = try await helper.run(timeout: timeout)
+            outcome = try await helper.run(timeout: timeout.duration)
         } catch {
             throw .credentialHelper(name: name, detail: "cannot start it: \(error)")
         }
-        return try answer(outcome)
+        return try answer(outcome, timeout: timeout)
     }
 
     /// The credential in a helper's answer, or the error it amounts to.
-    private func answer(_ outcome: BoundedProcess.Outcome) throws(RegistryError) -> ResolvedCredential? {
+    private func answer(_ outcome: BoundedProcess.Outcome, timeout: HelperTimeout) throws(RegistryError) -> ResolvedCredential? {
         switch outcome {
-        case .timedOut(let timeout):
-            throw .credentialHelper(name: name, detail: "it did not answer within \(timeout.wholeSeconds) s, and was stopped")
+        case .timedOut:
+            throw .credentialHelperTimedOut(name: name, after: timeout.duration, byRunLimit: timeout.byRunLimit)
         case .killed(let signal):
             throw .credentialHelper(name: name, detail: "it was killed by signal \(signal)")
         case .exited(let status, let stdout, let stderr):
