@@ -161,8 +161,11 @@ extension PullSession {
         try await workflow.add(additions, session: self)
     }
 
-    /// `hocker lock update` (`write`) and `check`: one `HEAD` per entry, the moved ones resolved again.
-    public func lockRefresh(_ names: [String], write: Bool, workflow: LockWorkflow) async throws -> LockWorkflow.RefreshOutcome {
-        try await workflow.refresh(names, write: write, session: self)
+    /// `hocker lock update` (`write`) and `check`: one `HEAD` per entry, the
+    /// moved ones resolved again; one that would lose a platform fails unless `allowFewerPlatforms`.
+    public func lockRefresh(
+        _ names: [String], write: Bool, allowFewerPlatforms: Bool = false, workflow: LockWorkflow
+    ) async throws -> LockWorkflow.RefreshOutcome {
+        try await workflow.refresh(names, write: write, allowFewerPlatforms: allowFewerPlatforms, session: self)
     }
 }
