@@ -128,7 +128,7 @@ extension RegistryClient {
     /// The digest of the manifest `image` names, from one `HEAD` (its
     /// `Docker-Content-Digest`), as docker and Renovate ask: nothing is
     /// downloaded. A registry that sends no digest on `HEAD` (or answers it
-    /// 405 or 501) is asked with a `GET` instead, and the bytes hashed.
+    /// 400, 405 or 501) is asked with a `GET` instead, and the bytes hashed.
     ///
     /// The `Accept` header is the one ``fetchManifest(_:)`` sends, so the
     /// digest is that of the document a `GET` would return (an index, when
@@ -139,8 +139,9 @@ extension RegistryClient {
         request.headers.add(name: "Accept", value: MediaType.acceptAnyManifest)
         var retry = makeRetryBudget()
         let head: ManifestHead? = try await send(request, retry: &retry) { response in
-            // A front that does not do HEAD at all gets the GET.
-            if response.status == .methodNotAllowed || response.status == .notImplemented { return nil }
+            // A front that does not do HEAD at all gets the GET. So does a 400: an answer to HEAD has no body to
+            // say why (a TLS server answering plain http says so only in its body), and the GET's error names it.
+            if response.status == .methodNotAllowed || response.status == .notImplemented || response.status == .badRequest { return nil }
             guard response.status == .ok else { throw await manifestFailure(response, url: url, image: image) }
             guard let header = response.headers.first(name: "Docker-Content-Digest"), let digest = Self.servedDigest(header) else {
                 return nil
