@@ -154,11 +154,9 @@ struct SessionCredentialTests {
             if maxTime == nil { #expect(pids.count == 2, "the helper ran and wrote its pids and its child's") }
             if maxTime == nil {
                 #expect(message.contains("docker-credential-slow"), "\(message)")
-                await withKnownIssue("the helper timeout ends the helper with swift-subprocess's own SIGKILL to its pid: reported as killed by signal 9, its group left running", isIntermittent: true) {
-                    #expect(message.contains("did not answer within 1 s"), "\(message)")
-                    for pid in pids {
-                        #expect(await Self.ended(pid), "process \(pid) of the helper's group is still running")
-                    }
+                #expect(message.contains("did not answer within 1 s"), "\(message)")
+                for pid in pids {
+                    #expect(await Self.ended(pid), "process \(pid) of the helper's group is still running")
                 }
             } else {
                 #expect(message.contains("docker-credential-slow") || message.contains("time limit of 3 s"), "\(message)")

@@ -156,11 +156,7 @@ struct SessionMirrorTests {
                     #expect(probes.count >= 1 && probes.count <= jobs, "\(probes.count) probes of the mirror")
                     let notes = bed.notes.all.filter { $0.contains("not asked again") }
                     #expect(!notes.isEmpty)
-                    withKnownIssue("probes under way at once each note the mirror passed over, rather than one note for the run") {
-                        #expect(notes.count == 1, "\(notes)")
-                    } when: {
-                        jobs > 1
-                    }
+                    #expect(notes.count == 1, "\(notes)")
                     #expect(second.requests(.manifestHEADs).count == 2)
                 }
             }
