@@ -87,10 +87,18 @@ public final class PullSession: Sendable {
     public let options: SessionOptions
     /// When the run must be over.
     public let deadline: Deadline
-    private let clients = Mutex<[ClientKey: RegistryClient]>([:])
+    private let clients = Mutex(ClientPool())
     /// Mirrors that could not be reached, by host, with what they answered:
     /// not asked again in this run.
     let unreachableMirrors = Mutex<[String: String]>([:])
+
+    /// The run's clients, and whether the run is over: work still going on
+    /// after its deadline (cancelled, not yet returned) may ask for a client
+    /// after they were closed.
+    private struct ClientPool {
+        var clients: [ClientKey: RegistryClient] = [:]
+        var closed = false
+    }
 
     /// What makes two clients different: where, with which credentials, how strictly.
     struct ClientKey: Hashable {
@@ -135,24 +143,33 @@ public final class PullSession: Sendable {
     /// The client of `endpoint`, made at its first use and shared after.
     public func client(for endpoint: RegistryEndpoint, credentials scope: CredentialScope = .all, insecure: Bool = false) -> RegistryClient {
         let key = ClientKey(endpoint: endpoint, credentials: scope, insecure: insecure || options.insecure)
-        return clients.withLock { clients in
-            if let client = clients[key] { return client }
+        let (client, late) = clients.withLock { pool in
+            if let client = pool.clients[key] { return (client, false) }
             var configuration = options.client
             configuration.deadline = deadline
             configuration.insecure = key.insecure
             let resolver = scope == .all ? options.credentials : options.credentials?.withoutExplicitCredential()
             let client = RegistryClient(endpoint: endpoint, credentials: resolver, configuration: configuration, logger: options.logger)
-            clients[key] = client
-            return client
+            if !pool.closed { pool.clients[key] = client }
+            return (client, pool.closed)
+        }
+        // Asked for by work that outlived the run: closed at once, so its requests fail and nothing stays open.
+        if late { client.shutdownWithoutWaiting() }
+        return client
+    }
+
+    /// The clients made so far, taken out; no client is kept after this.
+    private func closeClients() -> [RegistryClient] {
+        clients.withLock { pool in
+            pool.closed = true
+            defer { pool.clients = [:] }
+            return Array(pool.clients.values)
         }
     }
 
     /// Closes every client's connections, waiting for them.
     public func shutdown() async {
-        let all = clients.withLock { clients in
-            defer { clients = [:] }
-            return Array(clients.values)
-        }
+        let all = closeClients()
         let unreachable = unreachableMirrors.withLock { Set($0.keys) }
         for client in all {
             // A mirror that never answered may still hold a connection attempt: not waited for.
@@ -166,10 +183,7 @@ public final class PullSession: Sendable {
 
     /// Starts closing every client without waiting: for a run that ends on an error.
     public func shutdownWithoutWaiting() {
-        let all = clients.withLock { clients in
-            defer { clients = [:] }
-            return Array(clients.values)
-        }
+        let all = closeClients()
         for client in all { client.shutdownWithoutWaiting() }
     }
 

@@ -5,6 +5,7 @@ import ImageSpec
 import RegistryClient
 import RegistryMirrors
 import RegistryTestBed
+import Synchronization
 import Testing
 
 #if canImport(FoundationEssentials)
@@ -200,6 +201,35 @@ struct SessionMirrorTests {
             }
             #expect(elapsed < .seconds(5))
             #expect(bed.registry.requests(.manifestHEADs).count <= 2)
+        }
+    }
+
+    /// Work cut short at the deadline that has not returned yet (deaf to
+    /// the cancellation) and asks for a client after the run closed its
+    /// clients gets one closed already: nothing it opens outlives the run.
+    /// A client never closed would trap when released (AsyncHTTPClient
+    /// checks that in debug builds), taking the test process with it.
+    @Test func aClientAskedForAfterTheRunIsClosedAtOnce() async throws {
+        try await SessionBed.run { bed in
+            let target = try bed.target()
+            let late = Mutex<RegistryClient?>(nil)
+            let (done, finished) = AsyncStream<Void>.makeStream()
+            await #expect(throws: TimeLimitReached.self) {
+                try await bed.session({ $0.maxTime = .milliseconds(300) }) { session in
+                    await withCheckedContinuation { (resume: CheckedContinuation<Void, Never>) in
+                        Task.detached {
+                            try? await Task.sleep(for: .seconds(1))
+                            resume.resume()
+                        }
+                    }
+                    late.withLock { $0 = session.client(for: target.endpoint) }
+                    finished.finish()
+                }
+            }
+            for await _ in done {}
+            let client = try #require(late.withLock { $0 })
+            await #expect(throws: (any Error).self) { try await client.fetchManifest(target.reference) }
+            late.withLock { $0 = nil }
         }
     }
 
