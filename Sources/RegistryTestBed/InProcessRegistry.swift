@@ -11,7 +11,8 @@ import Foundation
 
 /// A Distribution API v2 registry inside the test process, serving from
 /// memory over plain http on 127.0.0.1: manifests by tag and digest (GET,
-/// HEAD), blobs (GET with `Range`, HEAD), tag lists in pages, the OCI 1.1
+/// HEAD, and PUT, answered with `OCI-Subject` for one with a subject),
+/// blobs (GET with `Range`, HEAD), tag lists in pages, the OCI 1.1
 /// referrers API, and a token endpoint (``RegistryAuth``). It needs no tool
 /// and no file.
 ///

@@ -5,6 +5,7 @@ import ImageSpec
 import RegistryClient
 import RegistryMirrors
 import RegistryTestBed
+import Synchronization
 import Testing
 
 #if canImport(FoundationEssentials)

@@ -73,7 +73,7 @@ extension SignatureSuites {
             print("lock update of a tag moved to an unsigned image: exit \(update.status)\n\(update.stderrText)")
             #expect(update.status == 1)
             #expect(update.stderrText.contains("app: \(fixture.host)/moving/app:v1@\(other.single.manifestDigest) is refused by \(fixture.policyPath("signer"))"), "\(update.stderrText)")
-            #expect(update.stderrText.contains("1 of 1 entries failed (app); hocker.lock.json keeps it as it was"), "\(update.stderrText)")
+            #expect(update.stderrText.contains("1 of 1 entry failed (app); hocker.lock.json keeps it as it was"), "\(update.stderrText)")
             #expect(try Self.bytes(directory) == before)
 
             // Signed now: the same update pins it, with its proof.
