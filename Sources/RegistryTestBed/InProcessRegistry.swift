@@ -66,6 +66,21 @@ public final class InProcessRegistry: Sendable {
         state = Mutex(RegistryState(auth: auth))
     }
 
+    /// Runs `body` with a registry started with `auth`, stopped however `body` ends.
+    public static func with<Result: Sendable>(
+        auth: RegistryAuth = .open, unixSocketPath: String? = nil, _ body: (InProcessRegistry) async throws -> Result
+    ) async throws -> Result {
+        let registry = try await start(auth: auth, unixSocketPath: unixSocketPath)
+        do {
+            let result = try await body(registry)
+            await registry.stop()
+            return result
+        } catch {
+            await registry.stop()
+            throw error
+        }
+    }
+
     /// Starts a registry on 127.0.0.1, on ports the kernel picks.
     ///
     /// - Parameters:
