@@ -216,6 +216,8 @@ public enum HockerMain {
     /// Prints an error and its hints; returns the exit status for it.
     /// `usageHint` is added under an error of the argument parser's own.
     static func report(_ error: any Error, redactor: SecretRedactor, usageHint: String? = nil) -> Int32 {
+        // The process exits with 128 + the signal in a moment; the interruption says it all.
+        if Interrupts.isEnding { return ExitStatus.failure.rawValue }
         if let error = error as? any UserFacingError {
             guard error.exitStatus != .readerGone else { return error.exitStatus.rawValue }
             emit(errorLines(error.message, hints: error.hints), redactor: redactor)

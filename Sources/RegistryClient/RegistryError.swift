@@ -99,7 +99,7 @@ public enum RegistryError: UserFacingError {
             "credential helper docker-credential-\(name) failed: \(detail)"
         case .credentialHelperTimedOut(let name, let after, let byRunLimit):
             byRunLimit
-                ? "credential helper docker-credential-\(name) did not answer within the run's time limit (\(after.wholeSeconds) s left), and was stopped"
+                ? "credential helper docker-credential-\(name) did not answer in the \(after.shortSeconds) s the run's time limit left it, and was stopped"
                 : "credential helper docker-credential-\(name) did not answer within \(after.wholeSeconds) s, and was stopped"
         case .insecureCredentials(let host):
             "refusing to send credentials over plain http to \(host)"
