@@ -8,7 +8,8 @@ import Testing
 /// what each does and why (``ArtifactTests/differences``,
 /// ``ArtifactTests/skopeoCannotKeep(_:)``). Each case prints
 /// one `table:` line, what a person compares.
-@Suite("Artifacts and indexes, beside skopeo", .artifactRegistry, .enabled(if: Integration.enabled, Integration.skipReason))
+/// Its cases run one at a time: each starts skopeo and hocker, and 28 references at once would load the machine that the suite's timed tests share.
+@Suite("Artifacts and indexes, beside skopeo", .serialized, .artifactRegistry, .enabled(if: Integration.enabled, Integration.skipReason))
 struct ArtifactTests {
     struct Reference: Sendable, Hashable, CustomTestStringConvertible {
         var repository: String
