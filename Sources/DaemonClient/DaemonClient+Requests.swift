@@ -83,7 +83,15 @@ extension DaemonClient {
                 return .expired
             }
             defer { group.cancelAll() }
-            guard let first = try await group.next() else { throw CancellationError() }
+            let next: DeadlineOutcome<Result>?
+            do {
+                next = try await group.next()
+            } catch {
+                // Cancelled as the deadline passed (the run's time limit ends all its work at once): said as this deadline.
+                guard ContinuousClock.now >= deadline else { throw error }
+                next = .expired
+            }
+            guard let first = next else { throw CancellationError() }
             switch first {
             case .finished(let value):
                 return value

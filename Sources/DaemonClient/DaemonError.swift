@@ -88,6 +88,11 @@ public enum DaemonError: UserFacingError, Equatable {
         }
     }
 
+    public var reportsTimeLimit: Bool {
+        if case .timedOut = self { return true }
+        return false
+    }
+
     public var hints: [String] {
         switch self {
         case .unsupportedHost:

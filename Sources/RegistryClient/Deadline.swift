@@ -86,7 +86,7 @@ public struct Deadline: Sendable, Hashable {
     static func namesTheLimit(_ error: any Error) -> Bool {
         if error is TimeLimitReached { return true }
         if case .timeLimitReached? = error as? RegistryError { return true }
-        return false
+        return (error as? any UserFacingError)?.reportsTimeLimit ?? false
     }
 }
 
