@@ -98,8 +98,8 @@ struct DaemonLoadTests {
         #expect(cold.status == 0, "\(cold.stderrText)")
         #expect(cold.stdoutText.contains("Loaded image: \(image.reference)"), "\(cold.stdoutText)")
         try await Self.withProxy(daemon) { proxy in
-            // Warm: the rest of the pipe is never read; cat sees it closed.
-            let warmCommand = "cat '\(image.archive)' | '\(HockerBinary.path("hocker"))' load --host '\(proxy.host)'"
+            // Warm: the rest of the pipe is read and dropped; cat ends well.
+            let warmCommand = "set -o pipefail; cat '\(image.archive)' | '\(HockerBinary.path("hocker"))' load --host '\(proxy.host)'"
             let warm = try await runProcess("/bin/bash", ["-c", warmCommand], environment: HockerBinary.isolatedEnvironment)
             #expect(warm.status == 0, "\(warm.stderrText)")
             #expect(warm.stdoutText.hasPrefix("Already loaded: \(image.reference)"), "\(warm.stdoutText)")

@@ -1,0 +1,124 @@
+import Foundation
+import RegistryTestBed
+import Testing
+
+/// `hocker load` of images that are no archive yet — a registry reference,
+/// the entries of a lock file — streamed from the registry straight into
+/// the daemon when it lacks them, and asked about only when it has them.
+extension DaemonLoadTests {
+    /// The requests hocker has made to the fixture's registry so far, and which.
+    static func registryRequests(_ fixture: DaemonFixture) -> [String] {
+        fixture.registry.log().split(separator: "\n").map(String.init).filter { $0.contains("\"hocker/") }
+    }
+
+    /// `hocker lock add` of `references` into a lock file in a new directory; its path.
+    static func lockFile(_ references: [String], extra: [String] = [], named name: String) async throws -> String {
+        let directory = try Scratch.directory(name)
+        let path = directory + "/hocker.lock.json"
+        let added = try await HockerBinary.run("hocker", ["lock", "add", "-q", "--lock-file", path] + extra + references)
+        try #require(added.status == 0, "\(added.stderrText)")
+        return path
+    }
+
+    @Test("a registry reference: streamed from the download when missing; manifests only when there", arguments: TestDaemon.Kind.allCases)
+    func fromReference(_ kind: TestDaemon.Kind) async throws {
+        let fixture = try DaemonFixture.shared
+        let daemon = fixture.daemon(kind)
+        let image = fixture.layered
+        try daemon.removeImage(image.id)
+        try daemon.removeImage(fixture.renamed.id)
+        try await Self.withProxy(daemon) { proxy in
+            let cold = try await Self.load([image.reference], host: proxy.host)
+            #expect(cold.status == 0, "\(cold.stderrText)")
+            #expect(cold.stdoutText.contains("Loaded image: \(image.reference)"), "\(cold.stdoutText)")
+            // The archive went, as `hocker image` writes it: its size in bytes, and a little more for the requests.
+            #expect(proxy.bytesToDaemon >= image.size && proxy.bytesToDaemon < image.size + 8192, "\(proxy.bytesToDaemon) for \(image.size)")
+            #expect(try daemon.repoTags(of: image.id)?.contains { $0.hasSuffix(image.reference) } == true)
+
+            proxy.reset()
+            let before = Self.registryRequests(fixture).count
+            let warm = try await Self.load([image.reference], host: proxy.host)
+            #expect(warm.status == 0, "\(warm.stderrText)")
+            #expect(warm.stdoutText.hasPrefix("Already loaded: \(image.reference) ("), "\(warm.stdoutText)")
+            #expect(proxy.bytesToDaemon < Self.requestBytesOnly, "a warm load sent \(proxy.bytesToDaemon) bytes")
+            let asked = Self.registryRequests(fixture).dropFirst(before)
+            #expect(!asked.isEmpty && asked.allSatisfy { $0.contains("/manifests/") }, "a warm load asked for more than manifests: \(asked)")
+        }
+    }
+
+    @Test("a lock file: the ID and names from the lock, no registry request when the daemon has them", arguments: TestDaemon.Kind.allCases)
+    func fromLock(_ kind: TestDaemon.Kind) async throws {
+        let fixture = try DaemonFixture.shared
+        let daemon = fixture.daemon(kind)
+        let lock = try await Self.lockFile([fixture.layered.reference], named: "load-lock-\(kind)")
+        let finalLock = try await Self.lockFile(
+            [fixture.runnable.reference], extra: ["--name", "app", "--final-name", "hocker-test/app:stable"], named: "load-lock-final-\(kind)")
+        defer {
+            Scratch.remove((lock as NSString).deletingLastPathComponent)
+            Scratch.remove((finalLock as NSString).deletingLastPathComponent)
+        }
+        try daemon.removeImage(fixture.layered.id)
+        try daemon.removeImage(fixture.renamed.id)
+        try daemon.removeImage(fixture.runnable.id)
+        try await Self.withProxy(daemon) { proxy in
+            let cold = try await Self.load(["--lock-file", lock], host: proxy.host)
+            #expect(cold.status == 0, "\(cold.stderrText)")
+            #expect(cold.stdoutText.contains("Loaded image: \(fixture.layered.reference)"), "\(cold.stdoutText)")
+            #expect(proxy.bytesToDaemon >= fixture.layered.size)
+
+            proxy.reset()
+            let before = Self.registryRequests(fixture).count
+            let warm = try await Self.load(["--lock-file", lock], host: proxy.host)
+            #expect(warm.status == 0, "\(warm.stderrText)")
+            #expect(warm.stdoutText.hasPrefix("Already loaded: \(fixture.layered.reference) ("), "\(warm.stdoutText)")
+            #expect(proxy.bytesToDaemon < Self.requestBytesOnly, "a warm load sent \(proxy.bytesToDaemon) bytes")
+            #expect(Self.registryRequests(fixture).count == before, "a warm load of a lock asked the registry: \(Self.registryRequests(fixture).dropFirst(before))")
+        }
+        // An entry by name, loaded under its final name.
+        let named = try await Self.load(["--lock-file", finalLock, "app"], host: daemon.host)
+        #expect(named.status == 0, "\(named.stderrText)")
+        let expectedName = kind == .docker ? "hocker-test/app:stable" : "localhost/hocker-test/app:stable"
+        let tags = try daemon.repoTags(of: fixture.runnable.id) ?? []
+        #expect(tags.contains(expectedName), "\(tags)")
+        let missing = try await Self.load(["--lock-file", finalLock, "nosuch"], host: daemon.host)
+        #expect(missing.status != 0)
+        #expect(missing.stderrText.contains("nosuch"), "\(missing.stderrText)")
+    }
+
+    @Test("docker run --network none of an image loaded from a reference and from a lock entry")
+    func runsImagesFromRegistrySources() async throws {
+        let fixture = try DaemonFixture.shared
+        let image = fixture.runnable
+        let lock = try await Self.lockFile([image.reference], extra: ["--name", "tini"], named: "load-run")
+        defer { Scratch.remove((lock as NSString).deletingLastPathComponent) }
+        for arguments in [[image.reference], ["--lock-file", lock, "tini"]] {
+            try fixture.docker.removeImage(image.id)
+            let loaded = try await Self.load(arguments, host: fixture.docker.host)
+            #expect(loaded.status == 0, "\(loaded.stderrText)")
+            #expect(loaded.stdoutText.contains("Loaded image: \(image.reference)"), "\(arguments): \(loaded.stdoutText)")
+            let run = try await fixture.docker.client(["run", "--rm", "--network", "none", image.reference])
+            #expect(run.status == 0, "\(arguments): \(run.stderrText)")
+            #expect(run.stdoutText.hasPrefix(RunnableTestImage.expectedOutputPrefix), "\(arguments): \(run.stdoutText)")
+        }
+    }
+
+    /// `hocker image --out - | hocker load` under pipefail: when the daemon
+    /// has the image, the rest of the pipe is read and dropped, so the
+    /// producer finishes and the pipeline succeeds.
+    @Test("a warm load from a pipe lets its producer finish: set -o pipefail exits 0", arguments: TestDaemon.Kind.allCases)
+    func warmPipelineSucceeds(_ kind: TestDaemon.Kind) async throws {
+        let fixture = try DaemonFixture.shared
+        let daemon = fixture.daemon(kind)
+        let image = fixture.layered
+        let loaded = try await Self.load(["-i", image.archive], host: daemon.host)
+        try #require(loaded.status == 0, "\(loaded.stderrText)")
+        let hocker = HockerBinary.path("hocker")
+        try await Self.withProxy(daemon) { proxy in
+            let command = "set -o pipefail; '\(hocker)' image -q --out - '\(image.reference)' | '\(hocker)' load --host '\(proxy.host)'"
+            let warm = try await runProcess("/bin/bash", ["-c", command], environment: HockerBinary.isolatedEnvironment)
+            #expect(warm.status == 0, "\(warm.stderrText)")
+            #expect(warm.stdoutText.hasPrefix("Already loaded: \(image.reference)"), "\(warm.stdoutText)")
+            #expect(proxy.bytesToDaemon < Self.requestBytesOnly)
+        }
+    }
+}
