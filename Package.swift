@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "ImageLock", targets: ["ImageLock"]),
         .library(name: "RegistryMirrors", targets: ["RegistryMirrors"]),
         .library(name: "DaemonClient", targets: ["DaemonClient"]),
+        .library(name: "ImageTrust", targets: ["ImageTrust"]),
         .library(name: "ImagePull", targets: ["ImagePull"]),
         .library(name: "HockerCLI", targets: ["HockerCLI"]),
     ],
@@ -29,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         // Without its default trait, which links Foundation (and so ICU) into the executable.
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2", traits: []),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.0"),
     ],
     targets: [
         // Pure: names, digests, platforms, registry URIs; the user-facing error protocol.
@@ -62,9 +65,20 @@ let package = Package(
         // Pure: the Nix syntax tree, its printer, hashes and generators.
         .target(name: "NixExpression", dependencies: ["ImageReference", "ImageSpec"]),
         // Pure: the lock file model and what moved between two resolutions.
-        .target(name: "ImageLock", dependencies: ["ImageReference", "ImageSpec"]),
+        .target(name: "ImageLock", dependencies: ["ImageReference", "ImageSpec", "ImageTrust"]),
         // Pure: registries.conf (its TOML) and --mirror, and the sources a pull tries in order.
         .target(name: "RegistryMirrors", dependencies: ["ImageReference"]),
+        // Pure: containers-policy.json and registries.d, signature formats, and the verdict on an image's signatures.
+        .target(
+            name: "ImageTrust",
+            dependencies: [
+                "ImageReference", "ImageSpec",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
         // The Docker Engine API of a local daemon (docker, podman's service) over its unix socket.
         .target(
             name: "DaemonClient",
@@ -81,17 +95,18 @@ let package = Package(
         .target(
             name: "ImagePull",
             dependencies: [
-                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "ImageLock", "RegistryMirrors", "DaemonClient",
+                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "ImageLock", "RegistryMirrors", "DaemonClient", "ImageTrust",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
         // The commands: parse, validate, call one use case, print.
         .target(
             name: "HockerCLI",
             dependencies: [
-                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "NixExpression", "ImageLock", "ImagePull", "RegistryMirrors",
+                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "NixExpression", "ImageLock", "ImagePull", "RegistryMirrors", "ImageTrust",
                 "DaemonClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -119,13 +134,17 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        .testTarget(name: "ImageTrustTests", dependencies: ["ImageTrust", "ImageReference", "ImagePull", "RegistryTestBed"], exclude: ["Fixtures"]),
         .testTarget(name: "DaemonClientTests", dependencies: ["DaemonClient", "ImageReference"]),
         .testTarget(name: "RegistryMirrorsTests", dependencies: ["RegistryMirrors", "ImageReference"]),
-        .testTarget(name: "ImageLockTests", dependencies: ["ImageLock", "ImageSpec", "ImageReference"], exclude: ["Fixtures"]),
+        .testTarget(name: "ImageLockTests", dependencies: ["ImageLock", "ImageSpec", "ImageReference", "ImageTrust"], exclude: ["Fixtures"]),
         .testTarget(name: "NixExpressionTests", dependencies: ["NixExpression", "ImageSpec", "ImageReference"], exclude: ["Fixtures"]),
         .testTarget(
             name: "ImagePullTests",
-            dependencies: ["ImagePull", "ImageArchive", "ImageSpec", "ImageReference", "RegistryMirrors", "RegistryTestBed"]
+            dependencies: [
+                "ImagePull", "ImageArchive", "ImageSpec", "ImageReference", "RegistryMirrors", "RegistryClient", "ImageLock", "RegistryTestBed",
+                "ImageTrust",
+            ]
         ),
         .testTarget(name: "HockerCLITests", dependencies: ["HockerCLI", "ImageReference"]),
         .testTarget(
@@ -136,7 +155,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "RegistryTestBed", "NixExpression", "ImageLock",
+                "ImageReference", "ImageSpec", "RegistryClient", "ImageArchive", "RegistryTestBed", "NixExpression", "ImageLock", "ImageTrust",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

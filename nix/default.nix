@@ -385,7 +385,7 @@ let
         version = lock.formatVersion or 0;
         image = name: entry:
           let request = entry.request or { };
-          in fetchImage ((removeAttrs entry [ "request" ]) // {
+          in fetchImage ((removeAttrs entry [ "request" "trust" ]) // {
             inherit platform system stream format;
             finalImageName = request.finalName or null;
             finalImageTag = request.finalTag or null;

@@ -58,6 +58,7 @@ struct DockerToNixCommand: HockerCommand {
 
     @OptionGroup var registryOptions: RegistryOptions
     @OptionGroup var image: ImageArguments
+    @OptionGroup var trust: TrustOptions
 
     @Option(help: ArgumentHelp("Read the image manifest from PATH ('-' for stdin) instead of fetching it.", valueName: "PATH"))
     var manifest: String?
@@ -131,7 +132,7 @@ struct DockerToNixCommand: HockerCommand {
         case .registry:
             let platform = try registryOptions.singlePlatform(command: "docker2nix --format fetchdocker")
             // The expression names the registry, whichever source answered: the digests are the same.
-            let (resolved, registryURI) = try await registryOptions.withSession(context: context) { session in
+            let (resolved, registryURI) = try await registryOptions.withSession(context: context, trust: trust) { session in
                 try await session.resolveImage(target, platform: platform)
             }
             if resolved.index != nil, platform != .host, !registryOptions.quiet {
@@ -170,7 +171,7 @@ struct DockerToNixCommand: HockerCommand {
                 images: [ImagePin.PlatformImage(platform: platform, document: document, manifest: manifest)])
         case .registry:
             let platforms = try registryOptions.platformChoice()
-            return try await registryOptions.withSession(context: context) { session in
+            return try await registryOptions.withSession(context: context, trust: trust) { session in
                 try await session.pin(target, platforms: platforms, name: name)
             }
         }

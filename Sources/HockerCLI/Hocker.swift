@@ -39,7 +39,8 @@ struct Hocker: AsyncParsableCommand {
         version: HockerVersion.current,
         subcommands: [
             ManifestCommand.self, ConfigCommand.self, LayerCommand.self, ImageCommand.self, DockerToNixCommand.self, NixBuilderCommand.self,
-            LockCommand.self, TagsCommand.self, InspectCommand.self, DigestCommand.self, LoadCommand.self,
+            LockCommand.self, TagsCommand.self, InspectCommand.self, DigestCommand.self, LoadCommand.self, ReferrersCommand.self,
+            VerifyCommand.self,
         ])
 }
 

@@ -44,6 +44,7 @@ struct ImageCommand: HockerCommand {
 
     @OptionGroup var registryOptions: RegistryOptions
     @OptionGroup var image: ImageArguments
+    @OptionGroup var trust: TrustOptions
 
     @Option(help: ArgumentHelp("Where to write the image ('-' for stdout; default: NAME-TAG.tar here).", valueName: "PATH"))
     var out: String?
@@ -70,7 +71,9 @@ struct ImageCommand: HockerCommand {
         let platforms = try registryOptions.platformChoice()
         let path = out ?? defaultPath(target.reference, platforms: platforms)
         let (format, jobs) = (format, jobs)
-        try await registryOptions.withSession(context: context, observer: display.reporter(quiet: registryOptions.quiet, context: context)) { session in
+        try await registryOptions.withSession(
+            context: context, trust: trust, observer: display.reporter(quiet: registryOptions.quiet, context: context)
+        ) { session in
             try await session.image(target, platforms: platforms, format: format, to: path, jobs: jobs)
         }
         // The path written, as hocker printed it; not when the archive itself went to stdout.

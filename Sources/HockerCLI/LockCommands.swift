@@ -113,6 +113,7 @@ struct LockAddCommand: HockerCommand {
     @OptionGroup var registryOptions: RegistryOptions
     @OptionGroup var lockOptions: LockFileOptions
     @OptionGroup var jobsOption: LockJobsOption
+    @OptionGroup var trust: TrustOptions
 
     @Option(help: ArgumentHelp("The entry's name (one REFERENCE only; default: the repository's last path component).", valueName: "NAME"))
     var name: String?
@@ -129,6 +130,13 @@ struct LockAddCommand: HockerCommand {
         if let name { try LockFile.validate(name: name) }
         if try registryOptions.platformChoice() == .any { throw ValidationError("lock add pins named platforms, or all: --platform any is not one") }
         if let finalName { _ = try Self.splitFinalName(finalName) }
+    }
+
+    /// `, signed by KEY…` when the entry records who signed what it pins; nothing otherwise.
+    static func signers(_ entry: LockEntry) -> String {
+        let proofs = (entry.trust ?? [:]).values.flatMap { $0 }
+        let signers = Set(proofs.compactMap { $0.keyFingerprint ?? $0.certificateIdentity }).sorted()
+        return signers.isEmpty ? "" : ", signed by \(signers.joined(separator: ", "))"
     }
 
     /// `NAME[:TAG]` checked as an image name, split at the tag's colon.
@@ -151,11 +159,12 @@ struct LockAddCommand: HockerCommand {
         }
         let workflow = LockWorkflow(path: lockOptions.lockFile, jobs: jobsOption.jobs, temporaryPaths: context.temporaryPaths)
         let requested = additions
-        let outcome = try await registryOptions.withSession(context: context) { session in
+        let outcome = try await registryOptions.withSession(context: context, trust: trust) { session in
             try await session.lockAdd(requested, workflow: workflow)
         }
         try printLines(outcome.added.map { entry, replaced in
             "\(replaced ? "replaced" : "added") \(entry.name): \(entry.imageName) \(entry.pin.digest?.abbreviated ?? "?"), \(entry.platformNames.joined(separator: " "))"
+                + Self.signers(entry)
         }, context: context)
         guard outcome.failed.isEmpty else {
             reportFailures(outcome.failed, errors: outcome.errors, context: context)
@@ -172,6 +181,7 @@ struct LockRefreshOptions: ParsableArguments {
     @OptionGroup var registryOptions: RegistryOptions
     @OptionGroup var lockOptions: LockFileOptions
     @OptionGroup var jobsOption: LockJobsOption
+    @OptionGroup var trust: TrustOptions
 
     @Flag(help: "Print the changes as a JSON document (old and new digest per entry and per platform).")
     var json = false
@@ -192,7 +202,7 @@ struct LockRefreshOptions: ParsableArguments {
     func run(write: Bool, context: CommandContext) async throws -> LockReport {
         let workflow = LockWorkflow(path: lockOptions.lockFile, jobs: jobsOption.jobs, temporaryPaths: context.temporaryPaths)
         let names = names
-        let outcome = try await registryOptions.withSession(context: context) { session in
+        let outcome = try await registryOptions.withSession(context: context, trust: trust) { session in
             try await session.lockRefresh(names, write: write, workflow: workflow)
         }
         let report = outcome.report

@@ -128,7 +128,79 @@ struct InspectCommand: HockerCommand {
             lines.append("  created   \(image.created.map(field) ?? "(not said)")")
             for (key, value) in image.labels.sorted(by: { $0.key < $1.key }) { lines.append("  label     \(field(key))=\(field(value))") }
         }
+        if let referrers = inspection.referrers {
+            let total = referrers.values.reduce(0, +)
+            let kinds = referrers.sorted { $0.key < $1.key }.map { "\($0.value) \(field($0.key))" }
+            lines.insert("referrers   \(total == 0 ? "none" : "\(total): " + kinds.joined(separator: ", "))", at: 3)
+        }
         return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// `hocker referrers`.
+struct ReferrersCommand: HockerCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "referrers",
+        abstract: "List the manifests that refer to an image: its signatures, SBOMs and attestations (OCI 1.1 referrers).",
+        discussion: """
+            Asks the registry's referrers API for the digest the reference names (with --platform, \
+            that platform's image manifest); a registry without the API (distribution 2.8) is read \
+            through the sha256-<hex> tag that lists them instead. One line per referrer: its \
+            digest, artifact type, media type and size; --json prints {"subject", "reference", \
+            "source": "api"|"tagSchema", "referrers": [descriptors]}.
+
+            Examples:
+              hocker referrers ghcr.io/org/app:v1
+              hocker referrers --artifact-type application/vnd.dev.cosign.artifact.sig.v1+json 127.0.0.1:5000/team/app:1.2
+              hocker referrers --json --platform linux/arm64 127.0.0.1:5000/team/app:1.2
+            """)
+
+    @OptionGroup var registryOptions: RegistryOptions
+    @OptionGroup var image: ImageArguments
+
+    @Option(name: .customLong("artifact-type"), help: ArgumentHelp("Only referrers of this artifact type.", valueName: "MEDIA-TYPE"))
+    var artifactType: String?
+
+    @Flag(help: "Print a JSON document instead of one line per referrer.")
+    var json = false
+
+    func validate() throws {
+        if let artifactType, artifactType.isEmpty || artifactType.contains(where: { $0.isWhitespace }) {
+            throw ValidationError("--artifact-type takes a media type (type/subtype), without spaces")
+        }
+    }
+
+    func run(in context: CommandContext) async throws {
+        let target = try registryOptions.target(image)
+        let platform: Platform?
+        switch try registryOptions.singlePlatform(command: "hocker referrers") {
+        case .platforms(let named): platform = named[0]
+        case .host: platform = nil
+        case .any, .all: throw UsageError("hocker referrers takes --platform os/arch[/variant], not any")
+        }
+        let artifactType = artifactType
+        let list = try await registryOptions.withSession(context: context) { session in
+            try await session.referrers(target, platform: platform, artifactType: artifactType)
+        }
+        let reference = "\(target.endpoint.name)/\(target.reference.repositoryReference)"
+        if json {
+            struct Document: Encodable {
+                var subject: Digest
+                var reference: String
+                var source: ReferrerList.Source
+                var referrers: [Descriptor]
+            }
+            let document = Document(subject: list.subject, reference: reference, source: list.source, referrers: list.referrers)
+            try writeOutput(try JSONDocument.bytes(of: document), out: nil, context: context)
+            return
+        }
+        if list.referrers.isEmpty, !registryOptions.quiet {
+            context.console.note("hocker: no referrers of \(TerminalText.field(reference))@\(list.subject)\(artifactType.map { " of type \(TerminalText.field($0))" } ?? "")")
+        }
+        let field = TerminalText.field
+        try printLines(list.referrers.map { referrer in
+            "\(referrer.digest)  \(field(referrer.artifactType ?? "-"))  \(field(referrer.mediaType))  \(referrer.size)"
+        }, context: context)
     }
 }
 

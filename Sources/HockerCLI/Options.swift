@@ -152,14 +152,18 @@ struct RegistryOptions: ParsableArguments {
     /// needs read once, here, before any request — standard input (for
     /// `--password-stdin`), the credentials files, registries.conf, the
     /// mirrors — and the whole run bounded by `--max-time`.
+    ///
+    /// A command that applies a signature policy passes its ``TrustOptions``:
+    /// the policy, registries.d and the policy's keys are read here too.
     func withSession<Result: Sendable>(
-        context: CommandContext, observer: (any TransferObserver)? = nil, _ body: @escaping @Sendable (PullSession) async throws -> Result
+        context: CommandContext, trust: TrustOptions? = nil, observer: (any TransferObserver)? = nil,
+        _ body: @escaping @Sendable (PullSession) async throws -> Result
     ) async throws -> Result {
-        try await PullSession.run(try sessionOptions(context: context, observer: observer), body)
+        try await PullSession.run(try sessionOptions(context: context, trust: trust, observer: observer), body)
     }
 
     /// The session's options, read from the flags, the environment and the files they name.
-    func sessionOptions(context: CommandContext, observer: (any TransferObserver)? = nil) throws -> SessionOptions {
+    func sessionOptions(context: CommandContext, trust: TrustOptions? = nil, observer: (any TransferObserver)? = nil) throws -> SessionOptions {
         let console = context.console
         var notes: (@Sendable (String) -> Void)?
         if !quiet { notes = { message in console.note("hocker: " + message) } }
@@ -168,7 +172,8 @@ struct RegistryOptions: ParsableArguments {
             maxTime: maxTime.map { .seconds($0) }, runMirrors: try Self.runMirrors(flags: mirrors, environment: context.environment),
             registriesConf: try RegistriesConfFiles.load(explicit: registriesConf, environment: context.environment),
             cache: try blobCache(context: context), observer: observer, temporaryPaths: context.temporaryPaths,
-            note: notes, warn: warnings(context: context), logger: makeLogger(redactor: context.redactor))
+            note: notes, warn: warnings(context: context), logger: makeLogger(redactor: context.redactor),
+            trust: try trust?.settings(environment: context.environment) ?? .none)
     }
 
     /// Reads and checks credentials before any network traffic.
@@ -231,6 +236,43 @@ struct RegistryOptions: ParsableArguments {
         }
         logger.logLevel = verbose ? .debug : .warning
         return logger
+    }
+}
+
+/// The signature policy of the commands that apply one (`image`,
+/// `docker2nix`, `lock add|update|check`, `verify`), as skopeo takes it.
+struct TrustOptions: ParsableArguments {
+    @Option(
+        name: .customLong("policy"),
+        help: ArgumentHelp(
+            """
+            containers-policy.json(5) saying which signatures an image needs (default: $XDG_CONFIG_HOME/containers/policy.json \
+            or ~/.config/containers/policy.json if it exists, else /etc/containers/policy.json; with none of them, images are \
+            taken unverified).
+            """,
+            valueName: "FILE"))
+    var policy: String?
+
+    @Flag(name: .customLong("insecure-policy"), help: "Verify no signature, whatever the policy file says.")
+    var insecurePolicy = false
+
+    @Option(
+        name: .customLong("registries.d"),
+        help: ArgumentHelp(
+            """
+            Directory of containers-registries.d(5) *.yaml files saying where signatures are: lookaside URLs, \
+            use-sigstore-attachments (default: ~/.config/containers/registries.d if it exists, else /etc/containers/registries.d).
+            """,
+            valueName: "DIR"))
+    var registriesD: String?
+
+    func validate() throws {
+        if insecurePolicy, policy != nil { throw ValidationError("--insecure-policy and --policy exclude each other") }
+    }
+
+    /// The policy, registries.d and the policy's key files, read once.
+    func settings(environment: [String: String]) throws -> TrustSettings {
+        try TrustFiles.load(policy: policy, insecurePolicy: insecurePolicy, registriesD: registriesD, environment: environment)
     }
 }
 

@@ -5,6 +5,7 @@ import Foundation
 #endif
 import ImageReference
 import ImageSpec
+import ImageTrust
 
 /// What `hocker lock add` was asked for: kept so that `update` resolves
 /// the same thing again.
@@ -96,36 +97,65 @@ public struct LockRequest: Codable, Sendable, Hashable {
 
 /// One image in the lock file: the request and its resolution, an
 /// ``ImagePin`` — the very document `docker2nix --json` prints, with a
-/// `request` object beside its fields. The pin's `name` is the entry's
-/// name (its key in `entries`).
+/// `request` object beside its fields, and `trust` when a signature policy
+/// applied. The pin's `name` is the entry's name (its key in `entries`).
+///
+/// `trust` (absent when no policy was in force, or when it asked for no
+/// signature: `insecureAcceptAnything`) records, per manifest
+/// pinned (the index and each platform's), what satisfied each
+/// requirement of containers-policy.json:
+///
+/// ```
+/// "trust": {
+///   "sha256:…": [ {                          // a manifest's digest
+///     "keyFingerprint": "08CD…",              // OpenPGP, or SHA256:<hex> of a cosign key
+///     "signature": { "kind": "lookaside", "url": "https://…/signature-1" },
+///     "signedIdentity": "registry.example/team/app:1.2",
+///     "type": "signedBy"                      // or sigstoreSigned (certificateIdentity, certificateIssuer), insecureAcceptAnything
+///   } ]
+/// }
+/// ```
 public struct LockEntry: Codable, Sendable, Hashable {
     /// What was asked.
     public var request: LockRequest
     /// What it resolved to; its `name` is the entry's.
     public var pin: ImagePin
+    /// What satisfied the signature policy, by manifest digest; nil when no
+    /// policy was in force when it was pinned, or it asked for no signature.
+    public var trust: [String: [TrustProof]]?
 
-    public init(request: LockRequest, pin: ImagePin) {
+    public init(request: LockRequest, pin: ImagePin, trust: [String: [TrustProof]]? = nil) {
         self.request = request
         self.pin = pin
+        self.trust = trust
     }
 
     /// The entry's name, its key in the lock file.
     public var name: String { pin.name }
 
-    private enum RequestKey: String, CodingKey {
-        case request
+    private enum EntryKey: String, CodingKey {
+        case request, trust
     }
 
     public init(from decoder: any Decoder) throws {
         pin = try ImagePin(from: decoder)
-        request = try decoder.container(keyedBy: RequestKey.self).decode(LockRequest.self, forKey: .request)
+        let container = try decoder.container(keyedBy: EntryKey.self)
+        request = try container.decode(LockRequest.self, forKey: .request)
+        trust = try container.decodeIfPresent([String: [TrustProof]].self, forKey: .trust)
     }
 
     public func encode(to encoder: any Encoder) throws {
-        // The pin's fields and `request` in one object: both containers are the encoder's one keyed container.
+        // The pin's fields, `request` and `trust` in one object: the containers are the encoder's one keyed container.
         try pin.encode(to: encoder)
-        var container = encoder.container(keyedBy: RequestKey.self)
+        var container = encoder.container(keyedBy: EntryKey.self)
         try container.encode(request, forKey: .request)
+        // Absent, not null, without a policy: a lock written before policies were read stays byte for byte as it was.
+        try container.encodeIfPresent(trust, forKey: .trust)
+    }
+
+    /// The manifests a policy is checked on: the index, if any, and each platform's.
+    public var pinnedManifests: [Digest] {
+        (pin.indexDigest.map { [$0] } ?? []) + pin.images.map(\.manifestDigest)
     }
 
     /// The registry endpoint the entry's `registry` names.

@@ -34,7 +34,10 @@ import RegistryClient
 ///       "size" : 52651234                     // bytes: the config and the layers, as stored (compressed)
 ///   } ],
 ///   "mediaType" : "application/vnd.oci.image.index.v1+json",
-///   "reference" : "127.0.0.1:5000/team/app:1.2"
+///   "reference" : "127.0.0.1:5000/team/app:1.2",
+///   "referrers" : {                           // of `digest`, by artifact type; null when they could not be counted
+///     "application/vnd.dev.cosign.artifact.sig.v1+json" : 1
+///   }
 /// }
 /// ```
 public struct ImageInspection: Codable, Sendable, Hashable {
@@ -65,6 +68,31 @@ public struct ImageInspection: Codable, Sendable, Hashable {
     public var mediaType: String
     /// One per platform, in the index's order (or as `--platform` asked).
     public var images: [Image]
+    /// How many manifests refer to `digest` (OCI 1.1 referrers: signatures,
+    /// SBOMs, attestations), by artifact type; nil when the registry could
+    /// not say.
+    public var referrers: [String: Int]?
+
+    enum CodingKeys: String, CodingKey {
+        case reference, digest, mediaType, images, referrers
+    }
+
+    public init(reference: String, digest: Digest, mediaType: String, images: [Image], referrers: [String: Int]? = nil) {
+        self.reference = reference
+        self.digest = digest
+        self.mediaType = mediaType
+        self.images = images
+        self.referrers = referrers
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(reference, forKey: .reference)
+        try container.encode(digest, forKey: .digest)
+        try container.encode(mediaType, forKey: .mediaType)
+        try container.encode(images, forKey: .images)
+        try container.encode(referrers, forKey: .referrers)
+    }
 
     /// Inspects `image`: its manifest, and for an index the image manifests
     /// `choice` picks (every one for `.all`); each image's config is read

@@ -58,6 +58,11 @@ public struct ImagePuller: Sendable {
     /// Told of what a person should know but that does not stop the run
     /// (an image whose config names another platform than the host's).
     public var warn: (@Sendable (String) -> Void)?
+    /// Asked about the manifests of a whole-image pull once they are
+    /// resolved and before any layer is fetched, as `skopeo copy` asks its
+    /// signature policy: the one platform's manifest, or for a layout the
+    /// index and every manifest copied. Throws to refuse; nil admits all.
+    public var admit: (@Sendable ([ManifestDocument]) async throws -> Void)?
 
     public init(
         client: RegistryClient, cache: BlobCache? = nil, jobs: Int? = nil, observer: (any TransferObserver)? = nil, temporaryPaths: TemporaryPaths,
@@ -138,6 +143,7 @@ public struct ImagePuller: Sendable {
     ) async throws -> ResolvedImage {
         let resolution = try await resolve(image, platform: platform)
         let resolved = resolution.image
+        try await admit?([resolved.document])
         let known = resolution.configBytes.map { [resolved.manifest.config.digest: $0] } ?? [:]
         let name = name ?? image
         switch format {
@@ -166,6 +172,7 @@ public struct ImagePuller: Sendable {
         let resolved = try await client.resolveImages(image, platforms: choice)
         guard let index = resolved.index else {
             let single = resolved.images[0]
+            try await admit?([single.document])
             try await writeLayout(
                 format, to: path, top: single.document.descriptor, documents: [single.document], blobs: single.manifest.blobs, of: image, named: name)
             return resolved
@@ -186,6 +193,8 @@ public struct ImagePuller: Sendable {
         } else {
             top = try OCILayout.index(of: resolved.images.map { ($0.document.descriptor, $0.platform) })
         }
+        // The registry's index is what was signed, not the one made here for some of its platforms.
+        try await admit?([index] + documents)
         try await writeLayout(format, to: path, top: top.descriptor, documents: [top] + documents, blobs: blobs, of: image, named: name)
         return resolved
     }

@@ -116,7 +116,9 @@ public struct LockWorkflow: Sendable {
         let results = await Self.concurrently(additions, limit: jobs) { addition -> Result<LockEntry, any Error> in
             await Result {
                 try await session.withSource(addition.image, endpoint: addition.endpoint, probe: .manifest) { client, source in
-                    var entry = try await Self.resolve(addition, image: source, client: client, warn: warn)
+                    var (entry, documents) = try await Self.resolve(addition, image: source, client: client, warn: warn)
+                    // What is pinned must satisfy the policy: the index and each platform's manifest.
+                    entry.trust = try await session.requireTrusted(documents, of: Self.tagged(addition.image), source: source, client: client)
                     // Pinned to the registry's repository, whichever source answered: the digests are the same.
                     entry.pin.repository = addition.image.repository
                     return entry
@@ -162,19 +164,24 @@ public struct LockWorkflow: Sendable {
     /// image's config) and the request to record.
     private static func resolve(
         _ addition: Addition, image source: ImageReference, client: RegistryClient, warn: (@Sendable (String) -> Void)?
-    ) async throws -> LockEntry {
-        var image = source
-        // The tag a bot bumps must be written out: no tag means `latest`.
-        if image.tag == nil, image.digest == nil { image.tag = "latest" }
-        let pin = try await ImagePin.resolve(
-            image, platforms: addition.platforms, name: addition.entryName, registryURI: addition.endpoint.v2URL, client: client, warn: warn)
+    ) async throws -> (entry: LockEntry, documents: [ManifestDocument]) {
+        let (pin, documents) = try await ImagePin.resolveDocuments(
+            tagged(source), platforms: addition.platforms, name: addition.entryName, registryURI: addition.endpoint.v2URL, client: client, warn: warn)
         var platforms = addition.platforms.recorded
         if platforms.isEmpty {
             // Recorded, so that an update elsewhere resolves the same platform.
             platforms = pin.indexDigest != nil ? [Platform.host.description] : pin.images.compactMap(\.platform)
         }
         let request = LockRequest(reference: addition.given, platforms: platforms, finalName: addition.finalName, finalTag: addition.finalTag)
-        return LockEntry(request: request, pin: pin)
+        return (LockEntry(request: request, pin: pin), documents)
+    }
+
+    /// `image` with its tag written out: no tag and no digest means `latest`
+    /// (the tag a bot bumps, and the identity a signature must claim).
+    static func tagged(_ image: ImageReference) -> ImageReference {
+        var image = image
+        if image.tag == nil, image.digest == nil { image.tag = "latest" }
+        return image
     }
 
     // MARK: update and check
@@ -209,7 +216,8 @@ public struct LockWorkflow: Sendable {
         let results = await Self.concurrently(work, limit: jobs) { item -> Result<LockEntry?, any Error> in
             await Result {
                 try await session.withSource(item.image, endpoint: item.endpoint, probe: .manifestDigest) { client, source in
-                    var entry = try await Self.refresh(item.entry, image: source, client: client)
+                    let refresh = EntryRefresh(session: session, client: client, source: source, image: item.image, write: write)
+                    var entry = try await refresh.run(item.entry)
                     entry?.pin.repository = item.image.repository
                     return entry
                 }
@@ -235,19 +243,6 @@ public struct LockWorkflow: Sendable {
             report: LockReport(lockFile: path, changed: changes, unchanged: unchanged, failed: failures, written: written), errors: errors)
     }
 
-    /// One entry: nil when nothing moved and it holds together, else the
-    /// entry resolved again.
-    private static func refresh(_ entry: LockEntry, image: ImageReference, client: RegistryClient) async throws -> LockEntry? {
-        let head = try await client.manifestDigest(image)
-        let problems = entry.problems
-        if head.digest == entry.pin.digest, problems.isEmpty { return nil }
-        var pinned = image
-        pinned.digest = head.digest
-        let pin = try await ImagePin.resolve(
-            pinned, platforms: try entry.request.platformChoice(), name: entry.name, registryURI: entry.pin.registry, client: client)
-        let request = pin.tag.map { entry.request.following(tag: $0) } ?? entry.request
-        return LockEntry(request: request, pin: pin)
-    }
 
     // MARK: Helpers
 

@@ -34,8 +34,20 @@ extension ImagePin {
         _ image: ImageReference, platforms choice: PlatformChoice, name: String, registryURI: String, client: RegistryClient,
         warn: (@Sendable (String) -> Void)? = nil
     ) async throws -> ImagePin {
+        try await resolveDocuments(image, platforms: choice, name: name, registryURI: registryURI, client: client, warn: warn).pin
+    }
+
+    /// A pin, as ``resolve(_:platforms:name:registryURI:client:warn:)``
+    /// makes it, and the manifests it records as they were served: the
+    /// index, if any, then each platform's (what a signature policy is
+    /// checked on).
+    public static func resolveDocuments(
+        _ image: ImageReference, platforms choice: PlatformChoice, name: String, registryURI: String, client: RegistryClient,
+        warn: (@Sendable (String) -> Void)? = nil
+    ) async throws -> (pin: ImagePin, documents: [ManifestDocument]) {
         var pin = ImagePin(name: name, registry: registryURI, repository: image.repository, tag: image.tag, images: [])
         let resolved = try await client.resolveImages(image, platforms: choice)
+        let documents = (resolved.index.map { [$0] } ?? []) + resolved.images.map(\.document)
         if let index = resolved.index {
             pin.indexDigest = index.digest
             pin.indexMediaType = index.mediaType
@@ -47,7 +59,7 @@ extension ImagePin {
         if registryURI == client.endpoint.v2URL { pin.registry = client.effectiveEndpoint.v2URL }
         pin.digest = pin.resolvedDigest
         pin.mediaType = pin.resolvedMediaType
-        return pin
+        return (pin, documents)
     }
 
     /// The platform a single image's config names, checked against `choice`.

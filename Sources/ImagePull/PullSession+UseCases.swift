@@ -50,10 +50,16 @@ extension PullSession {
     /// Writes the image `target` names to `path` as `format`: one platform
     /// as a docker-archive, or as an OCI layout (one or several, `all`
     /// for the whole index). The archive names the image as `target` does,
-    /// whichever source served it.
+    /// whichever source served it. Under a signature policy, what is
+    /// copied must satisfy it before any layer is fetched, as with `skopeo
+    /// copy`: one platform's manifest, or the index and every manifest of a
+    /// layout.
     public func image(_ target: ImageTarget, platforms: PlatformChoice, format: ImageFormat, to path: String, jobs: Int? = nil) async throws {
         try await withSource(target.reference, endpoint: target.endpoint, probe: .manifest) { client, image in
-            let puller = puller(client, jobs: jobs)
+            var puller = puller(client, jobs: jobs)
+            if appliesPolicy {
+                puller.admit = { documents in _ = try await self.requireTrusted(documents, of: target.reference, source: image, client: client) }
+            }
             if platforms.picksOne {
                 try await puller.pull(image, platform: platforms, format: format, to: path, named: target.reference)
             } else {
@@ -70,29 +76,59 @@ extension PullSession {
     public func resolveImage(_ target: ImageTarget, platform: PlatformChoice) async throws -> (image: ResolvedImage, registryURI: String) {
         try await withSource(target.reference, endpoint: target.endpoint, probe: .manifest) { client, image in
             let resolved = try await puller(client).resolve(image, platform: platform).image
+            // Under a signature policy, the manifest as `skopeo copy` checks one platform's.
+            _ = try await requireTrusted([resolved.document], of: target.reference, source: image, client: client)
             return (resolved, client.endpoint == target.endpoint ? client.effectiveEndpoint.v2URL : target.registryURI)
         }
     }
 
     /// The pin of `target` for `platforms`, named `name`: manifests only.
-    /// Pinned to `target`'s registry and repository, whichever source answered.
+    /// Pinned to `target`'s registry and repository, whichever source
+    /// answered. Under a signature policy, the index and each manifest
+    /// pinned must satisfy it.
     public func pin(_ target: ImageTarget, platforms: PlatformChoice, name: String) async throws -> ImagePin {
         try await withSource(target.reference, endpoint: target.endpoint, probe: .manifest) { client, image in
-            var pin = try await ImagePin.resolve(
+            var (pin, documents) = try await ImagePin.resolveDocuments(
                 image, platforms: platforms, name: name, registryURI: target.registryURI, client: client, warn: options.warn)
+            // The index and every manifest pinned, as a lock entry is checked.
+            _ = try await requireTrusted(documents, of: target.reference, source: image, client: client)
             pin.repository = target.reference.repository
             return pin
         }
     }
 
-    /// What `target` names, and per platform its manifest and config.
-    /// Named as `target` names it, whichever source answered.
+    /// What `target` names, per platform its manifest and config, and its
+    /// referrers counted by artifact type. Named as `target` names it,
+    /// whichever source answered.
     public func inspect(_ target: ImageTarget, platforms: PlatformChoice) async throws -> ImageInspection {
+        let name = "\(target.endpoint.name)/\(target.reference.repositoryReference)"
         var inspection = try await withSource(target.reference, endpoint: target.endpoint, probe: .manifest) { client, image in
-            try await ImageInspection.inspect(image, platforms: platforms, client: client)
+            var inspection = try await ImageInspection.inspect(image, platforms: platforms, client: client)
+            // Asked of the source that answered, which is known to be reachable: one request where it has the API.
+            do {
+                inspection.referrers = try await client.referrers(of: inspection.digest, in: image).countsByArtifactType
+            } catch {
+                // What the image is has been said; that its referrers could not be counted is said beside it.
+                if error is CancellationError || deadline.hasPassed { throw error }
+                options.warn?("cannot count the referrers of \(name): \(error.userFacingMessage)")
+            }
+            return inspection
         }
-        inspection.reference = "\(target.endpoint.name)/\(target.reference.repositoryReference)"
+        inspection.reference = name
         return inspection
+    }
+
+    /// The referrers of what `target` names (one `HEAD` for a tag), or of the
+    /// image manifest `platform` picks from it: from the registry itself (a
+    /// mirror or pull-through cache holds none of its own).
+    public func referrers(_ target: ImageTarget, platform: Platform?, artifactType: String?) async throws -> ReferrerList {
+        let client = client(for: target.endpoint)
+        var subject = target.reference.digest
+        if subject == nil || platform != nil {
+            subject = try await ImageDigestLookup.digest(of: target.reference, platform: platform, client: client)
+        }
+        guard let subject else { throw ImageSpecError.invalidManifest("no digest for \(target.reference)") }
+        return try await client.referrers(of: subject, in: target.reference, artifactType: artifactType)
     }
 
     /// The digest `target` names (one `HEAD`), or, for a platform, that

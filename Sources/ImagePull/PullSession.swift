@@ -14,6 +14,7 @@ import ImageReference
 import ImageSpec
 import Logging
 import RegistryClient
+import ImageTrust
 import RegistryMirrors
 import Synchronization
 
@@ -45,13 +46,18 @@ public struct SessionOptions: Sendable {
     public var warn: (@Sendable (String) -> Void)?
     /// Requests are logged at `debug`, secrets left out.
     public var logger: Logger
+    /// The signature policy, registries.d and the policy's keys; ``TrustSettings/none``
+    /// for the use cases that verify nothing.
+    public var trust: TrustSettings
 
     public init(
         credentials: CredentialResolver? = nil, client: RegistryClientConfiguration = .init(), maxTime: Duration? = nil,
         runMirrors: [MirrorRule] = [], registriesConf: RegistriesConfiguration = .init(), cache: BlobCache? = nil,
         observer: (any TransferObserver)? = nil, temporaryPaths: TemporaryPaths = TemporaryPaths(),
-        note: (@Sendable (String) -> Void)? = nil, warn: (@Sendable (String) -> Void)? = nil, logger: Logger = Logger(label: "hocker")
+        note: (@Sendable (String) -> Void)? = nil, warn: (@Sendable (String) -> Void)? = nil, logger: Logger = Logger(label: "hocker"),
+        trust: TrustSettings = .none
     ) {
+        self.trust = trust
         self.credentials = credentials
         self.client = client
         self.maxTime = maxTime

@@ -167,9 +167,10 @@ extension PullSession {
             default: break
             }
         }
-        if unreachable { unreachableMirrors.withLock { $0[source.image.registry] = answer } }
+        // Entries probing the same dead mirror at once note it once: the one that records it.
+        let first = unreachable ? unreachableMirrors.withLock { $0.updateValue(answer, forKey: source.image.registry) == nil } : true
         let then = unreachable ? "not asked again in this run; trying the next source" : "trying the next source"
-        options.note?("\(source) (\(Self.origin(of: source))) cannot serve \(source.image): \(answer); \(then)")
+        if first { options.note?("\(source) (\(Self.origin(of: source))) cannot serve \(source.image): \(answer); \(then)") }
         return answer
     }
 

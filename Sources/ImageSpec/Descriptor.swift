@@ -13,10 +13,14 @@ public struct Descriptor: Codable, Hashable, Sendable {
     /// Where a non-distributable layer may also be fetched from.
     public var urls: [String]?
     public var annotations: [String: String]?
+    /// What an OCI 1.1 artifact is (a referrers listing names it for each
+    /// manifest: `application/vnd.dev.cosign.artifact.sig.v1+json`, an SBOM's
+    /// type); nil for images and wherever it is not said.
+    public var artifactType: String?
 
     public init(
         mediaType: String, digest: Digest, size: Int64, platform: PlatformDescriptor? = nil, urls: [String]? = nil,
-        annotations: [String: String]? = nil
+        annotations: [String: String]? = nil, artifactType: String? = nil
     ) {
         self.mediaType = mediaType
         self.digest = digest
@@ -24,6 +28,7 @@ public struct Descriptor: Codable, Hashable, Sendable {
         self.platform = platform
         self.urls = urls
         self.annotations = annotations
+        self.artifactType = artifactType
     }
 }
 

@@ -91,17 +91,27 @@ struct CredentialHelper: Sendable {
             case .signaled(let signal): return .killed(signal: signal)
             }
         }
+        let started = ContinuousClock.now
+        let outcome: Outcome
         do {
             // Not waited for past its time: a helper whose child keeps its stdout open must not hold the run.
-            return try await withTaskCancellationHandler {
+            outcome = try await withTaskCancellationHandler {
                 try await Deadline(limit: timeout).enforce(work)
             } onCancel: {
                 group.kill()
             }
         } catch is TimeLimitReached {
+            outcome = .timedOut(timeout)
+        }
+        switch outcome {
+        case .exited:
+            return outcome
+        case .killed, .timedOut:
+            // Killed at its time (by the timeout's cancellation, which signals the helper alone), or by
+            // anyone: whatever it started goes too.
             group.kill()
             group.ended(children: children)
-            return .timedOut(timeout)
+            return ContinuousClock.now - started >= timeout ? .timedOut(timeout) : outcome
         }
     }
 

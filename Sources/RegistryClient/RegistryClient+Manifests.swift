@@ -64,15 +64,36 @@ extension RegistryClient {
     /// only compared (registries omit it, send bare hex, or the digest of
     /// another encoding of the manifest), and a difference is logged.
     public func fetchManifest(_ image: ImageReference) async throws -> ManifestDocument {
+        // A 404 is thrown here, not answered with nil.
+        guard let document = try await fetchManifest(image, absentIsNil: false) else {
+            throw RegistryError.manifestUnknown(image: image.repositoryReference, registry: endpoint.host)
+        }
+        return document
+    }
+
+    /// The manifest `image` names, as ``fetchManifest(_:)`` fetches it, or
+    /// nil when the registry answers 404: for look-ups where absence is an
+    /// answer (a signature tag, the referrers tag of a registry without the
+    /// referrers API). The repository is not asked about.
+    public func fetchManifestIfPresent(_ image: ImageReference) async throws -> ManifestDocument? {
+        try await fetchManifest(image, absentIsNil: true)
+    }
+
+    private func fetchManifest(_ image: ImageReference, absentIsNil: Bool) async throws -> ManifestDocument? {
         let url = url(image.repository, "manifests", image.reference)
         let limit = configuration.maxManifestBytes
         var request = RegistryRequest(.GET, url, authentication: .registry(repository: image.repository))
         request.headers.add(name: "Accept", value: MediaType.acceptAnyManifest)
         var retry = makeRetryBudget()
-        let (body, headers) = try await send(request, retry: &retry) { response in
+        let answer: (ByteBuffer, HTTPHeaders)? = try await send(request, retry: &retry) { response in
+            if absentIsNil, response.status == .notFound {
+                _ = try? await response.body.collect(upTo: 64 * 1024)
+                return nil
+            }
             guard response.status == .ok else { throw await manifestFailure(response, url: url, image: image) }
             return (try await Self.collect(response, upTo: limit, what: "manifest"), response.headers)
         }
+        guard let (body, headers) = answer else { return nil }
         let bytes = Data(body.readableBytesView)
         let actual = DigestHasher.digest(of: bytes)
         if let pinned = image.digest {

@@ -307,7 +307,7 @@ public final class FaultProxy: Sendable {
     let tokenPort: Int?
     let tokenRealm: String?
     let state = NIOLockedValueBox(ProxyState())
-    private let connections: ConnectionTasks
+    private let connections: ConnectionTasks<FaultProxy>
     private let channels: [any Channel]
 
     struct ProxyState: Sendable {
@@ -323,7 +323,7 @@ public final class FaultProxy: Sendable {
         var expiredRedirects: Set<String> = []
     }
 
-    private init(port: Int, alternatePort: Int, forwardProxyPort: Int, upstream: TestRegistry, connections: ConnectionTasks, channels: [any Channel]) {
+    private init(port: Int, alternatePort: Int, forwardProxyPort: Int, upstream: TestRegistry, connections: ConnectionTasks<FaultProxy>, channels: [any Channel]) {
         self.port = port
         self.alternatePort = alternatePort
         self.forwardProxyPort = forwardProxyPort
@@ -336,7 +336,7 @@ public final class FaultProxy: Sendable {
 
     /// Starts a proxy in front of `registry` (and its token server, if any).
     public static func start(upstream registry: TestRegistry) async throws -> FaultProxy {
-        let connections = ConnectionTasks()
+        let connections = ConnectionTasks<FaultProxy>()
         // Each accepted connection is wrapped on its event loop before it is
         // active (so no byte is missed) and handed at once to a task that
         // always runs `executeThenClose`, even when the proxy is stopping.
@@ -467,46 +467,5 @@ public final class FaultProxy: Sendable {
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
         return formatter.string(from: date)
-    }
-}
-
-/// The tasks serving the proxy's connections: each connection gets one the
-/// moment it is accepted; `stop()` cancels them all, and a connection that
-/// arrives after it is closed at once.
-private final class ConnectionTasks: Sendable {
-    private struct State {
-        var proxy: FaultProxy?
-        var stopped = false
-        var next = 0
-        var tasks: [Int: Task<Void, Never>] = [:]
-    }
-
-    private let state = NIOLockedValueBox(State())
-
-    func attach(_ proxy: FaultProxy) {
-        state.withLockedValue { $0.proxy = proxy }
-    }
-
-    /// Runs `serve` for a new connection, with the proxy, or with nil (close it) once stopped.
-    func spawn(_ serve: @escaping @Sendable (FaultProxy?) async -> Void) {
-        state.withLockedValue { state in
-            let proxy = state.stopped ? nil : state.proxy
-            let id = state.next
-            state.next += 1
-            state.tasks[id] = Task {
-                await serve(proxy)
-                self.state.withLockedValue { _ = $0.tasks.removeValue(forKey: id) }
-            }
-        }
-    }
-
-    func stop() {
-        let tasks = state.withLockedValue { state in
-            state.stopped = true
-            state.proxy = nil
-            defer { state.tasks.removeAll() }
-            return Array(state.tasks.values)
-        }
-        for task in tasks { task.cancel() }
     }
 }

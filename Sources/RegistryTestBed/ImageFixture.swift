@@ -121,6 +121,20 @@ extension ImageFixture {
         return (FixtureBlob(encodeJSON(document), mediaType: TestMediaTypes.ociManifest), [empty] + blobs)
     }
 
+    /// The index that lists `artifacts` as referrers (each with the
+    /// `artifactType` and annotations its manifest has): what the referrers
+    /// API answers, and what the `sha256-<hex>` tag names on a registry
+    /// without that API.
+    public static func referrersIndex(_ artifacts: [FixtureBlob]) -> FixtureBlob {
+        let descriptors = artifacts.map { artifact in
+            let fields = try? JSONDecoder().decode(ManifestJSON.self, from: artifact.bytes)
+            return DescriptorJSON(
+                mediaType: artifact.mediaType, digest: artifact.digest, size: artifact.size,
+                artifactType: fields?.artifactType ?? fields?.config.mediaType, annotations: fields?.annotations)
+        }
+        return FixtureBlob(encodeJSON(IndexJSON(mediaType: TestMediaTypes.ociIndex, manifests: descriptors)), mediaType: TestMediaTypes.ociIndex)
+    }
+
     /// An index over `manifests` as given (platforms and all), for indexes
     /// no image would have: escapes in platform fields, nested indexes.
     public static func index(_ entries: [(FixtureBlob, TestPlatform?)], format: FixtureFormat = .oci) -> FixtureBlob {

@@ -51,20 +51,17 @@ public final class InProcessRegistry: Sendable {
     public var proxyURL: String { "http://127.0.0.1:\(proxyPort)" }
 
     let state: Mutex<RegistryState>
-    typealias HTTPServer = NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
-    typealias ByteServer = NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    /// The listeners: the registry's (main, other, the socket) and the forward proxy's.
+    private let listeners: [any Channel]
+    private let connections: ConnectionTasks<InProcessRegistry>
 
-    private let servers: [(RegistryListener, HTTPServer)]
-    private let proxyServer: ByteServer
-    private let runner = Mutex<Task<Void, Never>?>(nil)
-
-    private init(auth: RegistryAuth, servers: [(RegistryListener, HTTPServer)], proxyServer: ByteServer, ports: [Int], unixSocketPath: String?) {
+    private init(auth: RegistryAuth, listeners: [any Channel], connections: ConnectionTasks<InProcessRegistry>, ports: [Int], unixSocketPath: String?) {
         port = ports[0]
         otherPort = ports[1]
         proxyPort = ports[2]
         self.unixSocketPath = unixSocketPath
-        self.servers = servers
-        self.proxyServer = proxyServer
+        self.listeners = listeners
+        self.connections = connections
         state = Mutex(RegistryState(auth: auth))
     }
 
@@ -75,28 +72,26 @@ public final class InProcessRegistry: Sendable {
     ///   - unixSocketPath: a unix socket to listen on as well (in a
     ///     temporary directory of the test's), serving the same API.
     public static func start(auth: RegistryAuth = .open, unixSocketPath: String? = nil) async throws -> InProcessRegistry {
-        var servers: [(RegistryListener, HTTPServer)] = []
-        var proxy: ByteServer?
+        let connections = ConnectionTasks<InProcessRegistry>()
+        var listeners: [any Channel] = []
         do {
-            servers.append((.main, try await bind(.tcp)))
-            servers.append((.other, try await bind(.tcp)))
-            if let unixSocketPath { servers.append((.unixSocket, try await bind(.unix(unixSocketPath)))) }
-            proxy = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-                .bind(host: "127.0.0.1", port: 0) { channel in
-                    channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
-                }
+            listeners.append(try await bind(.tcp, as: .main, connections: connections))
+            listeners.append(try await bind(.tcp, as: .other, connections: connections))
+            listeners.append(try await bindProxy(connections: connections))
+            if let unixSocketPath { listeners.append(try await bind(.unix(unixSocketPath), as: .unixSocket, connections: connections)) }
         } catch {
-            for (_, server) in servers { try? await server.channel.close() }
+            connections.stop()
+            for listener in listeners { listener.close(promise: nil) }
             throw TestBedError.httpFailed(url: "http://127.0.0.1:0", reason: "the in-process registry cannot listen: \(error)")
         }
-        let ports = (servers.prefix(2).map(\.1.channel) + [proxy?.channel].compactMap { $0 }).compactMap { $0.localAddress?.port }
-        guard let proxy, ports.count == 3 else {
-            for channel in servers.map(\.1.channel) + [proxy?.channel].compactMap({ $0 }) { try? await channel.close() }
+        let ports = listeners.prefix(3).compactMap { $0.localAddress?.port }
+        guard ports.count == 3 else {
+            connections.stop()
+            for listener in listeners { listener.close(promise: nil) }
             throw TestBedError.httpFailed(url: "http://127.0.0.1:0", reason: "the in-process registry's listener has no port")
         }
-        let registry = InProcessRegistry(auth: auth, servers: servers, proxyServer: proxy, ports: ports, unixSocketPath: unixSocketPath)
-        registry.run()
+        let registry = InProcessRegistry(auth: auth, listeners: listeners, connections: connections, ports: ports, unixSocketPath: unixSocketPath)
+        connections.attach(registry)
         return registry
     }
 
@@ -105,54 +100,52 @@ public final class InProcessRegistry: Sendable {
         case unix(String)
     }
 
-    private static func bind(_ address: Address) async throws -> HTTPServer {
+    /// A listener of the registry's API: each connection wrapped on its
+    /// event loop before it is active (so no byte is missed) and served at
+    /// once by a task of its own (``ConnectionTasks``).
+    private static func bind(_ address: Address, as listener: RegistryListener, connections: ConnectionTasks<InProcessRegistry>) async throws -> any Channel {
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.backlog, value: 64)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>> = { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
-            }
-        }
-        switch address {
-        case .tcp:
-            return try await bootstrap.bind(host: "127.0.0.1", port: 0, childChannelInitializer: initializer)
-        case .unix(let path):
-            return try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true, childChannelInitializer: initializer)
-        }
-    }
-
-    /// Accepts connections on every listener, each served by a child task, until ``stop()``.
-    private func run() {
-        let servers = servers
-        let proxyServer = proxyServer
-        let task = Task {
-            await withDiscardingTaskGroup { group in
-                for (listener, server) in servers {
-                    group.addTask {
-                        await Self.accept(on: server) { connection in await self.serve(connection, listener: listener) }
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    let connection = try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                    connections.spawn { registry in
+                        if let registry {
+                            await registry.serve(connection, listener: listener)
+                        } else {
+                            try? await connection.executeThenClose { _, _ in }
+                        }
                     }
                 }
-                group.addTask {
-                    await Self.accept(on: proxyServer) { connection in await self.tunnel(connection) }
-                }
             }
+        switch address {
+        case .tcp:
+            return try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
+        case .unix(let path):
+            return try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
         }
-        runner.withLock { $0 = task }
     }
 
-    /// Serves each connection `server` accepts in a child task, until it closes.
-    private static func accept<Connection: Sendable>(
-        on server: NIOAsyncChannel<Connection, Never>, _ serve: @escaping @Sendable (Connection) async -> Void
-    ) async {
-        try? await server.executeThenClose { inbound in
-            try await withThrowingDiscardingTaskGroup { connections in
-                for try await connection in inbound {
-                    connections.addTask { await serve(connection) }
+    /// The forward proxy's listener: each connection tunnelled to the main listener.
+    private static func bindProxy(connections: ConnectionTasks<InProcessRegistry>) async throws -> any Channel {
+        try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let connection = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    connections.spawn { registry in
+                        if let registry {
+                            await registry.tunnel(connection)
+                        } else {
+                            try? await connection.executeThenClose { _, _ in }
+                        }
+                    }
                 }
             }
-        }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
     }
 
     /// Tunnels one forward-proxy connection to the main listener, recording its `CONNECT`.
@@ -183,12 +176,10 @@ public final class InProcessRegistry: Sendable {
     /// Closes every listener and connection (a stalled answer included) and
     /// waits for the tasks serving them to end. Idempotent.
     public func stop() async {
-        proxyServer.channel.close(promise: nil)
-        for (_, server) in servers { server.channel.close(promise: nil) }
+        for listener in listeners { listener.close(promise: nil) }
+        let tasks = connections.stop()
         for channel in state.withLock({ Array($0.connections.values) }) { channel.close(promise: nil) }
-        let task = runner.withLock { $0 }
-        task?.cancel()
-        await task?.value
+        for task in tasks { await task.value }
         if let unixSocketPath { try? FileManager.default.removeItem(atPath: unixSocketPath) }
     }
 
@@ -237,10 +228,11 @@ public final class InProcessRegistry: Sendable {
         for tag in tags { self.tag(tag, digest: image.top.digest, repository: repository) }
     }
 
-    /// Stores an artifact made by ``ImageFixture/artifact(subject:artifactType:blobs:annotations:)``.
-    public func push(artifact: (manifest: FixtureBlob, blobs: [FixtureBlob]), to repository: String) {
+    /// Stores an artifact made by ``ImageFixture/artifact(subject:artifactType:blobs:annotations:)``
+    /// (or a cosign signature manifest), tagged `tag` when given.
+    public func push(artifact: (manifest: FixtureBlob, blobs: [FixtureBlob]), to repository: String, tag: String? = nil) {
         for blob in artifact.blobs { putBlob(blob) }
-        putManifest(artifact.manifest, repository: repository)
+        putManifest(artifact.manifest, repository: repository, tag: tag)
     }
 
     // MARK: Behaviour

@@ -41,6 +41,10 @@ struct CommandLineParsingTests {
         Invalid(arguments: ["docker2nix", "x", "--format", "hocker", "--platform", "linux"], mentions: "invalid platform"),
         Invalid(arguments: ["layer", "x"], mentions: "--layer"),
         Invalid(arguments: ["manfest", "x"], mentions: "manfest"),
+        Invalid(arguments: ["image", "x", "--insecure-policy", "--policy", "p.json"], mentions: "exclude each other"),
+        Invalid(arguments: ["verify", "x", "--insecure-policy"], mentions: "nothing to verify"),
+        Invalid(arguments: ["layer", "--layer", "sha256:x", "x", "--policy", "p.json"], mentions: "--policy"),
+        Invalid(arguments: ["referrers", "x", "--artifact-type", "a b"], mentions: "--artifact-type"),
     ])
     func invalidArgumentsAreRefused(_ case: Invalid) {
         #expect {

@@ -2,6 +2,7 @@ import Foundation
 import ImageLock
 import ImageReference
 import ImageSpec
+import ImageTrust
 import Testing
 
 /// Lock entries built from fixed digests, no registry.
@@ -30,7 +31,23 @@ enum Sample {
                 images: [
                     image("linux/amd64", manifest: "b", config: "c", layers: ["d", "e"]),
                     image("linux/arm64/v8", manifest: "f", config: "0", layers: ["d", "9"]),
-                ]))
+                ]),
+            trust: [
+                digest("a").description: [proof("a")],
+                digest("b").description: [proof("b")],
+                digest("f").description: [
+                    TrustProof(
+                        type: "sigstoreSigned", certificateIdentity: "ci@example.com", certificateIssuer: "https://oauth2.example.com/auth",
+                        signedIdentity: "127.0.0.1:5000/team/app:1.2", signature: .referrer(digest("7"))),
+                ],
+            ])
+    }
+
+    /// A simple-signing proof of manifest `fill`: its lookaside signature, the key that made it.
+    static func proof(_ fill: Character) -> TrustProof {
+        TrustProof(
+            type: "signedBy", keyFingerprint: "08CD26E446E2E95249B7A405E932F44B23E8DD43", signedIdentity: "127.0.0.1:5000/team/app:1.2",
+            signature: .lookaside("https://sigs.example.com/team/app@sha256=\(String(repeating: fill, count: 64))/signature-1"))
     }
 
     /// `debian:bookworm` on Docker Hub, a single image manifest.
@@ -81,14 +98,16 @@ struct LockFileTests {
         #expect(try reordered.jsonBytes() == bytes)
     }
 
-    /// An entry is the `docker2nix --json` document with a `request` beside its fields.
+    /// An entry is the `docker2nix --json` document with a `request` (and, pinned under a policy, `trust`) beside its fields.
     @Test func anEntryIsThePinDocumentWithItsRequest() throws {
         let entry = Sample.multi()
         let object = try #require(try JSONSerialization.jsonObject(with: try Sample.lock().jsonBytes()) as? [String: Any])
         let entries = try #require(object["entries"] as? [String: Any])
         let written = try #require(entries["app"] as? [String: Any])
         let pin = try #require(try JSONSerialization.jsonObject(with: Data(try entry.pin.jsonBytes())) as? [String: Any])
-        #expect(Set(written.keys) == Set(pin.keys).union(["request"]))
+        #expect(Set(written.keys) == Set(pin.keys).union(["request", "trust"]))
+        let debian = try #require(entries["debian"] as? [String: Any])
+        #expect(debian["trust"] == nil, "an entry pinned under no policy has no trust key")
         #expect(written["digest"] as? String == Sample.digest("a").description)
         #expect(try JSONDecoder().decode(ImagePin.self, from: JSONSerialization.data(withJSONObject: written)) == entry.pin)
         #expect(object["formatVersion"] as? Int == 1)

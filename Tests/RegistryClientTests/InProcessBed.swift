@@ -33,14 +33,15 @@ struct InProcessBed: Sendable {
     /// The environment clients see: no proxy and no auth file of the user's.
     static let environment = ["HOME": "/nonexistent/hocker-in-process-tests", "XDG_CONFIG_HOME": "/nonexistent/hocker-in-process-tests"]
 
-    /// Timeouts and delays small enough for a test: a stall is noticed in
-    /// 2 s (tests of stalls make it less), a retry waits milliseconds,
-    /// `Retry-After` at most 0.3 s.
+    /// Timeouts and delays for a test: a stall is noticed in 5 s — long
+    /// enough that a loaded machine is not taken for a stall; tests of
+    /// stalls make it less — a retry waits milliseconds, `Retry-After` at
+    /// most 0.3 s.
     static func configuration(notices: NoticeLog) -> RegistryClientConfiguration {
         var configuration = RegistryClientConfiguration()
         configuration.retries = 3
-        configuration.connectTimeout = .seconds(2)
-        configuration.readTimeout = .seconds(2)
+        configuration.connectTimeout = .seconds(5)
+        configuration.readTimeout = .seconds(5)
         configuration.retryBaseDelay = .milliseconds(5)
         configuration.maxRetryDelay = .milliseconds(300)
         configuration.environment = environment

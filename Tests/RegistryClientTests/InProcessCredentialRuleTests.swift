@@ -83,36 +83,45 @@ struct InProcessCredentialRuleTests {
                     try await client.fetchBlobBytes(try InProcessBed.descriptor(layer), of: try bed.reference(), limit: 1 << 20)
                 }
             }
-            #expect(error != nil)
+            let refused = try #require(Self.refusal(error))
+            #expect(refused.url == location)
+            #expect(refused.kind == .redirect(from: bed.registry.baseURL + "/v2/team/app/blobs/" + layer.digest))
+            #expect((error as? RegistryError)?.message.contains(location) == true)
             #expect(bed.registry.requests.filter { $0.listener == .unixSocket }.isEmpty)
-            withKnownIssue("a redirect off http(s) is reported as an unexpected 3xx, without the URL refused") {
-                #expect((error.map { String(describing: $0) } ?? "").contains(location))
-            }
+            // Refused, not retried: one request to the registry.
+            #expect(bed.registry.requests(.blobGETs).count == 1)
         }
     }
 
-    /// Tag-list pages that leave the registry's origin: the registry's
-    /// credentials (Basic, or a token issued for the user) never go with them.
-    @Test(arguments: ["basic", "token for a user"])
-    func linkToAnotherOriginCarriesNoCredentials(_ authentication: String) async throws {
+    /// Tag-list pages that leave the registry's origin are refused, naming
+    /// the page: the other origin is asked nothing, so the registry's
+    /// credentials (Basic, or a token issued for the user) never reach it.
+    @Test(arguments: ["open", "basic", "token for a user"])
+    func linkToAnotherOriginRefused(_ authentication: String) async throws {
         let (auth, credential) = Self.auth(authentication)
         try await InProcessBed.run(auth: auth) { bed in
             for tag in ["a", "b", "c", "d", "e"] { bed.registry.tag(tag, digest: bed.image.top.digest, repository: bed.repository) }
             bed.registry.setTagPageSize(2)
             let other = bed.registry.otherBaseURL
             bed.registry.add(.route(.tags, listener: .main), .linkNext { other + $0 })
-            // Refusing the page and following it without credentials are both right.
-            _ = await thrownError { try await bed.withClient(credential) { try await $0.tags(of: bed.repository) } }
-            #expect(bed.registry.requests(.route(.tags, listener: .main)).contains { $0.hasAuthorization })
-            withKnownIssue("a Link page on another origin is sent the registry's credentials") {
-                #expect(bed.registry.requests.filter { $0.listener == .other }.allSatisfy { !$0.hasAuthorization })
+            let error = await thrownError { try await bed.withClient(credential) { try await $0.tags(of: bed.repository) } }
+            let refused = try #require(Self.refusal(error))
+            #expect(refused.url.hasPrefix(other + "/v2/team/app/tags/list"))
+            guard case .nextPage = refused.kind else {
+                Issue.record("expected the next page refused, got \(refused.kind)")
+                return
+            }
+            #expect((error as? RegistryError)?.message.contains(refused.url) == true)
+            #expect(bed.registry.requests.filter { $0.listener == .other }.isEmpty)
+            if credential != nil {
+                #expect(bed.registry.requests(.route(.tags, listener: .main)).contains { $0.hasAuthorization })
             }
         }
     }
 
     /// A tag-list page at `http+unix://…`: a registry must not reach a
-    /// local socket (a daemon's) through the client.
-    @Test func linkToUnixSocketNotFollowed() async throws {
+    /// local socket (a daemon's) through the client. Refused, naming it.
+    @Test func linkToUnixSocketRefused() async throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let socket = directory + "/daemon.sock"
@@ -121,11 +130,21 @@ struct InProcessCredentialRuleTests {
             bed.registry.setTagPageSize(2)
             let encoded = InProcessRegistry.percentEncoded(socket)
             bed.registry.add(.route(.tags, listener: .main), .linkNext { "http+unix://" + encoded + $0 })
-            _ = await thrownError { try await bed.withClient { try await $0.tags(of: bed.repository) } }
-            withKnownIssue("a Link page at http+unix:// is followed to the local socket") {
-                #expect(bed.registry.requests.filter { $0.listener == .unixSocket }.isEmpty)
-            }
+            let error = await thrownError { try await bed.withClient { try await $0.tags(of: bed.repository) } }
+            let refused = try #require(Self.refusal(error))
+            #expect(refused.url.hasPrefix("http+unix://" + encoded))
+            #expect(refused.reason.contains("http+unix"))
+            #expect(bed.registry.requests.filter { $0.listener == .unixSocket }.isEmpty)
         }
+    }
+
+    /// The URL, kind and reason of a ``RegistryError/refusedURL(url:kind:reason:)``; nil (recorded) for any other error.
+    static func refusal(_ error: (any Error)?, sourceLocation: SourceLocation = #_sourceLocation) -> (url: String, kind: HandedURL, reason: String)? {
+        guard case .refusedURL(let url, let kind, let reason)? = error as? RegistryError else {
+            Issue.record("expected a refused URL, got \(String(describing: error))", sourceLocation: sourceLocation)
+            return nil
+        }
+        return (url, kind, reason)
     }
 
     /// Basic over plain http to a registry whose name is not loopback is
@@ -151,26 +170,28 @@ struct InProcessCredentialRuleTests {
     }
 
     /// Names that only look loopback are not: Basic is not sent to them
-    /// over plain http. Today such a name is taken for loopback, so the
-    /// client skips the proxy and looks the name up, which a test must not do.
-    @Test(.disabled("127.0.0.1.example.net and 127.evil are taken for loopback (a prefix test), bypassing the proxy; enable once loopback means IP literals and localhost"),
-          arguments: ["127.0.0.1.example.net", "127.evil"])
+    /// over plain http, and the client goes through the proxy for them as
+    /// for any name (none is looked up).
+    @Test(arguments: ["127.0.0.1.example.net", "127.evil", "localhost.example.net"])
     func noBasicToNamesThatLookLoopback(_ name: String) async throws {
         try await noBasicOverPlainHTTPToAName(name)
     }
 
-    /// A token realm over plain http gets the user's Basic only on a
-    /// loopback host: IP literals in 127/8 and `localhost`, not a name that
-    /// starts with `127.` or `localhost`. Every request goes through the
-    /// registry as a proxy, which sees what would have reached each host.
+    /// A token realm over plain http: on a loopback host (IP literals in
+    /// 127/8 and `localhost`) it gets the user's Basic; on the registry's
+    /// own host, named with http://, it is withheld; on any other
+    /// name — one that merely starts with `127.` or `localhost` too — the
+    /// URL gate refuses it before anything is sent. Every request goes
+    /// through the registry as a proxy, which sees what would have reached each host.
     @Test(arguments: [
-        ("127.0.0.1", true), ("localhost", true), ("registry.example.net", false), ("localhost.example.net", false),
-        ("127.0.0.1.example.net", false), ("127.evil", false),
+        ("127.0.0.1", RealmOutcome.basicSent), ("localhost", .basicSent), ("registry.example.net", .withheld),
+        ("localhost.example.net", .refused), ("127.0.0.1.example.net", .refused), ("127.evil", .refused), ("10.0.0.1", .refused),
     ])
-    func realmGetsBasicOnlyOnLoopback(_ name: String, allowed: Bool) async throws {
+    func realmGetsBasicOnlyOnLoopback(_ name: String, outcome: RealmOutcome) async throws {
         var auth = RegistryAuth.bearer(users: ["alice": "s3cret"])
         try await InProcessBed.run(auth: auth) { bed in
-            auth.realm = .url("http://\(name):\(bed.registry.port)/token")
+            let realm = "http://\(name):\(bed.registry.port)/token"
+            auth.realm = .url(realm)
             bed.registry.setAuth(auth)
             let endpoint = RegistryEndpoint(scheme: "http", host: "registry.example.net:\(bed.registry.port)")
             let error = await thrownError {
@@ -178,13 +199,40 @@ struct InProcessCredentialRuleTests {
                     try await client.fetchManifest(try bed.reference(host: endpoint.host))
                 } configure: { $0.environment["HTTP_PROXY"] = bed.registry.proxyURL }
             }
-            // Even a token issued for the user does not go to a plain-http registry that is not loopback.
-            #expect((error as? RegistryError).map { if case .insecureCredentials = $0 { true } else { false } } == true)
-            let sawBasic = bed.registry.requests(.tokenRequests).contains { $0.authorization?.hasPrefix("Basic ") == true }
-            withKnownIssue("a host name that starts with 127. is taken for loopback") {
-                #expect(sawBasic == allowed)
-            } when: {
-                name.hasPrefix("127.") && name != "127.0.0.1"
+            let tokenRequests = bed.registry.requests(.tokenRequests)
+            switch outcome {
+            case .refused:
+                let refused = try #require(Self.refusal(error))
+                #expect(refused.kind == .tokenRealm)
+                #expect(refused.url.hasPrefix(realm))
+                #expect(tokenRequests.isEmpty)
+            case .basicSent, .withheld:
+                // Even a token issued for the user does not go to a plain-http registry that is not loopback.
+                guard case .insecureCredentials? = error as? RegistryError else {
+                    Issue.record("expected insecureCredentials, got \(String(describing: error))")
+                    return
+                }
+                #expect(tokenRequests.contains { $0.authorization?.hasPrefix("Basic ") == true } == (outcome == .basicSent))
+            }
+            #expect(bed.registry.requests(.registryRequests).allSatisfy { !$0.hasAuthorization })
+        }
+    }
+
+    /// What becomes of the user's Basic when a realm on plain http is named.
+    enum RealmOutcome: Sendable, CustomStringConvertible {
+        /// The realm is loopback: it gets the Basic.
+        case basicSent
+        /// The realm is on the registry's own host, named with http://: the
+        /// gate lets it through, the credential rule withholds the Basic.
+        case withheld
+        /// The URL gate refuses the realm: nothing is sent.
+        case refused
+
+        var description: String {
+            switch self {
+            case .basicSent: "Basic sent"
+            case .withheld: "Basic withheld"
+            case .refused: "refused"
             }
         }
     }

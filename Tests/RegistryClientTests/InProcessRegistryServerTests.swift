@@ -101,7 +101,8 @@ struct InProcessRegistryServerTests {
         while registry.requests.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
         let start = ContinuousClock.now
         await registry.stop()
-        #expect(ContinuousClock.now - start < .seconds(2))
+        // At once, with room for a loaded machine: left alone, the stall would last an hour.
+        #expect(ContinuousClock.now - start < .seconds(10))
         #expect(await thrownError { try await request.value } != nil)
     }
 
