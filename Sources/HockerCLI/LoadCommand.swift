@@ -47,6 +47,9 @@ struct LoadCommand: HockerCommand {
             pipe finishes as it would have (a pipeline under set -o pipefail succeeds); a reference \
             (hocker load IMAGE) does not download the layers at all.
 
+            An image named by reference must satisfy the signature policy (--policy, as hocker image) before \
+            the daemon is asked about it; a lock entry is loaded by its digest, which is its pin.
+
             Interrupted (Ctrl-C) while it sets an image's names, it sets the rest of them before it exits, \
             so an image never has some of its names and not others; an archive cut short is dropped by the \
             daemon. --max-time bounds the whole run.
@@ -87,6 +90,7 @@ struct LoadCommand: HockerCommand {
 
     @OptionGroup var display: ProgressOptions
     @OptionGroup var registry: RegistryOptions
+    @OptionGroup var trust: TrustOptions
 
     func validate() throws {
         guard (1...16).contains(jobs) else { throw ValidationError("--jobs takes a number from 1 to 16") }
@@ -115,8 +119,10 @@ struct LoadCommand: HockerCommand {
             daemon: endpoint, force: force, jobs: jobs, spoolDirectory: context.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp",
             observer: display, shield: context.interruptShield)
         // Archives alone ask no registry: the flags' files (credentials, registries.conf) are not read for them.
+        // The signature policy is read for references alone: a lock entry's digest is its pin.
+        let pullsReferences = requests.contains { if case .image = $0 { true } else { false } }
         let options = requests.contains(where: \.mayUseRegistry)
-            ? try registry.sessionOptions(context: context)
+            ? try registry.sessionOptions(context: context, trust: pullsReferences ? trust : nil)
             : SessionOptions(maxTime: registry.maxTime.map { .seconds($0) }, temporaryPaths: context.temporaryPaths)
         let reports = try await PullSession.run(options) { session in
             try await session.load(requests, settings: settings)

@@ -136,11 +136,14 @@ extension PullSession {
     /// answers, for `platform`, from manifests alone (a single image's
     /// config is read only when a platform was asked, to check it); its
     /// archive streamed from that source when the daemon lacks it, named as
-    /// `hocker image` names it.
+    /// `hocker image` names it. Under a signature policy, the manifest must
+    /// satisfy it first, as `hocker image` checks it: a refused image is
+    /// neither looked up in the daemon nor sent.
     func imageSource(_ target: ImageTarget, name: String, platform: PlatformChoice) async throws -> any LoadSource {
         try await withSource(target.reference, endpoint: target.endpoint, probe: .manifest) { client, image in
             let puller = puller(client, observed: false)
             let resolution = try await puller.resolve(image, platform: platform, readConfig: false)
+            _ = try await requireTrusted([resolution.image.document], of: target.reference, source: image, client: client)
             let manifest = resolution.image.manifest
             let reference = target.reference
             let names = reference.tag.map { ["\(reference.familiarName):\($0)"] } ?? []
@@ -155,7 +158,9 @@ extension PullSession {
     /// A lock entry: its image ID (the config digest) and names straight
     /// from the lock, no request made. When the daemon lacks it, its
     /// manifest is fetched by digest through the session's sources, checked
-    /// against the entry, and the archive streamed from there.
+    /// against the entry, and the archive streamed from there. No signature
+    /// policy applies: the digest is the pin, and the lock's `trust` the
+    /// proof (`lock check` verifies it again), as for the Nix builders.
     func lockSource(_ entry: LockEntry, path: String, platform: PlatformChoice) throws -> any LoadSource {
         let problems = entry.problems
         guard problems.isEmpty else {

@@ -85,6 +85,32 @@ extension DaemonLoadTests {
         #expect(missing.stderrText.contains("nosuch"), "\(missing.stderrText)")
     }
 
+    /// Under a signature policy, a reference is checked as `hocker image`
+    /// checks it, before the daemon is asked about it; a lock entry is
+    /// loaded by the digest it pins.
+    @Test("a reference a signature policy refuses is not loaded; a lock entry is loaded by its digest")
+    func referenceUnderPolicy() async throws {
+        let fixture = try DaemonFixture.shared
+        let daemon = fixture.docker
+        let image = fixture.layered
+        let lock = try await Self.lockFile([image.reference], named: "load-policy")
+        let directory = (lock as NSString).deletingLastPathComponent
+        defer { Scratch.remove(directory) }
+        let policy = directory + "/policy.json"
+        try Data(#"{"default": [{"type": "reject"}]}"#.utf8).write(to: URL(fileURLWithPath: policy))
+        try daemon.removeImage(image.id)
+        try daemon.removeImage(fixture.renamed.id)
+
+        let refused = try await Self.load(["--policy", policy, image.reference], host: daemon.host)
+        #expect(refused.status == 1, "\(refused.stderrText)")
+        #expect(refused.stderrText.contains("refused by \(policy)"), "\(refused.stderrText)")
+        #expect(try daemon.repoTags(of: image.id) == nil, "a refused image reached the daemon")
+
+        let pinned = try await Self.load(["--policy", policy, "--lock-file", lock], host: daemon.host)
+        #expect(pinned.status == 0, "\(pinned.stderrText)")
+        #expect(try daemon.repoTags(of: image.id)?.contains { $0.hasSuffix(image.reference) } == true)
+    }
+
     @Test("docker run --network none of an image loaded from a reference and from a lock entry")
     func runsImagesFromRegistrySources() async throws {
         let fixture = try DaemonFixture.shared
