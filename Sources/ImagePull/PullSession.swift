@@ -87,10 +87,25 @@ public final class PullSession: Sendable {
     public let options: SessionOptions
     /// When the run must be over.
     public let deadline: Deadline
-    private let clients = Mutex<[ClientKey: RegistryClient]>([:])
+    private let clients = Mutex(ClientTable())
     /// Mirrors that could not be reached, by host, with what they answered:
     /// not asked again in this run.
     let unreachableMirrors = Mutex<[String: String]>([:])
+
+    /// The clients made so far, and whether the session has been closed: work
+    /// abandoned at the deadline may still ask for a client after the close,
+    /// and gets one already shut down rather than one nobody closes.
+    struct ClientTable {
+        var byKey: [ClientKey: RegistryClient] = [:]
+        var closed = false
+
+        /// Every client, the table left closed and empty.
+        mutating func close() -> [RegistryClient] {
+            closed = true
+            defer { byKey = [:] }
+            return Array(byKey.values)
+        }
+    }
 
     /// What makes two clients different: where, with which credentials, how strictly.
     struct ClientKey: Hashable {
@@ -135,24 +150,25 @@ public final class PullSession: Sendable {
     /// The client of `endpoint`, made at its first use and shared after.
     public func client(for endpoint: RegistryEndpoint, credentials scope: CredentialScope = .all, insecure: Bool = false) -> RegistryClient {
         let key = ClientKey(endpoint: endpoint, credentials: scope, insecure: insecure || options.insecure)
-        return clients.withLock { clients in
-            if let client = clients[key] { return client }
+        return clients.withLock { table in
+            if let client = table.byKey[key] { return client }
             var configuration = options.client
             configuration.deadline = deadline
             configuration.insecure = key.insecure
             let resolver = scope == .all ? options.credentials : options.credentials?.withoutExplicitCredential()
             let client = RegistryClient(endpoint: endpoint, credentials: resolver, configuration: configuration, logger: options.logger)
-            clients[key] = client
+            if table.closed {
+                client.shutdownWithoutWaiting()
+            } else {
+                table.byKey[key] = client
+            }
             return client
         }
     }
 
     /// Closes every client's connections, waiting for them.
     public func shutdown() async {
-        let all = clients.withLock { clients in
-            defer { clients = [:] }
-            return Array(clients.values)
-        }
+        let all = clients.withLock { $0.close() }
         let unreachable = unreachableMirrors.withLock { Set($0.keys) }
         for client in all {
             // A mirror that never answered may still hold a connection attempt: not waited for.
@@ -166,10 +182,7 @@ public final class PullSession: Sendable {
 
     /// Starts closing every client without waiting: for a run that ends on an error.
     public func shutdownWithoutWaiting() {
-        let all = clients.withLock { clients in
-            defer { clients = [:] }
-            return Array(clients.values)
-        }
+        let all = clients.withLock { $0.close() }
         for client in all { client.shutdownWithoutWaiting() }
     }
 

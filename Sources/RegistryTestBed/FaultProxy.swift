@@ -337,47 +337,12 @@ public final class FaultProxy: Sendable {
     /// Starts a proxy in front of `registry` (and its token server, if any).
     public static func start(upstream registry: TestRegistry) async throws -> FaultProxy {
         let connections = ConnectionTasks<FaultProxy>()
-        // Each accepted connection is wrapped on its event loop before it is
-        // active (so no byte is missed) and handed at once to a task that
-        // always runs `executeThenClose`, even when the proxy is stopping.
         func bind(_ listener: ProxyListener) async throws -> any Channel {
-            try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .serverChannelOption(ChannelOptions.backlog, value: 256)
-                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        let connection = try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
-                        connections.spawn { proxy in
-                            if let proxy {
-                                await proxy.serve(connection, listener: listener)
-                            } else {
-                                try? await connection.executeThenClose { _, _ in }
-                            }
-                        }
-                    }
-                }
-                .bind(host: "127.0.0.1", port: 0)
-                .get()
+            try await connections.httpListener { proxy, connection in await proxy.serve(connection, listener: listener) }
+                .bind(host: "127.0.0.1", port: 0).get()
         }
         func bindForwardProxy() async throws -> any Channel {
-            try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let connection = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                        connections.spawn { proxy in
-                            if let proxy {
-                                await proxy.tunnel(connection)
-                            } else {
-                                try? await connection.executeThenClose { _, _ in }
-                            }
-                        }
-                    }
-                }
-                .bind(host: "127.0.0.1", port: 0)
-                .get()
+            try await connections.byteListener { proxy, connection in await proxy.tunnel(connection) }.bind(host: "127.0.0.1", port: 0).get()
         }
         let main: any Channel
         let alternate: any Channel

@@ -104,22 +104,7 @@ public final class InProcessRegistry: Sendable {
     /// event loop before it is active (so no byte is missed) and served at
     /// once by a task of its own (``ConnectionTasks``).
     private static func bind(_ address: Address, as listener: RegistryListener, connections: ConnectionTasks<InProcessRegistry>) async throws -> any Channel {
-        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(ChannelOptions.backlog, value: 64)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    let connection = try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
-                    connections.spawn { registry in
-                        if let registry {
-                            await registry.serve(connection, listener: listener)
-                        } else {
-                            try? await connection.executeThenClose { _, _ in }
-                        }
-                    }
-                }
-            }
+        let bootstrap = connections.httpListener { registry, connection in await registry.serve(connection, listener: listener) }
         switch address {
         case .tcp:
             return try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
@@ -130,22 +115,7 @@ public final class InProcessRegistry: Sendable {
 
     /// The forward proxy's listener: each connection tunnelled to the main listener.
     private static func bindProxy(connections: ConnectionTasks<InProcessRegistry>) async throws -> any Channel {
-        try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let connection = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    connections.spawn { registry in
-                        if let registry {
-                            await registry.tunnel(connection)
-                        } else {
-                            try? await connection.executeThenClose { _, _ in }
-                        }
-                    }
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0)
-            .get()
+        try await connections.byteListener { registry, connection in await registry.tunnel(connection) }.bind(host: "127.0.0.1", port: 0).get()
     }
 
     /// Tunnels one forward-proxy connection to the main listener, recording its `CONNECT`.

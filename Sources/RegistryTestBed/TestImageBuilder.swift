@@ -181,10 +181,12 @@ public struct TestImageBuilder: Sendable {
 
         try writeFile("\(root)/\(top)/seed.txt", "hocker test layer\nseed: \(seed)\nsize: \(size)\n")
         let dataFiles = max(1, fileCount)
-        for index in 0..<dataFiles {
-            let share = size / dataFiles + (index < size % dataFiles ? 1 : 0)
-            try writePseudoRandomFile(
-                "\(root)/\(top)/data/file-\(index).bin", seed: "\(seed)/file-\(index)", count: share)
+        try await onThreadOfItsOwn {
+            for index in 0..<dataFiles {
+                let share = size / dataFiles + (index < size % dataFiles ? 1 : 0)
+                try writePseudoRandomFile(
+                    "\(root)/\(top)/data/file-\(index).bin", seed: "\(seed)/file-\(index)", count: share)
+            }
         }
         for path in ["\(root)/\(top)", "\(root)/\(top)/data"] {
             try? fileManager.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
@@ -198,10 +200,10 @@ public struct TestImageBuilder: Sendable {
                 "--mode=u+rw,go+r,go-w", "--format=gnu", "-C", root, "-cf", tarPath, top,
             ],
             timeout: .seconds(600))
-        let (diffID, uncompressedSize) = try hashFile(tarPath)
+        let (diffID, uncompressedSize) = try await onThreadOfItsOwn { try hashFile(tarPath) }
         _ = try await runChecked("gzip", ["-n", "-f", tarPath], timeout: .seconds(600))
         let gzipPath = tarPath + ".gz"
-        let (digest, compressedSize) = try hashFile(gzipPath)
+        let (digest, compressedSize) = try await onThreadOfItsOwn { try hashFile(gzipPath) }
         let destination = "\(blobsPath)/\(digest.dropFirst(7))"
         if fileManager.fileExists(atPath: destination) {
             try? fileManager.removeItem(atPath: gzipPath)
@@ -299,5 +301,14 @@ func canonicalJSON(_ object: Any) throws(TestBedError) -> Data {
         return try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
     } catch {
         throw .invalidImageSpec(reason: "cannot serialise JSON: \(error)")
+    }
+}
+
+/// Runs blocking `work` (writing or hashing tens of megabytes) on a thread of
+/// its own: on the concurrency pool's few threads it would hold up every
+/// other test's tasks, and the tests that time a deadline with them.
+func onThreadOfItsOwn<Result: Sendable>(_ work: @escaping @Sendable () throws -> Result) async throws -> Result {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Swift.Result { try work() }) }.start()
     }
 }

@@ -103,25 +103,7 @@ extension ImageFixture {
 }
 
 /// Lines told by a session, kept for assertions.
-final class TextLog: Sendable {
-    private let lines = Mutex<[String]>([])
-
-    func append(_ line: String) {
-        lines.withLock { $0.append(line) }
-    }
-
-    var all: [String] { lines.withLock { $0 } }
-}
-
-/// The error `body` throws, or nil when it throws none.
-func thrownError(_ body: () async throws -> some Any) async -> (any Error)? {
-    do {
-        _ = try await body()
-        return nil
-    } catch {
-        return error
-    }
-}
+typealias TextLog = Recorded<String>
 
 /// The contents of a file, or nil when it cannot be read.
 func contents(_ path: String) -> Data? {

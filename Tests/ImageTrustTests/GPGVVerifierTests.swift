@@ -58,7 +58,8 @@ struct GPGVVerifierTests {
         await #expect(throws: GPGVError.timedOut(.milliseconds(700))) {
             try await verifier.verify(message: [0xA3], keyring: [0x99])
         }
-        #expect(ContinuousClock.now - started < .seconds(10))
+        // Not waited for to the end of its 60 s sleep; the margin is for a machine loaded by builds.
+        #expect(ContinuousClock.now - started < .seconds(30))
         let pids = try await Self.recordedPIDs(pidFile)
         #expect(pids.count == 2)
         #expect(try await Self.waitUntilGone(pids), "gpgv's process group outlived the timeout: \(pids)")

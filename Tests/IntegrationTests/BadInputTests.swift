@@ -96,7 +96,7 @@ struct CommandLineTests {
     /// nix/'s docker-archive builder, run as Nix runs it (attributes in the
     /// environment): store paths are copied in and checked in one read, and a
     /// path whose digest is not the one claimed is refused, nothing written.
-    @Test(arguments: BuilderClaim.allCases)
+    @Test(.enabled(if: TestTools.path("tar") != nil || TestTools.requireIntegration(), "tar is not installed"), arguments: BuilderClaim.allCases)
     func nixBuilderChecksStorePaths(_ claim: BuilderClaim) async throws {
         let image = try await TestImageBuilder().build(
             tag: "v1", layers: [TestLayerSpec(seed: "builder-a", approximateSize: 40_000), TestLayerSpec(seed: "builder-b", approximateSize: 20_000)])

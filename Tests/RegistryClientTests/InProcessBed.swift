@@ -93,25 +93,7 @@ extension ImageFixture {
 }
 
 /// The retries a client announced, kept for assertions.
-final class NoticeLog: Sendable {
-    private let notices = Mutex<[RetryNotice]>([])
-
-    func append(_ notice: RetryNotice) {
-        notices.withLock { $0.append(notice) }
-    }
-
-    var all: [RetryNotice] { notices.withLock { $0 } }
-}
-
-/// The error `body` throws, or nil when it throws none.
-func thrownError(_ body: () async throws -> some Any) async -> (any Error)? {
-    do {
-        _ = try await body()
-        return nil
-    } catch {
-        return error
-    }
-}
+typealias NoticeLog = Recorded<RetryNotice>
 
 /// A temporary directory of the test's own, removed by the caller.
 func temporaryDirectory() throws -> String {
