@@ -176,6 +176,17 @@ struct DaemonLoadTests {
         #expect(result.status == 1, "\(result.stderrText)")
         #expect(result.stderrText.contains("hocker: error: permission denied on \(fixture.docker.socketPath)"), "\(result.stderrText)")
         #expect(result.stderrText.contains("hint: add yourself to"), "\(result.stderrText)")
+
+        // A socket of group root (mode 0660): no group to join, and none is suggested.
+        try await Self.withProxy(fixture.docker) { proxy in
+            try #require(chmod(proxy.socketPath, 0o660) == 0)
+            let rootOnly = try await runProcess(
+                "setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", HockerBinary.builtExecutable, "load", "--host", proxy.host, "-i", fixture.runnable.archive],
+                environment: HockerBinary.isolatedEnvironment)
+            #expect(rootOnly.status == 1, "\(rootOnly.stderrText)")
+            #expect(rootOnly.stderrText.contains("hocker: error: permission denied on \(proxy.socketPath): only root may use this daemon"), "\(rootOnly.stderrText)")
+            #expect(!rootOnly.stderrText.contains("usermod"), "\(rootOnly.stderrText)")
+        }
     }
 }
 
