@@ -273,11 +273,18 @@ public struct ImagePuller: Sendable {
     /// Writes the archive of `layout` in order to `output` (standard
     /// output, a FIFO, a pipe to a daemon), each blob's bytes as they
     /// arrive; blobs whose verified bytes are `known` are written from memory.
-    func stream(_ layout: TarLayout, of image: ImageReference, into output: FileDescriptor, shownPath: String, known: [Digest: Data]) async throws {
+    /// `readHere`: this process reads `output` (a pipe to a daemon's
+    /// connection), so no download writes to it from the concurrency pool
+    /// (``ArchiveStream/passThrough``).
+    func stream(
+        _ layout: TarLayout, of image: ImageReference, into output: FileDescriptor, shownPath: String, known: [Digest: Data], readHere: Bool = false
+    ) async throws {
         let client = client
         let cache = cache
         let observer = observer
-        try await ArchiveStream(layout: layout, ahead: jobs ?? 4).write(
+        var archive = ArchiveStream(layout: layout, ahead: jobs ?? 4)
+        archive.passThrough = !readHere
+        try await archive.write(
             to: output, shownPath: shownPath, temporaryPaths: temporaryPaths, observer: observer
         ) { blob, spool in
             let progress = Self.progress(of: blob, to: observer)

@@ -150,7 +150,7 @@ extension PullSession {
             let layout = try TarLayout.dockerArchive(config: manifest.config, layers: manifest.layers, repoTags: names)
             let known = resolution.configBytes.map { [manifest.config.digest: $0] } ?? [:]
             return WrittenArchiveSource(name: name, layout: layout, config: manifest.config, layers: manifest.layers, repoTags: names) { pipe in
-                try await puller.stream(layout, of: image, into: pipe, shownPath: "the archive of \(name)", known: known)
+                try await puller.stream(layout, of: image, into: pipe, shownPath: "the archive of \(name)", known: known, readHere: true)
             }
         }
     }
@@ -179,7 +179,7 @@ extension PullSession {
                     throw LockLoadError.manifestDisagrees(entry: entry.name, manifest: pinned.manifestDigest, path: path)
                 }
                 try await self.puller(client, observed: false).stream(
-                    layout, of: source, into: pipe, shownPath: "the archive of \(entry.name)", known: [:])
+                    layout, of: source, into: pipe, shownPath: "the archive of \(entry.name)", known: [:], readHere: true)
             }
         }
     }

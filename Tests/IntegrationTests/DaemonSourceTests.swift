@@ -85,6 +85,36 @@ extension DaemonLoadTests {
         #expect(missing.stderrText.contains("nosuch"), "\(missing.stderrText)")
     }
 
+    /// As many images streamed from the registry at once as the concurrency
+    /// pool has threads (one per core): a download that writes into a full
+    /// pipe must not hold a thread the daemon connections need to read it.
+    @Test("as many lock entries at once as the machine has cores, each streamed from the registry: all load")
+    func loadsAsWideAsThePool() async throws {
+        let fixture = try DaemonFixture.shared
+        let daemon = fixture.docker
+        let count = min(max(ProcessInfo.processInfo.activeProcessorCount, 2), 16)
+        let run = UUID().uuidString.prefix(6).lowercased()
+        var references: [String] = []
+        for index in 0..<count {
+            // Larger than the pipe (1 MiB), so that writing into it waits for the daemon.
+            let image = try await TestImageBuilder().build(
+                tag: "v1", layers: [TestLayerSpec(seed: "wide-\(run)-\(index)", approximateSize: 6_000_000, fileCount: 2)])
+            defer { image.remove() }
+            _ = try await fixture.registry.push(image, repository: "load/wide\(index)", tag: run, format: .dockerSchema2)
+            references.append("\(fixture.registry.hostPort)/load/wide\(index):\(run)")
+        }
+        let lock = try await Self.lockFile(references, named: "load-wide")
+        defer { Scratch.remove((lock as NSString).deletingLastPathComponent) }
+
+        // A run whose every pool thread is blocked is ended here: its own --max-time needs that pool too.
+        let loaded = try await runProcess(
+            HockerBinary.path("hocker"), ["load", "--host", daemon.host, "--jobs", "\(count)", "--lock-file", lock],
+            environment: HockerBinary.isolatedEnvironment, timeout: .seconds(120))
+        #expect(loaded.status == 0, "\(loaded.stderrText)")
+        #expect(loaded.stdoutText.split(separator: "\n").filter { $0.hasPrefix("Loaded image: ") }.count == count, "\(loaded.stdoutText)")
+        _ = try await daemon.client(["rmi", "-f"] + references)
+    }
+
     /// Under a signature policy, a reference is checked as `hocker image`
     /// checks it, before the daemon is asked about it; a lock entry is
     /// loaded by the digest it pins.
