@@ -33,7 +33,7 @@ struct LoadCommand: HockerCommand {
             archive's manifest.json and config, from a reference's manifest, from the lock file itself (no \
             registry request at all), or from what a nix/ build recorded. Otherwise the archive is streamed to \
             the daemon, which unpacks it as it arrives: from the download for a reference or a lock entry (no \
-            file is written), from the Nix store for a streamed image. The names loaded, tagged or found \
+            archive file: the blobs in flight only, in TMPDIR), from the Nix store for a streamed image. The names loaded, tagged or found \
             already there are printed on stdout.
 
             The daemon: --host; else DOCKER_HOST; else CONTAINER_HOST; else the first socket that \
