@@ -138,7 +138,7 @@ let package = Package(
         .testTarget(name: "DaemonClientTests", dependencies: ["DaemonClient", "ImageReference"]),
         .testTarget(name: "RegistryMirrorsTests", dependencies: ["RegistryMirrors", "ImageReference"]),
         .testTarget(name: "ImageLockTests", dependencies: ["ImageLock", "ImageSpec", "ImageReference", "ImageTrust"], exclude: ["Fixtures"]),
-        .testTarget(name: "NixExpressionTests", dependencies: ["NixExpression", "ImageSpec", "ImageReference"], exclude: ["Fixtures"]),
+        .testTarget(name: "NixExpressionTests", dependencies: ["NixExpression", "ImageSpec", "ImageReference", "RegistryTestBed"], exclude: ["Fixtures"]),
         .testTarget(
             name: "ImagePullTests",
             dependencies: [

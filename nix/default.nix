@@ -42,9 +42,29 @@ let
 
   defaultRegistry = "https://registry-1.docker.io/v2/";
 
+  # A hocker given as a path is copied into the store and is every build's
+  # builder, in the sandbox too, where nothing but the store exists: it
+  # must be a static executable. Nix cannot look inside a binary, so a path
+  # must be the directory scripts/build-static prints, which it marks
+  # (nix-support/standalone); a package (nix/package.nix) brings its
+  # closure with it, and a string is used in place, as given.
+  isDirectory = builtins.pathExists (toString hocker + "/bin/hocker");
+  standaloneMark = dir: builtins.pathExists (toString dir + "/nix-support/standalone");
+  hockerIsStandalone =
+    if substring 0 (stringLength builtins.storeDir + 1) (toString hocker) == builtins.storeDir + "/" then true
+    else if isDirectory then standaloneMark hocker
+    else baseNameOf (dirOf (toString hocker)) == "bin" && standaloneMark (dirOf (dirOf (toString hocker)));
+
+  notStandalone = throw ''
+    hocker: ${toString hocker} is not known to run alone. Nix copies it into the store as the builder of every fetch, and in the sandbox (sandbox = true, NixOS's default) a build sees nothing but the store: a dynamically linked hocker cannot start there (Nix says "executing '/nix/store/...-hocker': No such file or directory").
+      Use the directory scripts/build-static prints (a static hocker, marked nix-support/standalone): import ./nix { hocker = /path/printed/by/build-static; }
+      or a hocker built by Nix: import ./nix { hocker = pkgs.callPackage ./nix/package.nix { ... }; }
+      or, with sandbox = false only, run this one in place by giving its path as a string: import ./nix { hocker = "${toString hocker}"; }'';
+
   hockerExecutable =
     if builtins.isAttrs hocker then "${hocker}/bin/hocker"
-    else if builtins.pathExists (toString hocker + "/bin/hocker") then "${hocker}/bin/hocker"
+    else if builtins.isPath hocker && !hockerIsStandalone then notStandalone
+    else if isDirectory then "${hocker}/bin/hocker"
     else "${hocker}";
 
   # The CA bundle's path, in the store: a package's etc/ssl/certs/ca-bundle.crt,
@@ -149,27 +169,49 @@ let
 
   platformOf = image: if image.platform or null == null then "unknown" else image.platform;
 
-  # The entry of `images` for `platform`, else for `system`. A pin whose only
-  # image names no platform needs no choice; one that names another platform
-  # than the one wanted is refused, unless platform = "any" (take it as it is).
-  selectImage = { images, platform, system, what }:
+  # The entry of `images` for `platform`, else for `system`, as { image; }
+  # or { error; } (the sentence to throw). A pin whose only image names no
+  # platform needs no choice; one that names another platform than the one
+  # wanted is refused, unless platform = "any" (take it as it is).
+  chooseImage = { images, platform, system, what }:
     let
       wanted =
         if platform != null then normalisePlatform platform
-        else systemPlatforms.${system} or (throw "hocker: ${what}: no image platform is known for system ${system}; pass platform = \"os/arch\"");
+        else systemPlatforms.${system} or null;
       matching = filter (image: image.platform or null != null && normalisePlatform image.platform == wanted) images;
       single = head images;
     in
-    if images == [ ] then throw "hocker: ${what}: the pin lists no images"
-    else if platform == "any" then (if matching != [ ] then head matching else single)
-    else if length images == 1 && single.platform or null == null then single
-    else if matching != [ ] then head matching
-    else throw "hocker: ${what}: no image for ${wanted}${if platform == null then " (system ${system})" else ""}; the pin has ${concatStringsSep ", " (map platformOf images)}; pass platform = \"os/arch\" to pick one, or platform = \"any\" to take a single image whatever it is for";
+    if images == [ ] then { error = "hocker: ${what}: the pin lists no images"; }
+    else if platform == "any" then { image = if matching != [ ] then head matching else single; }
+    else if length images == 1 && single.platform or null == null then { image = single; }
+    else if wanted == null then { error = "hocker: ${what}: no image platform is known for system ${system}; pass platform = \"os/arch\""; }
+    else if matching != [ ] then { image = head matching; }
+    else { error = "hocker: ${what}: no image for ${wanted}${if platform == null then " (system ${system})" else ""}; the pin has ${concatStringsSep ", " (map platformOf images)}; pass platform = \"os/arch\" to pick one, or platform = \"any\" to take a single image whatever it is for"; };
+
+  selectImage = args: let chosen = chooseImage args; in if chosen ? error then throw chosen.error else chosen.image;
+
+  # Why `image` cannot be built as `format`, or null: an OCI artifact (an
+  # SBOM, a signature) is no image a docker-archive holds.
+  formatProblem = { image, format, what }:
+    if format != "docker" && format != "oci-archive" then "hocker: ${what}: format is docker or oci-archive, not ${format}"
+    else if format == "docker" && image.artifactType or null != null then
+      "hocker: ${what} is an OCI artifact (${image.artifactType}), not a container image: a docker-archive cannot hold it; pass format = \"oci-archive\" to build it as an OCI layout in one tar, its manifest and blobs as they are"
+    else null;
+
+  # What fromLock gives for an entry it cannot build here: nothing that
+  # nix-build of the whole set builds (a trace says it is left out), and
+  # the error wherever the entry is used.
+  unavailable = message: builtins.trace "${message} (left out)" {
+    hockerUnavailable = message;
+    outPath = throw message;
+  };
 
   blobHex = digest: removePrefix "sha256:" digest;
 
+  # A layer's file name ending; an artifact's blobs (not tars) get none.
   layerExtension = mediaType:
-    if match ".*gzip" mediaType != null then ".tar.gz"
+    if match "application/vnd\\.(oci\\.image\\.layer|docker\\.image\\.rootfs)\\..*" mediaType == null then ""
+    else if match ".*gzip" mediaType != null then ".tar.gz"
     else if match ".*zstd" mediaType != null then ".tar.zst"
     else ".tar";
 
@@ -312,13 +354,16 @@ let
       , finalImageName ? null   # the name the loaded image gets (default: the registry's name for it)
       , finalImageTag ? null    # its tag (default: tag)
       , insecure ? false
-      , format ? "docker"       # or "oci-archive" (an OCI layout in one tar, the image's digest kept)
+      , format ? "docker"       # or "oci-archive" (an OCI layout in one tar, the image's digest kept); an artifact only this
       , stream ? false          # an executable that writes the archive to stdout from the blobs: `$out | podman load`
+      , lockEntry ? null        # the lock entry's name (fromLock), for the errors
       , ...                     # formatVersion, digest, mediaType, indexDigest, indexMediaType
       }:
       let
-        what = "${repository}${if tag == null then "" else ":${tag}"}";
+        image = "${repository}${if tag == null then "" else ":${tag}"}";
+        what = if lockEntry == null then image else "lock entry ${lockEntry} (${image})";
         chosen = selectImage { inherit images platform system what; };
+        problem = formatProblem { image = chosen; inherit format what; };
         blob = fileName: entry: fetchBlob {
           inherit registry repository insecure;
           inherit (entry) digest hash;
@@ -329,9 +374,9 @@ let
         shortName = if name != null then name else baseNameOf repository;
         label = if tag != null then tag else substring 0 12 (blobHex chosen.manifestDigest);
         archive =
-          if format == "docker" then "docker-archive"
-          else if format == "oci-archive" then "oci-archive"
-          else throw "hocker: ${what}: format is docker or oci-archive, not ${format}";
+          if problem != null then throw problem
+          else if format == "docker" then "docker-archive"
+          else "oci-archive";
         manifest = fetchManifest {
           inherit registry repository insecure;
           digest = chosen.manifestDigest;
@@ -373,6 +418,10 @@ let
     # every other pin), for `platform` if given, else the one `system` runs,
     # named as the entry's --final-name says. Entries are built only when
     # used. Takes the file, or { lockFile; platform ? null; system ? ...; }.
+    # An entry that cannot be built here (no image for the platform, an
+    # artifact as a docker-archive) does not stop the others: nix-build of
+    # the whole set leaves it out with a trace, and using it is an error
+    # naming the entry.
     fromLock = arg:
       let
         options = if builtins.isAttrs arg then arg else { lockFile = arg; };
@@ -384,9 +433,16 @@ let
         lock = builtins.fromJSON (builtins.readFile lockFile);
         version = lock.formatVersion or 0;
         image = name: entry:
-          let request = entry.request or { };
-          in fetchImage ((removeAttrs entry [ "request" "trust" ]) // {
+          let
+            request = entry.request or { };
+            what = "lock entry ${name} (${entry.repository or "?"}${if entry.tag or null == null then "" else ":${entry.tag}"})";
+            chosen = chooseImage { images = entry.images or [ ]; inherit platform system what; };
+            problem = if chosen ? error then chosen.error else formatProblem { image = chosen.image; inherit format what; };
+          in
+          if problem != null then unavailable problem
+          else fetchImage ((removeAttrs entry [ "request" "trust" ]) // {
             inherit platform system stream format;
+            lockEntry = name;
             finalImageName = request.finalName or null;
             finalImageTag = request.finalTag or null;
           });
@@ -420,13 +476,16 @@ let
 
     # loadImages of every entry of a lock file, streamed (fromLock's
     # arguments: the file, or { lockFile; platform ? null; system ? ...; };
-    # stream = false loads archive files built in the store instead).
+    # stream = false loads archive files built in the store instead). An
+    # entry fromLock leaves out (no image for the platform) is left out
+    # here too, with its trace.
     loadLock = arg:
       let
         options = if builtins.isAttrs arg then arg else { lockFile = arg; };
         images = fromLock ({ stream = true; } // options);
+        buildable = builtins.filter (image: !(image ? hockerUnavailable)) (map (name: images.${name}) (builtins.attrNames images));
       in
-      loadImages { images = map (name: images.${name}) (builtins.attrNames images); name = options.name or "hocker-load-lock"; };
+      loadImages { images = buildable; name = options.name or "hocker-load-lock"; };
 
     # Calls a generated expression (a file or a function) with the functions
     # it asks for, as nixpkgs' callPackage does. Given

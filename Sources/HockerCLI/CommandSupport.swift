@@ -4,6 +4,13 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ImagePull
 import ImageReference
 import Logging
@@ -38,6 +45,9 @@ struct CommandContext: Sendable {
     /// Standard error: notes above the live progress lines.
     var console = Console()
     var environment = ProcessInfo.processInfo.environment
+    /// Whether standard output is a terminal: where a blob is not written
+    /// unasked, and progress is not drawn over the data.
+    var standardOutputIsTerminal = isatty(STDOUT_FILENO) == 1
 }
 
 /// A command that runs with a context; `run()` makes a fresh one.

@@ -49,6 +49,11 @@ struct DockerToNixCommand: HockerCommand {
             (--platform repeated, or --platform all), picked by system at evaluation. json \
             (or --json) prints the same pin as a JSON document.
 
+            An OCI artifact (an SBOM, a signature: artifactType, or a config or layers that \
+            are not an image's) is no image a docker-archive holds: the fetchdocker format \
+            refuses it; hocker and json pin it with its artifactType, and nix/'s fetchImage \
+            builds it only with format = "oci-archive" (the manifest and its blobs as they are).
+
             Examples:
               hocker-manifest library/debian jessie | docker2nix library/debian jessie
               docker2nix --manifest m.json --altName mydebian library/debian jessie
@@ -128,7 +133,11 @@ struct DockerToNixCommand: HockerCommand {
     private func fetchDockerManifest(target: ImageTarget, source: ManifestSource, context: CommandContext) async throws -> (ImageManifest, String) {
         switch source {
         case .given(let bytes, let origin):
-            return (try imageManifest(parsing: bytes, origin: origin, target: target).1, target.registryURI)
+            let manifest = try imageManifest(parsing: bytes, origin: origin, target: target).1
+            if let artifact = manifest.artifact {
+                throw ImageSpecError.notAnImage(image: "the manifest on \(origin)", artifactType: artifact, refusedBy: .fetchdockerExpression)
+            }
+            return (manifest, target.registryURI)
         case .registry:
             let platform = try registryOptions.singlePlatform(command: "docker2nix --format fetchdocker")
             // The expression names the registry, whichever source answered: the digests are the same.

@@ -68,7 +68,8 @@ struct ConfigCommand: HockerCommand {
         let target = try registryOptions.target(image)
         let platform = try registryOptions.singlePlatform(command: "hocker config")
         let out = out
-        try await registryOptions.withSession(context: context, observer: display.reporter(quiet: registryOptions.quiet, context: context)) { session in
+        let reporter = display.reporter(quiet: registryOptions.quiet, dataTo: out, context: context)
+        try await registryOptions.withSession(context: context, observer: reporter) { session in
             try await session.config(target, platform: platform, to: out)
         }
     }
@@ -81,7 +82,7 @@ struct LayerCommand: HockerCommand {
         abstract: "Fetch one blob (a layer) by digest, verified against it.",
         discussion: """
             The tag is not resolved: nixpkgs passes "unused". Without --out the blob \
-            goes to stdout once verified.
+            goes to stdout once verified; not to a terminal, unless --out - asks for it.
 
             Examples:
               hocker-layer --out=layer.tar.gz --layer cd0a524342ef...49c library/debian unused
@@ -106,8 +107,15 @@ struct LayerCommand: HockerCommand {
         var arguments = image
         arguments.imageTag = nil
         let target = try registryOptions.target(arguments)
+        // A blob is bytes a terminal cannot show (and may be misled by): asked for, as curl asks.
+        if out == nil, context.standardOutputIsTerminal {
+            throw UsageError(
+                "standard output is a terminal: hocker layer does not write a blob's bytes to it unasked",
+                hints: ["write it to a file with --out PATH, or into a pipe (hocker layer ... | tar tz)", "--out - writes it to the terminal anyway"])
+        }
         let out = out
-        try await registryOptions.withSession(context: context, observer: display.reporter(quiet: registryOptions.quiet, context: context)) { session in
+        let reporter = display.reporter(quiet: registryOptions.quiet, dataTo: out, context: context)
+        try await registryOptions.withSession(context: context, observer: reporter) { session in
             try await session.blob(digest, of: target, to: out)
         }
     }

@@ -105,7 +105,7 @@ public enum HockerMain {
         let status = await status(tool: tool, arguments: arguments, context: context, finished: { context.children.killAll() })
         // A signal came as the run ended (an image's names set whole first): the run was interrupted, and ends
         // as such, from the signal's thread, once its cleanup is done.
-        while Interrupts.ending {
+        while Interrupts.isEnding {
             try? await Task.sleep(for: .seconds(1))
         }
         exit(status)
@@ -229,6 +229,8 @@ public enum HockerMain {
     /// Prints an error and its hints; returns the exit status for it.
     /// `usageHint` is added under an error of the argument parser's own.
     static func report(_ error: any Error, redactor: SecretRedactor, usageHint: String? = nil) -> Int32 {
+        // The process exits with 128 + the signal in a moment; the interruption says it all.
+        if Interrupts.isEnding { return ExitStatus.failure.rawValue }
         if let error = error as? any UserFacingError {
             guard error.exitStatus != .readerGone else { return error.exitStatus.rawValue }
             emit(errorLines(error.message, hints: error.hints), redactor: redactor)

@@ -71,9 +71,8 @@ struct ImageCommand: HockerCommand {
         let platforms = try registryOptions.platformChoice()
         let path = out ?? defaultPath(target.reference, platforms: platforms)
         let (format, jobs) = (format, jobs)
-        try await registryOptions.withSession(
-            context: context, trust: trust, observer: display.reporter(quiet: registryOptions.quiet, context: context)
-        ) { session in
+        let reporter = display.reporter(quiet: registryOptions.quiet, dataTo: path, context: context)
+        try await registryOptions.withSession(context: context, trust: trust, observer: reporter) { session in
             try await session.image(target, platforms: platforms, format: format, to: path, jobs: jobs)
         }
         // The path written, as hocker printed it; not when the archive itself went to stdout.

@@ -35,7 +35,7 @@ struct LockCommand: ParsableCommand {
 
 /// `--lock-file`, shared by the lock commands.
 struct LockFileOptions: ParsableArguments {
-    @Option(name: .customLong("lock-file"), help: ArgumentHelp("The lock file (default: hocker.lock.json in the current directory).", valueName: "PATH"))
+    @Option(name: .customLong("lock-file"), help: ArgumentHelp("The lock file; a relative path is from the current directory.", valueName: "PATH"))
     var lockFile: String = LockFile.defaultPath
 
     /// `--lock-file PATH ` as a command must repeat it, or nothing for the default.
@@ -44,7 +44,7 @@ struct LockFileOptions: ParsableArguments {
 
 /// `--jobs` of the lock commands that talk to registries.
 struct LockJobsOption: ParsableArguments {
-    @Option(help: ArgumentHelp("Entries resolved at once (default 8).", valueName: "N"))
+    @Option(help: ArgumentHelp("Entries resolved at once.", valueName: "N"))
     var jobs = 8
 
     func validate() throws {
@@ -64,24 +64,35 @@ private func reportFailures(_ failures: [EntryFailure], errors: [String: any Err
 /// A lock run that did not fully succeed: its entries were reported line
 /// by line above; this is the summary the process ends with.
 enum LockRunError: UserFacingError {
-    /// Entries failed; the lock file keeps them as they were.
-    case entriesFailed(failed: [String], total: Int, path: String, written: Bool)
+    /// Entries failed: the lock file keeps them as they were (`existed`),
+    /// or, for entries being added, does not get them.
+    case entriesFailed(failed: [String], total: Int, path: String, written: Bool, existed: Bool)
     /// `check` found entries that moved or were edited.
     case outOfDate(names: [String], total: Int, lockFlag: String, path: String)
 
     var message: String {
         switch self {
-        case .entriesFailed(let failed, let total, let path, let written):
-            "\(failed.count) of \(total) entries failed (\(failed.joined(separator: ", "))); \(path) keeps \(failed.count == 1 ? "it" : "them") as \(failed.count == 1 ? "it was" : "they were")\(written ? ", with the others' changes written" : "")"
+        case .entriesFailed(let failed, let total, let path, let written, let existed):
+            let one = failed.count == 1
+            let fate =
+                existed
+                ? "\(path) keeps \(one ? "it as it was" : "them as they were")\(written ? ", with the others' changes written" : "")"
+                : (written ? "the others were added to \(path)" : "\(path) is unchanged")
+            return "\(failed.count) of \(Self.entries(total)) failed (\(failed.joined(separator: ", "))); \(fate)"
         case .outOfDate(let names, let total, _, let path):
-            "\(path) is out of date: \(names.count) of \(total) entries moved or were edited (\(names.joined(separator: ", ")))"
+            return "\(path) is out of date: \(names.count) of \(Self.entries(total)) moved or \(names.count == 1 ? "was" : "were") edited (\(names.joined(separator: ", ")))"
         }
     }
 
+    /// `1 entry`, `2 entries`.
+    static func entries(_ count: Int) -> String { "\(count) \(count == 1 ? "entry" : "entries")" }
+
     var hints: [String] {
         switch self {
-        case .entriesFailed:
+        case .entriesFailed(_, _, _, _, existed: true):
             ["fix what the lines above say, then run the command again; the entries that succeeded are not asked again for nothing"]
+        case .entriesFailed:
+            ["fix what the lines above say, then add the failed ones again"]
         case .outOfDate(let names, _, let lockFlag, _):
             ["resolve them again: hocker lock update \(lockFlag)\(names.joined(separator: " "))"]
         }
@@ -169,7 +180,8 @@ struct LockAddCommand: HockerCommand {
         guard outcome.failed.isEmpty else {
             reportFailures(outcome.failed, errors: outcome.errors, context: context)
             throw LockRunError.entriesFailed(
-                failed: outcome.failed.map(\.name), total: additions.count, path: lockOptions.lockFile, written: !outcome.added.isEmpty)
+                failed: outcome.failed.map(\.name), total: additions.count, path: lockOptions.lockFile, written: !outcome.added.isEmpty,
+                existed: false)
         }
     }
 }
@@ -178,7 +190,8 @@ struct LockAddCommand: HockerCommand {
 
 /// What `update` and `check` share: the entries named, one HEAD each.
 struct LockRefreshOptions: ParsableArguments {
-    @OptionGroup var registryOptions: RegistryOptions
+    // No --registry, no --platform: each entry names its registry and keeps the platforms it was added with.
+    @OptionGroup var registryOptions: ConnectionOptions
     @OptionGroup var lockOptions: LockFileOptions
     @OptionGroup var jobsOption: LockJobsOption
     @OptionGroup var trust: TrustOptions
@@ -186,14 +199,29 @@ struct LockRefreshOptions: ParsableArguments {
     @Flag(help: "Print the changes as a JSON document (old and new digest per entry and per platform).")
     var json = false
 
+    @Flag(
+        name: .customLong("allow-fewer-platforms"),
+        help: """
+            Let an entry whose tag moved to an index with fewer platforms drop the ones it lost; without it such an \
+            entry fails and keeps its old resolution.
+            """)
+    var allowFewerPlatforms = false
+
     @Argument(help: ArgumentHelp("Entries by name, or images (registry/repository) naming the entries that pin them; default: all.", valueName: "NAME"))
     var names: [String] = []
 
+    // Not for these commands, so not in their help: parsed only to say why.
+    @Option(name: .customLong("platform"), help: .hidden)
+    var platforms: [String] = []
+
+    @Option(help: .hidden)
+    var registry: String?
+
     func validate() throws {
-        if !registryOptions.platforms.isEmpty {
+        if !platforms.isEmpty {
             throw ValidationError("--platform is not for this command: each entry keeps the platforms it was added with (hocker lock add to change them)")
         }
-        if registryOptions.registry != nil {
+        if registry != nil {
             throw ValidationError("--registry is not for this command: each entry names its registry")
         }
     }
@@ -201,9 +229,9 @@ struct LockRefreshOptions: ParsableArguments {
     /// Runs the refresh and prints its report; returns it.
     func run(write: Bool, context: CommandContext) async throws -> LockReport {
         let workflow = LockWorkflow(path: lockOptions.lockFile, jobs: jobsOption.jobs, temporaryPaths: context.temporaryPaths)
-        let names = names
+        let (names, allowFewerPlatforms) = (names, allowFewerPlatforms)
         let outcome = try await registryOptions.withSession(context: context, trust: trust) { session in
-            try await session.lockRefresh(names, write: write, workflow: workflow)
+            try await session.lockRefresh(names, write: write, allowFewerPlatforms: allowFewerPlatforms, workflow: workflow)
         }
         let report = outcome.report
         if json {
@@ -217,7 +245,8 @@ struct LockRefreshOptions: ParsableArguments {
         }
         if !report.failed.isEmpty {
             reportFailures(report.failed, errors: outcome.errors, context: context)
-            throw LockRunError.entriesFailed(failed: report.failed.map(\.name), total: report.total, path: report.lockFile, written: report.written)
+            throw LockRunError.entriesFailed(
+                failed: report.failed.map(\.name), total: report.total, path: report.lockFile, written: report.written, existed: true)
         }
         return report
     }

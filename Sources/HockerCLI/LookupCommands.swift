@@ -120,10 +120,18 @@ struct InspectCommand: HockerCommand {
     static func text(_ inspection: ImageInspection) -> String {
         let field = TerminalText.field
         var lines = [field(inspection.reference), "digest      \(inspection.digest)", "media type  \(field(inspection.mediaType))"]
+        if let artifactType = inspection.artifactType { lines.append("artifact    \(field(artifactType))") }
+        if inspection.images.isEmpty { lines.append("(an empty index: it lists no manifest)") }
         for image in inspection.images {
             lines.append("")
             lines.append(image.platform.map(field) ?? "(no platform)")
             lines.append("  manifest  \(image.manifestDigest) (\(image.manifestSize) bytes, \(field(image.manifestMediaType)))")
+            if let artifactType = image.artifactType {
+                // An artifact's layers are not a filesystem, and its config is not an image's.
+                lines.append("  artifact  \(field(artifactType))")
+                lines.append("  size      \(ProgressReporter.formatBytes(image.size)) in \(image.layers) blob\(image.layers == 1 ? "" : "s") and the config")
+                continue
+            }
             lines.append("  size      \(ProgressReporter.formatBytes(image.size)) in \(image.layers) layer\(image.layers == 1 ? "" : "s") and the config")
             lines.append("  created   \(image.created.map(field) ?? "(not said)")")
             for (key, value) in image.labels.sorted(by: { $0.key < $1.key }) { lines.append("  label     \(field(key))=\(field(value))") }

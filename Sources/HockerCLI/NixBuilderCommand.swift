@@ -76,7 +76,7 @@ struct NixBuilderCommand: HockerCommand {
         case "fetch-config": try await fetchConfig(attributes, to: out, context: context)
         case "docker-archive", "oci-archive":
             let image = try attributes.localImage()
-            log("assembling \(out) from \(image.layers.count) layers\(image.repoTags.isEmpty ? "" : " as \(image.repoTags.joined(separator: ", "))")")
+            log("assembling \(out) from \(Self.layers(image.layers.count))\(image.repoTags.isEmpty ? "" : " as \(image.repoTags.joined(separator: ", "))")")
             try ArchiveAssembly.write(image, to: out, temporaryPaths: context.temporaryPaths)
         case "stream-script": try writeStreamScript(attributes, to: out, context: context)
         case "fetchdocker": try writeFetchdocker(attributes, to: out, context: context)
@@ -168,7 +168,7 @@ struct NixBuilderCommand: HockerCommand {
             exec \(Self.shellQuoted(Self.executablePath)) nix-builder
 
             """
-        log("writing \(path), which streams \(image.layers.count) layers")
+        log("writing \(path), which streams \(Self.layers(image.layers.count))")
         try writeOutput(Data(script.utf8), out: path, context: context)
         try makeExecutable(path)
     }
@@ -217,6 +217,9 @@ struct NixBuilderCommand: HockerCommand {
         Self.log(message)
     }
 
+    /// `1 layer`, `2 layers`.
+    static func layers(_ count: Int) -> String { "\(count) layer\(count == 1 ? "" : "s")" }
+
     private static func log(_ message: String) {
         Console.emit(TerminalText.message("hocker: \(message)\n"))
     }
@@ -226,7 +229,7 @@ struct NixBuilderCommand: HockerCommand {
     private func announceSources(of target: ImageTarget, probe: SourceProbe, attributes: BuilderAttributes, context: CommandContext) throws {
         let chain = try SourceChain(
             image: target.reference, probe: probe, primaryEndpoint: target.endpoint,
-            runMirrors: try RegistryOptions.runMirrors(flags: [], environment: context.environment),
+            runMirrors: try ConnectionOptions.runMirrors(flags: [], environment: context.environment),
             registriesConf: try RegistriesConfFiles.load(explicit: nil, environment: context.environment), insecure: attributes.insecure)
         if chain.plan.sources.count > 1 { log("sources, in order: \(chain.plan.sources.map(\.description).joined(separator: ", "))") }
     }
@@ -249,7 +252,7 @@ struct NixBuilderCommand: HockerCommand {
         let options = SessionOptions(
             credentials: try CredentialResolver(options: CredentialOptions(
                 environment: context.environment, redactor: context.redactor, children: context.children)),
-            client: client, runMirrors: try RegistryOptions.runMirrors(flags: [], environment: context.environment),
+            client: client, runMirrors: try ConnectionOptions.runMirrors(flags: [], environment: context.environment),
             registriesConf: try RegistriesConfFiles.load(explicit: nil, environment: context.environment), temporaryPaths: context.temporaryPaths,
             note: { message in Self.log(message) })
         return try await PullSession.run(options, body)
@@ -285,6 +288,12 @@ struct NixBuildFailure: UserFacingError {
                 hints = ["a client certificate cannot be given to a build; fetch from a registry that does not require one (a pull-through mirror)"]
             }
             return hints + underlying.hints.filter { !$0.contains("--") && !$0.contains("SSL_CERT_FILE") && !$0.contains("certs.d") }
+        case (.transport(_, let detail)?, _) where detail.contains("does not resolve"):
+            // Reached elsewhere through a mirror of the user's registries.conf, which a sandboxed build does not see.
+            return [
+                "the build asked the registry itself: no mirror was configured inside it. If hocker reached this registry through mirrors of your registries.conf, the build does not see that file: pass them with HOCKER_MIRROR=HOST[/PATH] in the environment of nix-build (with a nix-daemon, in the daemon's), or point CONTAINERS_REGISTRIES_CONF at a registries.conf the sandbox can read (extra-sandbox-paths)",
+                "else check the registry in the expression and the build's name resolution (the sandbox has the host's /etc/hosts and /etc/resolv.conf)",
+            ]
         case (.transport?, _), (.gaveUp?, _), (.timeLimitReached?, _):
             return ["check the registry in the expression and the build's network: fixed-output derivations may use it; the proxy variables pass through impureEnvVars"]
         default:

@@ -11,11 +11,64 @@ import Logging
 import RegistryClient
 import RegistryMirrors
 
-/// The flags every registry command shares, with hocker's spellings.
+/// The flags of a command that names an image: `--registry`, every flag
+/// of a run against registries (``ConnectionOptions``), `--platform`.
 struct RegistryOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Registry URI: https://registry-1.docker.io/v2/ (the default), https://host, or host:port.", valueName: "URI"))
     var registry: String?
 
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(
+        name: .customLong("platform"),
+        help: ArgumentHelp(
+            """
+            Platform to pick from a multi-platform image (default: linux/ and this machine's architecture). A single-platform \
+            image built for another is refused, unless 'any'. docker2nix, 'image --format oci', 'lock add' and inspect take several, or 'all'.
+            """,
+            valueName: "os/arch[/variant]"))
+    var platforms: [String] = []
+
+    func validate() throws {
+        _ = try platformChoice()
+    }
+
+    var quiet: Bool { connection.quiet }
+    var insecure: Bool { connection.insecure }
+    var mirrors: [String] { connection.mirrors }
+    var passwordStdin: Bool { connection.passwordStdin }
+
+    /// `--platform`, parsed: none, `all`, `any`, or platforms.
+    func platformChoice() throws(PlatformChoiceError) -> PlatformChoice {
+        try PlatformChoice(parsing: platforms)
+    }
+
+    /// `--platform` of a command that takes at most one (`all` is not one).
+    func singlePlatform(command: String) throws(PlatformChoiceError) -> PlatformChoice {
+        let choice = try platformChoice()
+        guard choice.picksOne else { throw .several(count: max(platforms.count, 2), command: command) }
+        return choice
+    }
+
+    /// The image the positional arguments name, against `--registry`.
+    func target(_ arguments: ImageArguments) throws(ReferenceError) -> ImageTarget {
+        try ImageTarget(name: arguments.imageName, tag: arguments.imageTag, registry: registry, insecure: insecure)
+    }
+
+    /// ``ConnectionOptions/withSession(context:trust:observer:_:)``.
+    func withSession<Result: Sendable>(
+        context: CommandContext, trust: TrustOptions? = nil, observer: (any TransferObserver)? = nil,
+        _ body: @escaping @Sendable (PullSession) async throws -> Result
+    ) async throws -> Result {
+        try await connection.withSession(context: context, trust: trust, observer: observer, body)
+    }
+}
+
+/// The flags of every run against registries, with hocker's spellings:
+/// credentials, trust, mirrors, the cache, retries and time limits, what
+/// is printed. A command whose images name their registry and platforms
+/// (the lock file's entries) takes these alone.
+struct ConnectionOptions: ParsableArguments {
     @Option(name: [.short, .long], help: "Registry username (with --password).")
     var username: String?
 
@@ -35,16 +88,6 @@ struct RegistryOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("Docker config.json or containers auth.json to take credentials from.", valueName: "PATH"))
     var authfile: String?
-
-    @Option(
-        name: .customLong("platform"),
-        help: ArgumentHelp(
-            """
-            Platform to pick from a multi-platform image (default: linux/ and this machine's architecture). A single-platform \
-            image built for another is refused, unless 'any'. docker2nix, 'image --format oci', 'lock add' and inspect take several, or 'all'.
-            """,
-            valueName: "os/arch[/variant]"))
-    var platforms: [String] = []
 
     @Option(help: ArgumentHelp(
         "Keep blobs by digest in DIR and reuse them, verified, instead of downloading them again (default: $HOCKER_CACHE, else none).",
@@ -99,13 +142,13 @@ struct RegistryOptions: ParsableArguments {
 
     @Option(
         parsing: .unconditional,
-        help: ArgumentHelp("Retries after connection errors, 429 and 5xx answers, each announced on stderr (default 5).", valueName: "N"))
+        help: ArgumentHelp("Retries after connection errors, 429 and 5xx answers, each announced on stderr.", valueName: "N"))
     var retries = 5
 
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Seconds to wait for data before a transfer counts as stalled; a stall is retried once (default 30). Connecting and the TLS handshake wait 10 s at most, or this when less.",
+            "Seconds to wait for data before a transfer counts as stalled; a stall is retried once. Connecting and the TLS handshake wait 10 s at most, or this when less.",
             valueName: "SECONDS"))
     var timeout = 30
 
@@ -124,26 +167,6 @@ struct RegistryOptions: ParsableArguments {
         guard retries >= 0, retries <= 100 else { throw ValidationError("--retries takes a number from 0 to 100") }
         guard timeout > 0 else { throw ValidationError("--timeout takes a positive number of seconds") }
         guard maxTime.map({ $0 > 0 }) ?? true else { throw ValidationError("--max-time takes a positive number of seconds") }
-        _ = try platformChoice()
-    }
-
-    // MARK: Typed at the edge
-
-    /// `--platform`, parsed: none, `all`, `any`, or platforms.
-    func platformChoice() throws(PlatformChoiceError) -> PlatformChoice {
-        try PlatformChoice(parsing: platforms)
-    }
-
-    /// `--platform` of a command that takes at most one (`all` is not one).
-    func singlePlatform(command: String) throws(PlatformChoiceError) -> PlatformChoice {
-        let choice = try platformChoice()
-        guard choice.picksOne else { throw .several(count: max(platforms.count, 2), command: command) }
-        return choice
-    }
-
-    /// The image the positional arguments name, against `--registry`.
-    func target(_ arguments: ImageArguments) throws(ReferenceError) -> ImageTarget {
-        try ImageTarget(name: arguments.imageName, tag: arguments.imageTag, registry: registry, insecure: insecure)
     }
 
     // MARK: The session

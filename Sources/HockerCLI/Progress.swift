@@ -33,9 +33,13 @@ struct ProgressOptions: ParsableArguments {
     @Option(help: "Progress on stderr: auto (live lines on a terminal, else a summary line), plain (a line per blob and the summary) or none.")
     var progress: ProgressMode = .auto
 
-    /// The display these options and `--quiet` ask for.
-    func reporter(quiet: Bool, context: CommandContext) -> ProgressReporter {
-        ProgressReporter(mode: progress, quiet: quiet, console: context.console)
+    /// The display these options and `--quiet` ask for. When the command's
+    /// data goes to a terminal (`dataTo` nil or `-`, standard output a
+    /// terminal), `auto` shows nothing: live lines would be drawn over the
+    /// data, and a summary would run on from its last line.
+    func reporter(quiet: Bool, dataTo out: String?, context: CommandContext) -> ProgressReporter {
+        let dataOnTerminal = (out == nil || out == "-") && context.standardOutputIsTerminal
+        return ProgressReporter(mode: dataOnTerminal && progress == .auto ? .none : progress, quiet: quiet, console: context.console)
     }
 }
 

@@ -60,6 +60,15 @@ public struct EntryChange: Codable, Sendable, Hashable {
     }
 
 
+    /// The platforms `old` pinned that `new` no longer has, as `old`
+    /// names them: what an update would drop (a moved tag whose index has
+    /// fewer images, for an entry that pins `all`).
+    public static func lostPlatforms(from old: LockEntry, to new: LockEntry) -> [String] {
+        platformChanges(from: old.pin.images, to: new.pin.images).compactMap { change in
+            change.new == nil ? change.platform : nil
+        }
+    }
+
     /// Never used: a resolved entry always has a digest.
     private static let placeholder = try! Digest(parsing: "sha256:" + String(repeating: "0", count: 64))
 
@@ -157,5 +166,40 @@ public struct LockReport: Codable, Sendable, Hashable {
     /// The document `--json` prints: pretty-printed, keys sorted, a newline at the end.
     public func jsonBytes() throws -> Data {
         try JSONDocument.bytes(of: self)
+    }
+}
+
+/// An update that would drop platforms the entry pins: refused, so a
+/// `fromLock` for that platform keeps building, unless the user says it may.
+public struct PlatformsLost: UserFacingError, Hashable {
+    /// The entry's name.
+    public var name: String
+    /// `registry/repository:tag`, as followed.
+    public var image: String
+    /// What the tag names now.
+    public var digest: Digest?
+    /// The platforms it would lose.
+    public var lost: [String]
+    /// The platforms it would keep.
+    public var kept: [String]
+    /// `--lock-file PATH ` as a command must repeat it, or nothing for the default.
+    public var lockFlag: String
+
+    public init(name: String, image: String, digest: Digest?, lost: [String], kept: [String], lockFlag: String) {
+        self.name = name
+        self.image = image
+        self.digest = digest
+        self.lost = lost
+        self.kept = kept
+        self.lockFlag = lockFlag
+    }
+
+    public var message: String {
+        let has = kept.isEmpty ? "none of the entry's platforms" : kept.joined(separator: ", ") + " only"
+        return "\(image) now names \(digest?.abbreviated ?? "an image"), with \(has): \(lost.joined(separator: ", ")) would be dropped; the entry keeps its old resolution"
+    }
+
+    public var hints: [String] {
+        ["to pin what the tag names now, without \(lost.joined(separator: ", ")): hocker lock update --allow-fewer-platforms \(lockFlag)\(name)"]
     }
 }

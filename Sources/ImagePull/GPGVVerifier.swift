@@ -12,7 +12,7 @@ import Darwin
 #endif
 import ImageReference
 import ImageTrust
-import Subprocess
+import RegistryClient
 import SystemPackage
 
 /// Verifies simple-signing signatures with GnuPG's `gpgv`, as apt verifies
@@ -63,42 +63,15 @@ public struct GPGVVerifier: OpenPGPVerifier {
         return GPGVStatus.outcome(status: status, exitStatus: exitStatus, content: content)
     }
 
-    /// Runs `gpgv`, standard output (the status lines) and standard error
-    /// read together, racing ``timeout``.
+    /// Runs `gpgv` as a ``BoundedProcess``: its standard output is the status lines.
     private func run(_ arguments: [String], home: String) async throws -> (String, Int32) {
-        let options = Self.platformOptions
-        let environment: Environment = .custom(["PATH": "/usr/bin:/bin", "LC_ALL": "C", "HOME": home, "GNUPGHOME": home])
-        let executable = self.executable
-        let timeout = self.timeout
-        return try await withThrowingTaskGroup(of: (String, Int32)?.self) { group in
-            group.addTask {
-                let result = try await Subprocess.run(
-                    .path(FilePath(executable)), arguments: Arguments(arguments), environment: environment, platformOptions: options,
-                    output: .bytes(limit: 1 << 20), error: .bytes(limit: 1 << 16))
-                switch result.terminationStatus {
-                case .exited(let code):
-                    return (String(decoding: result.standardOutput, as: UTF8.self), code)
-                case .signaled(let signal):
-                    throw GPGVError.killed(signal: signal)
-                }
-            }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let result = first else { throw GPGVError.timedOut(timeout) }
-            return result
+        let gpgv = BoundedProcess(
+            executable: executable, arguments: arguments, environment: ["PATH": "/usr/bin:/bin", "LC_ALL": "C", "HOME": home, "GNUPGHOME": home])
+        switch try await gpgv.run(timeout: timeout) {
+        case .exited(let status, let stdout, _): return (String(decoding: stdout, as: UTF8.self), status)
+        case .killed(let signal): throw GPGVError.killed(signal: signal)
+        case .timedOut(let timeout): throw GPGVError.timedOut(timeout)
         }
-    }
-
-    /// `gpgv` in a process group of its own; on cancellation the group gets
-    /// SIGTERM, then SIGKILL 2 s later.
-    private static var platformOptions: PlatformOptions {
-        var options = PlatformOptions()
-        options.processGroupID = 0
-        options.teardownSequence = [.send(signal: .terminate, toProcessGroup: true, allowedDurationToNextStep: .seconds(2))]
-        return options
     }
 
     /// A new directory only this user can read (mkdtemp makes it 0700).

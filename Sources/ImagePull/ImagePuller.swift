@@ -63,10 +63,13 @@ public struct ImagePuller: Sendable {
     /// signature policy: the one platform's manifest, or for a layout the
     /// index and every manifest copied. Throws to refuse; nil admits all.
     public var admit: (@Sendable ([ManifestDocument]) async throws -> Void)?
+    /// Told of a choice made for the user (the only entry of an index
+    /// that names no platform, taken); nil for silence.
+    public var note: (@Sendable (String) -> Void)?
 
     public init(
         client: RegistryClient, cache: BlobCache? = nil, jobs: Int? = nil, observer: (any TransferObserver)? = nil, temporaryPaths: TemporaryPaths,
-        warn: (@Sendable (String) -> Void)? = nil
+        warn: (@Sendable (String) -> Void)? = nil, note: (@Sendable (String) -> Void)? = nil
     ) {
         self.client = client
         self.cache = cache
@@ -74,6 +77,7 @@ public struct ImagePuller: Sendable {
         self.observer = observer
         self.temporaryPaths = temporaryPaths
         self.warn = warn
+        self.note = note
     }
 
     // MARK: Resolving
@@ -92,9 +96,17 @@ public struct ImagePuller: Sendable {
     /// one whose config does not parse, which cannot be checked); asked for
     /// none, one built for another than the host's gets a warning. With
     /// `readConfig` false the config is read only when a platform was asked.
+    /// The only entry of an index that names no platform is taken as a
+    /// single image is (with a note); an artifact is for no platform, and
+    /// its config is not read.
     public func resolve(_ image: ImageReference, platform choice: PlatformChoice, readConfig: Bool = true) async throws -> Resolution {
         let resolved = try await client.resolveImage(image, platform: choice)
-        guard resolved.index == nil else { return Resolution(image: resolved, configBytes: nil) }
+        let name = "\(client.endpoint.host)/\(image.repositoryReference)"
+        if resolved.index != nil {
+            guard resolved.platform == nil else { return Resolution(image: resolved, configBytes: nil) }
+            note?("the index \(name) names no platform for its only manifest; taking it (\(resolved.document.digest))")
+        }
+        guard resolved.manifest.isImage else { return Resolution(image: resolved, configBytes: nil) }
         let wanted: Platform
         switch choice {
         case .any, .all: return Resolution(image: resolved, configBytes: nil)
@@ -104,7 +116,6 @@ public struct ImagePuller: Sendable {
         case .platforms(let platforms): wanted = platforms[0]
         }
         let bytes = try await configBytes(resolved.manifest.config, of: image)
-        let name = "\(client.endpoint.host)/\(image.repositoryReference)"
         let actual: Platform?
         do {
             actual = try ImageConfiguration(bytes: bytes).platform
@@ -118,6 +129,31 @@ public struct ImagePuller: Sendable {
             warn?("\(name) is a single \(actual) image, not one for this machine (\(Platform.host)); taking it as it is")
         }
         return Resolution(image: resolved, configBytes: bytes)
+    }
+
+    /// Refuses, before any file is made, an image a docker-archive cannot
+    /// hold as docker and podman load it: an artifact, or a config without
+    /// `rootfs` (or whose diff IDs do not match the layers). Returns the
+    /// config's bytes, read once for the check and kept for the archive.
+    func checkLoadable(_ resolution: Resolution, of image: ImageReference) async throws -> Data {
+        let resolved = resolution.image
+        var name = "\(client.endpoint.host)/\(image.repositoryReference)"
+        if let platform = resolved.platform { name += " (\(platform))" }
+        if let artifact = resolved.manifest.artifact {
+            throw ImageSpecError.notAnImage(image: name, artifactType: artifact, refusedBy: .dockerArchive)
+        }
+        var bytes = resolution.configBytes ?? Data()
+        if resolution.configBytes == nil { bytes = try await configBytes(resolved.manifest.config, of: image) }
+        let config: ImageConfiguration
+        do {
+            config = try ImageConfiguration(bytes: bytes)
+        } catch {
+            throw ImageSpecError.configNotLoadable(image: name, reason: "is not an image config (\(error.message))")
+        }
+        if let reason = config.unloadableReason(layers: resolved.manifest.layers.count) {
+            throw ImageSpecError.configNotLoadable(image: name, reason: reason)
+        }
+        return bytes
     }
 
     /// A config's bytes, verified: from the cache when it has them, else
@@ -144,10 +180,11 @@ public struct ImagePuller: Sendable {
         let resolution = try await resolve(image, platform: platform)
         let resolved = resolution.image
         try await admit?([resolved.document])
-        let known = resolution.configBytes.map { [resolved.manifest.config.digest: $0] } ?? [:]
+        var known = resolution.configBytes.map { [resolved.manifest.config.digest: $0] } ?? [:]
         let name = name ?? image
         switch format {
         case .docker:
+            known[resolved.manifest.config.digest] = try await checkLoadable(resolution, of: image)
             let repoTags = name.tag.map { ["\(name.familiarName):\($0)"] } ?? []
             let layout = try TarLayout.dockerArchive(config: resolved.manifest.config, layers: resolved.manifest.layers, repoTags: repoTags)
             try await writeTar(layout, of: image, to: path, known: known)
@@ -160,43 +197,64 @@ public struct ImagePuller: Sendable {
     }
 
     /// Resolves `image` for every platform `choice` picks and writes an
-    /// OCI layout of them to `path`: for `.all`, the index as the registry
-    /// serves it (its digest kept) with every manifest it lists; for some
+    /// OCI layout of them to `path`: for `.all`, everything the reference
+    /// names as the registry serves it — an index with its digest kept,
+    /// every manifest it lists (attestations, artifacts, nested indexes)
+    /// and their blobs, as `skopeo copy --all` copies it; for some
     /// platforms, an index of those; for a single image manifest, that image.
     /// `name` is the name the layout gives the image when it is not `image`.
-    @discardableResult
     public func pullLayout(
         _ image: ImageReference, platforms choice: PlatformChoice, format: ImageFormat = .oci, to path: String, named name: ImageReference? = nil
-    ) async throws -> ResolvedImages {
+    ) async throws {
         let name = name ?? image
+        if choice == .all {
+            let top = try await client.fetchManifest(image)
+            let (documents, blobs) = try await contents(of: top, image: image)
+            try await admit?(documents)
+            return try await writeLayout(format, to: path, top: top.descriptor, documents: documents, blobs: blobs, of: image, named: name)
+        }
         let resolved = try await client.resolveImages(image, platforms: choice)
         guard let index = resolved.index else {
             let single = resolved.images[0]
             try await admit?([single.document])
-            try await writeLayout(
+            return try await writeLayout(
                 format, to: path, top: single.document.descriptor, documents: [single.document], blobs: single.manifest.blobs, of: image, named: name)
-            return resolved
         }
-        var documents = resolved.images.map(\.document)
-        var blobs = resolved.images.flatMap(\.manifest.blobs)
-        let top: ManifestDocument
-        if choice == .all {
-            top = index
-            // What `.all` leaves out (attestations) is still listed by the index: fetch it too, so the layout is whole.
-            for entry in index.index?.manifests ?? [] where !documents.contains(where: { $0.digest == entry.digest }) {
-                var child = image
-                child.digest = entry.digest
-                let document = try await client.fetchManifest(child)
-                documents.append(document)
-                blobs += document.imageManifest?.blobs ?? []
-            }
-        } else {
-            top = try OCILayout.index(of: resolved.images.map { ($0.document.descriptor, $0.platform) })
-        }
+        let documents = resolved.images.map(\.document)
         // The registry's index is what was signed, not the one made here for some of its platforms.
         try await admit?([index] + documents)
-        try await writeLayout(format, to: path, top: top.descriptor, documents: [top] + documents, blobs: blobs, of: image, named: name)
-        return resolved
+        let top = try OCILayout.index(of: resolved.images.map { ($0.document.descriptor, $0.platform) })
+        try await writeLayout(
+            format, to: path, top: top.descriptor, documents: [top] + documents, blobs: resolved.images.flatMap(\.manifest.blobs), of: image,
+            named: name)
+    }
+
+    /// `top` and every manifest under it, depth first in the order listed,
+    /// each once, with the blobs of every image manifest among them (an
+    /// artifact's too): what an OCI layout of the whole of `top` holds.
+    /// A `subject` is not followed: it is what the manifest is about, not part of it.
+    func contents(of top: ManifestDocument, image: ImageReference) async throws -> (documents: [ManifestDocument], blobs: [Descriptor]) {
+        var documents: [ManifestDocument] = []
+        var blobs: [Descriptor] = []
+        var seen: Set<Digest> = [top.digest]
+        var pending = [top]
+        while !pending.isEmpty {
+            let document = pending.removeFirst()
+            documents.append(document)
+            switch document.content {
+            case .image(let manifest):
+                blobs += manifest.blobs
+            case .index(let index):
+                var children: [ManifestDocument] = []
+                for entry in index.manifests where seen.insert(entry.digest).inserted {
+                    var child = image
+                    child.digest = entry.digest
+                    children.append(try await client.fetchManifest(child))
+                }
+                pending.insert(contentsOf: children, at: 0)
+            }
+        }
+        return (documents, blobs)
     }
 
     /// Writes an OCI layout — as a directory, or as one tar for

@@ -198,7 +198,11 @@ public struct LockWorkflow: Sendable {
     /// that moved, or was edited, is resolved again (by the digest the
     /// `HEAD` gave) for the platforms its request names. With `write`
     /// (`update`) the changes are written; without (`check`) nothing is.
-    public func refresh(_ arguments: [String], write: Bool, session: PullSession) async throws -> RefreshOutcome {
+    ///
+    /// An entry whose new resolution lacks a platform it pinned (a moved
+    /// tag of an `all` entry naming fewer images) fails, keeping its old
+    /// resolution, unless `allowFewerPlatforms`.
+    public func refresh(_ arguments: [String], write: Bool, allowFewerPlatforms: Bool = false, session: PullSession) async throws -> RefreshOutcome {
         let lock = try read()
         let names = try lock.select(arguments, path: path)
         var failures: [EntryFailure] = []
@@ -217,8 +221,14 @@ public struct LockWorkflow: Sendable {
             await Result {
                 try await session.withSource(item.image, endpoint: item.endpoint, probe: .manifestDigest) { client, source in
                     let refresh = EntryRefresh(session: session, client: client, source: source, image: item.image, write: write)
-                    var entry = try await refresh.run(item.entry)
-                    entry?.pin.repository = item.image.repository
+                    guard var entry = try await refresh.run(item.entry) else { return nil }
+                    entry.pin.repository = item.image.repository
+                    let lost = EntryChange.lostPlatforms(from: item.entry, to: entry)
+                    if !lost.isEmpty, !allowFewerPlatforms {
+                        throw PlatformsLost(
+                            name: entry.name, image: entry.imageName, digest: entry.pin.digest, lost: lost,
+                            kept: entry.pin.images.compactMap(\.platform), lockFlag: lockFlag)
+                    }
                     return entry
                 }
             }
@@ -245,6 +255,9 @@ public struct LockWorkflow: Sendable {
 
 
     // MARK: Helpers
+
+    /// `--lock-file PATH ` as a command must repeat it, or nothing for the default.
+    var lockFlag: String { path == LockFile.defaultPath ? "" : "--lock-file \(path) " }
 
     /// `body` for every item, at most `limit` at once; the results in the items' order.
     static func concurrently<Item: Sendable, Output: Sendable>(

@@ -119,7 +119,7 @@ extension PullSession {
             let top = try await client.fetchManifest(image)
             var documents: [(document: ManifestDocument, platform: String?)] = [(top, nil)]
             if let index = top.index {
-                for entry in try index.entries(for: platforms, image: "\(target.endpoint.name)/\(target.reference.repositoryReference)") {
+                for entry in try index.select(platforms, image: "\(target.endpoint.name)/\(target.reference.repositoryReference)").entries {
                     var child = image
                     child.digest = entry.digest
                     documents.append((try await client.fetchManifest(child), entry.platform?.platform.description))

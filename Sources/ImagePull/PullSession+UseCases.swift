@@ -70,12 +70,21 @@ extension PullSession {
 
     // MARK: Pins and look-ups
 
-    /// The image manifest `platform` picks, and the registry URI a pin of it
-    /// records: the one the client used (a bare loopback host as it
-    /// answered, https or http), or `target`'s when a mirror served it.
+    /// The image manifest `platform` picks for the fetchdocker expression,
+    /// and the registry URI a pin of it records: the one the client used (a
+    /// bare loopback host as it answered, https or http), or `target`'s when
+    /// a mirror served it. An artifact is refused (the expression builds a
+    /// docker-archive); a config not read to check the platform is asked
+    /// for with one `HEAD`, so the expression never names one the registry lacks.
     public func resolveImage(_ target: ImageTarget, platform: PlatformChoice) async throws -> (image: ResolvedImage, registryURI: String) {
         try await withSource(target.reference, endpoint: target.endpoint, probe: .manifest) { client, image in
-            let resolved = try await puller(client).resolve(image, platform: platform).image
+            let resolution = try await puller(client).resolve(image, platform: platform)
+            let resolved = resolution.image
+            if let artifact = resolved.manifest.artifact {
+                throw ImageSpecError.notAnImage(
+                    image: "\(client.endpoint.host)/\(image.repositoryReference)", artifactType: artifact, refusedBy: .fetchdockerExpression)
+            }
+            if resolution.configBytes == nil { try await ImagePin.requireConfig(of: resolved, image: image, client: client) }
             // Under a signature policy, the manifest as `skopeo copy` checks one platform's.
             _ = try await requireTrusted([resolved.document], of: target.reference, source: image, client: client)
             return (resolved, client.endpoint == target.endpoint ? client.effectiveEndpoint.v2URL : target.registryURI)
@@ -152,8 +161,11 @@ extension PullSession {
         try await workflow.add(additions, session: self)
     }
 
-    /// `hocker lock update` (`write`) and `check`: one `HEAD` per entry, the moved ones resolved again.
-    public func lockRefresh(_ names: [String], write: Bool, workflow: LockWorkflow) async throws -> LockWorkflow.RefreshOutcome {
-        try await workflow.refresh(names, write: write, session: self)
+    /// `hocker lock update` (`write`) and `check`: one `HEAD` per entry, the
+    /// moved ones resolved again; one that would lose a platform fails unless `allowFewerPlatforms`.
+    public func lockRefresh(
+        _ names: [String], write: Bool, allowFewerPlatforms: Bool = false, workflow: LockWorkflow
+    ) async throws -> LockWorkflow.RefreshOutcome {
+        try await workflow.refresh(names, write: write, allowFewerPlatforms: allowFewerPlatforms, session: self)
     }
 }

@@ -190,6 +190,6 @@ public final class PullSession: Sendable {
     func puller(_ client: RegistryClient, jobs: Int? = nil, observed: Bool = true) -> ImagePuller {
         ImagePuller(
             client: client, cache: options.cache, jobs: jobs, observer: observed ? options.observer : nil, temporaryPaths: options.temporaryPaths,
-            warn: options.warn)
+            warn: options.warn, note: options.note)
     }
 }

@@ -156,7 +156,7 @@ extension PullSession {
     private func passOver(_ source: PullSource, error: any Error) -> String {
         let answer: String
         if case .timeLimitReached(_, let limit, _)? = error as? RegistryError {
-            answer = "no answer within \(limit.wholeSeconds) s"
+            answer = "no answer within \(limit.shortSeconds) s"
         } else {
             answer = error.userFacingMessage
         }

@@ -17,10 +17,13 @@ public struct Descriptor: Codable, Hashable, Sendable {
     /// manifest: `application/vnd.dev.cosign.artifact.sig.v1+json`, an SBOM's
     /// type); nil for images and wherever it is not said.
     public var artifactType: String?
+    /// The content itself, base64, when the descriptor embeds it (OCI 1.1);
+    /// the blob is still what the digest names.
+    public var data: String?
 
     public init(
         mediaType: String, digest: Digest, size: Int64, platform: PlatformDescriptor? = nil, urls: [String]? = nil,
-        annotations: [String: String]? = nil, artifactType: String? = nil
+        annotations: [String: String]? = nil, artifactType: String? = nil, data: String? = nil
     ) {
         self.mediaType = mediaType
         self.digest = digest
@@ -29,6 +32,7 @@ public struct Descriptor: Codable, Hashable, Sendable {
         self.urls = urls
         self.annotations = annotations
         self.artifactType = artifactType
+        self.data = data
     }
 }
 

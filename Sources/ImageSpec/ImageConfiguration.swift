@@ -17,6 +17,9 @@ public struct ImageConfiguration: Sendable, Hashable {
     public var labels: [String: String]
     /// `rootfs.diff_ids`: the digests of the uncompressed layers, bottom first.
     public var diffIDs: [Digest]
+    /// `rootfs.type` (`layers`); nil when the config has no `rootfs`, as
+    /// an artifact's config (`{}`) has none.
+    public var rootFSType: String?
 
     /// Parses config bytes (JSON). Fields it does not need are ignored.
     public init(bytes: Data) throws(ImageSpecError) {
@@ -32,6 +35,20 @@ public struct ImageConfiguration: Sendable, Hashable {
         created = document.created
         labels = document.config?.Labels ?? [:]
         diffIDs = document.rootfs?.diff_ids ?? []
+        rootFSType = document.rootfs.map { $0.type ?? "" }
+    }
+
+    /// Why a docker-archive of this config and `layers` layers would not
+    /// load (docker and podman need `rootfs` of type `layers` with one
+    /// diff ID per layer), in words that follow "the config of IMAGE"; nil
+    /// when it would.
+    public func unloadableReason(layers: Int) -> String? {
+        guard let rootFSType else { return "has no rootfs (it is not a container image's config)" }
+        guard rootFSType == "layers" else { return "has rootfs.type \"\(rootFSType)\", not \"layers\"" }
+        guard diffIDs.count == layers else {
+            return "lists \(diffIDs.count) diff_id\(diffIDs.count == 1 ? "" : "s") for \(layers) layer\(layers == 1 ? "" : "s")"
+        }
+        return nil
     }
 
     private struct Document: Decodable {
@@ -39,6 +56,7 @@ public struct ImageConfiguration: Sendable, Hashable {
             var Labels: [String: String]?
         }
         struct RootFS: Decodable {
+            var type: String?
             var diff_ids: [Digest]?
         }
         var os: String?

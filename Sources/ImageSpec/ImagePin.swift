@@ -32,7 +32,8 @@ import ImageReference
 ///       "manifestMediaType": "application/vnd.docker.distribution.manifest.v2+json",
 ///       "manifestSize": 529,
 ///       "config": { "digest": "sha256:…", "size": 1528, "mediaType": "…", "hash": "sha256-<base64>" },
-///       "layers": [ { "digest": "sha256:…", "size": 52550276, "mediaType": "…", "hash": "sha256-<base64>" } ]
+///       "layers": [ { "digest": "sha256:…", "size": 52550276, "mediaType": "…", "hash": "sha256-<base64>" } ],
+///       "artifactType": "application/spdx+json"         // only for an OCI artifact (an SBOM, a signature); absent for an image
 ///     }
 ///   ]
 /// }
@@ -102,21 +103,30 @@ public struct ImagePin: Codable, Sendable, Hashable {
         public var manifestSize: Int64
         @PinnedForm public var config: Descriptor
         @PinnedForm public var layers: [Descriptor]
+        /// What the manifest is an artifact of (``ImageManifest/artifact``):
+        /// written only for an artifact, which `nix/` builds as an
+        /// oci-archive and never as a docker-archive; absent for an image.
+        public var artifactType: String?
 
-        public init(platform: String?, manifestDigest: Digest, manifestMediaType: String, manifestSize: Int64, config: Descriptor, layers: [Descriptor]) {
+        public init(
+            platform: String?, manifestDigest: Digest, manifestMediaType: String, manifestSize: Int64, config: Descriptor, layers: [Descriptor],
+            artifactType: String? = nil
+        ) {
             self.platform = platform
             self.manifestDigest = manifestDigest
             self.manifestMediaType = manifestMediaType
             self.manifestSize = manifestSize
             self.config = config
             self.layers = layers
+            self.artifactType = artifactType
         }
 
         /// The image `manifest` (the document `document`) for `platform`.
         public init(platform: Platform?, document: ManifestDocument, manifest: ImageManifest) {
             self.init(
                 platform: platform?.description, manifestDigest: document.digest, manifestMediaType: document.mediaType,
-                manifestSize: Int64(document.bytes.count), config: manifest.config.pinned, layers: manifest.layers.map(\.pinned))
+                manifestSize: Int64(document.bytes.count), config: manifest.config.pinned, layers: manifest.layers.map(\.pinned),
+                artifactType: manifest.artifact)
         }
 
         /// The manifest's descriptor, as an index lists it.

@@ -41,7 +41,10 @@ public struct ManifestDocument: Sendable, Hashable {
         }
         let headerType = contentType.map { String($0.split(separator: ";").first ?? "").trimmingWhitespace() }
         if probe.schemaVersion == 1 || headerType.map(MediaType.isSchema1) == true {
-            throw .unsupportedManifest(MediaType.dockerSchema1, reason: "Docker schema 1 manifests are deprecated; re-push the image with a current client")
+            // Named as served: signed (`…v1+prettyjws`) or not (`…v1+json`).
+            let type = [probe.mediaType, headerType].compactMap { $0 }.first(where: MediaType.isSchema1)
+                ?? (probe.signatures != nil ? MediaType.dockerSchema1Signed : MediaType.dockerSchema1)
+            throw .unsupportedManifest(type, reason: "Docker schema 1 manifests are deprecated; re-push the image with a current client")
         }
         guard probe.schemaVersion == 2 else {
             throw .invalidManifest("schemaVersion is \(probe.schemaVersion.map(String.init) ?? "missing"), expected 2")
@@ -143,6 +146,8 @@ private struct ManifestProbe: Decodable {
     var mediaType: String?
     var manifests: [IgnoredValue]?
     var config: IgnoredValue?
+    /// A schema 1 manifest's JWS signatures: present when it is signed.
+    var signatures: IgnoredValue?
 }
 
 private struct IgnoredValue: Decodable {

@@ -19,6 +19,9 @@ public enum MediaType {
     public static let ociLayerZstd = "application/vnd.oci.image.layer.v1.tar+zstd"
     /// OCI's non-distributable layers (deprecated in image-spec 1.1, still served).
     public static let ociForeignLayerGzip = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+    /// The empty JSON object `{}` (OCI 1.1): the config of an artifact that
+    /// needs none, or a layer that holds nothing.
+    public static let ociEmpty = "application/vnd.oci.empty.v1+json"
 
     /// Image manifests, in the order of preference sent in `Accept`.
     public static let imageManifests = [ociManifest, dockerManifest]
@@ -34,6 +37,16 @@ public enum MediaType {
     public static func isIndex(_ type: String) -> Bool { indexes.contains(type) }
     /// Whether a media type names a schema 1 manifest, which is not supported.
     public static func isSchema1(_ type: String) -> Bool { type == dockerSchema1 || type == dockerSchema1Signed }
+
+    /// Whether a config media type is a container image's (OCI or Docker):
+    /// what docker and podman load.
+    public static func isImageConfig(_ type: String) -> Bool { type == ociConfig || type == dockerConfig }
+
+    /// Whether a layer media type is a filesystem tar (plain, gzip, zstd,
+    /// foreign), the only layers a container image has.
+    public static func isImageLayer(_ type: String) -> Bool {
+        type.hasPrefix("application/vnd.oci.image.layer.") || type.hasPrefix("application/vnd.docker.image.rootfs.")
+    }
 
     /// Whether a layer is one a registry need not hold (Windows base
     /// layers): its descriptor's `urls` say where else it is.

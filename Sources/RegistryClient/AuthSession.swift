@@ -147,8 +147,7 @@ actor AuthSession {
     /// auth files name one (bounded by the helper timeout and the deadline).
     private func credential(for repository: String) async throws -> ResolvedCredential? {
         if let known = resolved[repository] { return known }
-        var timeout = configuration.credentialHelperTimeout
-        if let remaining = configuration.deadline.remaining { timeout = min(timeout, remaining) }
+        let timeout = HelperTimeout.within(configuration.credentialHelperTimeout, deadline: configuration.deadline)
         let found = try await resolver?.credential(registry: endpoint.name, repository: repository, helperTimeout: timeout)
         resolved[repository] = .some(found)
         return found

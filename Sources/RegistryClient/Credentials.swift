@@ -292,7 +292,9 @@ public struct CredentialResolver: Sendable {
     /// (`docker.io`, `ghcr.io`, `127.0.0.1:5000`), running a credential
     /// helper when an auth file names one (at most `helperTimeout`, once per
     /// server and run). Nil means anonymous.
-    public func credential(registry: String, repository: String, helperTimeout: Duration = .seconds(30)) async throws(RegistryError) -> ResolvedCredential? {
+    public func credential(
+        registry: String, repository: String, helperTimeout: HelperTimeout = HelperTimeout(.seconds(30))
+    ) async throws(RegistryError) -> ResolvedCredential? {
         if let explicit { return explicit }
         for lookup in lookups(registry: registry, repository: repository) {
             let found: ResolvedCredential?
@@ -326,7 +328,7 @@ public struct CredentialResolver: Sendable {
 final class HelperAnswers: Sendable {
     private let answers = Mutex<[String: Task<ResolvedCredential?, any Error>]>([:])
 
-    func answer(_ helper: CredentialHelper, serverURL: String, timeout: Duration) async throws(RegistryError) -> ResolvedCredential? {
+    func answer(_ helper: CredentialHelper, serverURL: String, timeout: HelperTimeout) async throws(RegistryError) -> ResolvedCredential? {
         let key = "\(helper.name)|\(serverURL)"
         let task = answers.withLock { answers in
             if let running = answers[key] { return running }

@@ -85,8 +85,10 @@ public struct Deadline: Sendable, Hashable {
     /// Whether an error already says the time limit was reached (and where).
     static func namesTheLimit(_ error: any Error) -> Bool {
         if error is TimeLimitReached { return true }
-        if case .timeLimitReached? = error as? RegistryError { return true }
-        return (error as? any UserFacingError)?.reportsTimeLimit ?? false
+        switch error as? RegistryError {
+        case .timeLimitReached?, .credentialHelperTimedOut(_, _, byRunLimit: true)?: return true
+        default: return (error as? any UserFacingError)?.reportsTimeLimit ?? false
+        }
     }
 }
 

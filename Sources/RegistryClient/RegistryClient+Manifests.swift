@@ -110,7 +110,7 @@ extension RegistryClient {
             return try ManifestDocument(bytes: bytes, contentType: headers.first(name: "Content-Type"), digest: actual)
         } catch let error {
             guard case .unsupportedManifest(let type, _) = error, MediaType.isSchema1(type) else { throw error }
-            throw ImageSpecError.schema1(image: "\(endpoint.host)/\(image.repositoryReference)")
+            throw ImageSpecError.schema1(image: "\(endpoint.host)/\(image.repositoryReference)", mediaType: type)
         }
     }
 
@@ -128,7 +128,7 @@ extension RegistryClient {
     /// The digest of the manifest `image` names, from one `HEAD` (its
     /// `Docker-Content-Digest`), as docker and Renovate ask: nothing is
     /// downloaded. A registry that sends no digest on `HEAD` (or answers it
-    /// 405 or 501) is asked with a `GET` instead, and the bytes hashed.
+    /// 400, 405 or 501) is asked with a `GET` instead, and the bytes hashed.
     ///
     /// The `Accept` header is the one ``fetchManifest(_:)`` sends, so the
     /// digest is that of the document a `GET` would return (an index, when
@@ -139,8 +139,9 @@ extension RegistryClient {
         request.headers.add(name: "Accept", value: MediaType.acceptAnyManifest)
         var retry = makeRetryBudget()
         let head: ManifestHead? = try await send(request, retry: &retry) { response in
-            // A front that does not do HEAD at all gets the GET.
-            if response.status == .methodNotAllowed || response.status == .notImplemented { return nil }
+            // A front that does not do HEAD at all gets the GET. So does a 400: an answer to HEAD has no body to
+            // say why (a TLS server answering plain http says so only in its body), and the GET's error names it.
+            if response.status == .methodNotAllowed || response.status == .notImplemented || response.status == .badRequest { return nil }
             guard response.status == .ok else { throw await manifestFailure(response, url: url, image: image) }
             guard let header = response.headers.first(name: "Docker-Content-Digest"), let digest = Self.servedDigest(header) else {
                 return nil
@@ -174,27 +175,26 @@ extension RegistryClient {
     }
 
     /// Fetches `image` and, when it is an index, the one image manifest in
-    /// it `choice` picks (``ImageIndex/entry(for:)-(PlatformChoice)``). The
-    /// error for a platform the index lacks lists the ones it has. A single
-    /// image manifest is returned as it is: what its config says of its
-    /// platform is for the caller to check.
+    /// it `choice` picks (``ImageIndex/select(_:image:)``): the error for a
+    /// platform the index lacks lists the ones it has; an index whose only
+    /// entry names no platform gives that entry (its `platform` nil). A
+    /// single image manifest is returned as it is: what its config says of
+    /// its platform is for the caller to check.
     public func resolveImage(_ image: ImageReference, platform choice: PlatformChoice) async throws -> ResolvedImage {
         let top = try await fetchManifest(image)
         switch top.content {
         case .image(let manifest):
             return ResolvedImage(index: nil, document: top, manifest: manifest, platform: nil)
         case .index(let index):
-            guard let entry = index.entry(for: choice) else {
-                throw ImageSpecError.noMatchingPlatform(
-                    requested: choice.namedPlatforms?.first ?? .host, available: index.platforms, image: "\(endpoint.host)/\(image.repositoryReference)")
-            }
-            return try await resolveEntry(entry, of: index, document: top, image: image)
+            let selection = try index.select(choice, image: "\(endpoint.host)/\(image.repositoryReference)")
+            return try await resolveEntry(selection.entries[0], of: index, document: top, image: image)
         }
     }
 
     /// Fetches `image` and, when it is an index, the image manifest of every
-    /// entry `choice` picks. An image manifest is returned as it is,
-    /// whatever the choice: it says nothing of its platform.
+    /// entry `choice` picks (none for an empty index asked for `.all`). An
+    /// image manifest is returned as it is, whatever the choice: it says
+    /// nothing of its platform.
     public func resolveImages(_ image: ImageReference, platforms choice: PlatformChoice) async throws -> ResolvedImages {
         let top = try await fetchManifest(image)
         switch top.content {
@@ -202,7 +202,7 @@ extension RegistryClient {
             return ResolvedImages(index: nil, images: [ResolvedImage(index: nil, document: top, manifest: manifest, platform: nil)])
         case .index(let index):
             var images: [ResolvedImage] = []
-            for entry in try index.entries(for: choice, image: "\(endpoint.host)/\(image.repositoryReference)") {
+            for entry in try index.select(choice, image: "\(endpoint.host)/\(image.repositoryReference)").entries {
                 images.append(try await resolveEntry(entry, of: index, document: top, image: image))
             }
             return ResolvedImages(index: top, images: images)
@@ -215,8 +215,7 @@ extension RegistryClient {
         child.digest = entry.digest
         let childDocument = try await fetchManifest(child)
         guard let manifest = childDocument.imageManifest else {
-            let which = entry.platform?.platform.description ?? entry.digest.description
-            throw ImageSpecError.invalidManifest("the index entry for \(which) is itself an index")
+            throw ImageSpecError.nestedIndex(image: "\(endpoint.host)/\(image.repositoryReference)", entry: entry.digest)
         }
         return ResolvedImage(index: document, document: childDocument, manifest: manifest, platform: entry.platform?.platform)
     }

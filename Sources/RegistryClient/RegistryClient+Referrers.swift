@@ -64,8 +64,10 @@ extension RegistryClient {
                 return try await referrersByTag(of: subject, in: image, artifactType: artifactType)
             }
             found += artifactType == nil || page.filtered ? page.descriptors : page.descriptors.filter { $0.artifactType == artifactType }
+            // Judged from the origin that answered: plain http, if the endpoint fell back to it.
+            let answered = rebased(current)
             next = try page.link.flatMap(Self.nextPage).map { target throws(RegistryError) in
-                try gate.admit(target, relativeTo: current, as: .nextPage(from: current))
+                try gate.admit(target, relativeTo: answered, as: .nextPage(from: answered))
             }
         }
         return ReferrerList(subject: subject, referrers: found, source: .api)

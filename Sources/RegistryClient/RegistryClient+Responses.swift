@@ -28,7 +28,8 @@ extension RegistryClient {
         case 400 where Self.isPlainHTTPToHTTPS(body):
             return .speaksHTTPS(host: Self.authority(of: url))
         default:
-            return .unexpectedStatus(Int(response.status.code), url: url, detail: Self.errorSummary(body))
+            // Named as it was asked: over plain http, if the endpoint fell back to it.
+            return .unexpectedStatus(Int(response.status.code), url: rebased(url), detail: Self.errorSummary(body))
         }
     }
 

@@ -37,8 +37,10 @@ extension RegistryClient {
             }
             tags += page.tags ?? []
             // The next page is the registry's own: another origin, another scheme, a local socket is refused.
+            // Its origin is the one that answered: plain http, if the endpoint fell back to it.
+            let answered = rebased(current)
             next = try link.flatMap(Self.nextPage).map { target throws(RegistryError) in
-                try gate.admit(target, relativeTo: current, as: .nextPage(from: current))
+                try gate.admit(target, relativeTo: answered, as: .nextPage(from: answered))
             }
         }
         return tags

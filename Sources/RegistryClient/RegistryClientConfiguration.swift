@@ -88,9 +88,7 @@ public struct RetryNotice: Sendable, CustomStringConvertible {
 
     /// `retrying in 0.7 s (attempt 2 of 6): connection refused by 127.0.0.1:5000`.
     public var description: String {
-        let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
-        let tenths = Int((seconds * 10).rounded())
-        let wait = seconds < 10 ? "\(tenths / 10).\(tenths % 10)" : String(Int(seconds.rounded()))
+        let wait = delay.shortSeconds
         let components = URLComponents(string: url)
         let host = components.map { c in (c.host ?? "") + (c.port.map { ":\($0)" } ?? "") } ?? url
         return "retrying in \(wait) s (attempt \(nextAttempt) of \(maxAttempts)): \(reason) (\(host))"

@@ -44,6 +44,9 @@ public enum RegistryError: UserFacingError {
     case tooLarge(what: String, limit: Int)
     /// A credential helper failed.
     case credentialHelper(name: String, detail: String)
+    /// A credential helper that did not answer in its time, `after`: its own
+    /// bound, or what was left of the run's time limit (`byRunLimit`).
+    case credentialHelperTimedOut(name: String, after: Duration, byRunLimit: Bool)
     /// Credentials would go over plain http to a host that is not loopback.
     case insecureCredentials(host: String)
     /// Writing what the registry sent failed.
@@ -94,6 +97,10 @@ public enum RegistryError: UserFacingError {
             "\(what) refused: larger than \(limit / 1024 / 1024) MiB"
         case .credentialHelper(let name, let detail):
             "credential helper docker-credential-\(name) failed: \(detail)"
+        case .credentialHelperTimedOut(let name, let after, let byRunLimit):
+            byRunLimit
+                ? "credential helper docker-credential-\(name) did not answer in the \(after.shortSeconds) s the run's time limit left it, and was stopped"
+                : "credential helper docker-credential-\(name) did not answer within \(after.wholeSeconds) s, and was stopped"
         case .insecureCredentials(let host):
             "refusing to send credentials over plain http to \(host)"
         case .cannotWrite(let path, let detail):
@@ -216,8 +223,10 @@ public enum RegistryError: UserFacingError {
                 "wait for the registry's window to pass, or authenticate: \(registry) may allow more pulls to a logged-in user (--username/--password, --authfile)",
                 "or pull through a mirror or pull-through cache of \(registry)",
             ]
-        case .timeLimitReached:
+        case .timeLimitReached, .credentialHelperTimedOut(_, _, byRunLimit: true):
             ["allow more time with --max-time SECONDS, or try again later"]
+        case .credentialHelperTimedOut(let name, _, _):
+            ["check that docker-credential-\(name) answers without asking for input (a locked keychain, a login prompt)"]
         case .tls(let host, let problem, let trust):
             Self.tlsHints(host: host, problem: problem, trust: trust)
         case .speaksHTTPS:

@@ -117,4 +117,11 @@ extension Duration {
         let (seconds, attoseconds) = components
         return attoseconds > 0 ? seconds + 1 : seconds
     }
+
+    /// Seconds for messages: to a tenth under 10 s ("2.5"), whole above ("12").
+    public var shortSeconds: String {
+        let seconds = Double(components.seconds) + Double(components.attoseconds) / 1e18
+        let tenths = Int((seconds * 10).rounded())
+        return seconds < 10 ? "\(tenths / 10).\(tenths % 10)" : String(Int(seconds.rounded()))
+    }
 }

@@ -44,8 +44,8 @@ struct RegistryPath {
 // The registry's own answers, made under the state's lock from what is stored.
 
 extension InProcessRegistry {
-    /// The registry's answer to `request`, before any rule changes it.
-    func answer(_ request: SeenRequest, ignoringRange: Bool, state: inout RegistryState) -> Reply {
+    /// The registry's answer to `request` (`body`: what it sent), before any rule changes it.
+    func answer(_ request: SeenRequest, body: Data, ignoringRange: Bool, state: inout RegistryState) -> Reply {
         let path = RegistryPath(request.path)
         if path.route == .token { return token(request, state: &state) }
         if path.route == .storage { return storage(request, digest: path.reference, ignoringRange: ignoringRange, state: state) }
@@ -57,8 +57,11 @@ extension InProcessRegistry {
             reply.setHeader("WWW-Authenticate", challenge)
             return reply
         }
+        if request.method == "PUT", path.route == .manifest {
+            return pushManifest(request, body: body, path: path, state: &state)
+        }
         guard request.method == "GET" || request.method == "HEAD" else {
-            return Self.errorReply(405, code: "UNSUPPORTED", message: "the in-process registry serves pulls only")
+            return Self.errorReply(405, code: "UNSUPPORTED", message: "the in-process registry serves pulls and manifest pushes only")
         }
         switch path.route {
         case .base:
@@ -88,6 +91,29 @@ extension InProcessRegistry {
     private func authorization(_ request: SeenRequest, path: RegistryPath, state: inout RegistryState) -> AuthDecision {
         guard request.listener == .main, [.base, .manifest, .blob, .tags, .referrers].contains(path.route) else { return .allowed }
         return authorize(request, repository: path.name, state: &state)
+    }
+
+    /// A manifest pushed with `PUT`: stored under its digest (and the tag
+    /// the path names), answered 201 with its digest and, when it has a
+    /// `subject`, `OCI-Subject` naming it — how a registry with the
+    /// referrers API tells a client that it lists the manifest among that
+    /// digest's referrers, so no `sha256-<hex>` tag need be kept. The blobs
+    /// it names are not checked: tests store them with ``putBlob(_:)``. A
+    /// push is authorised as a pull is.
+    private func pushManifest(_ request: SeenRequest, body: Data, path: RegistryPath, state: inout RegistryState) -> Reply {
+        guard let mediaType = request.header("Content-Type"), !body.isEmpty else {
+            return Self.errorReply(400, code: "MANIFEST_INVALID", message: "a manifest push needs the manifest and its media type as Content-Type")
+        }
+        let stored = StoredManifest(FixtureBlob(body, mediaType: mediaType))
+        let byDigest = path.reference.contains(":")
+        guard !byDigest || path.reference == stored.digest else {
+            return Self.errorReply(400, code: "DIGEST_INVALID", message: "provided digest did not match uploaded content")
+        }
+        state.manifests[path.name, default: [:]][stored.digest] = stored
+        if !byDigest { state.tags[path.name, default: [:]][path.reference] = stored.digest }
+        var headers = [("Location", "/v2/\(path.name)/manifests/\(stored.digest)"), ("Docker-Content-Digest", stored.digest)]
+        if let subject = stored.subject { headers.append(("OCI-Subject", subject)) }
+        return Reply(status: 201, headers: headers)
     }
 
     private func manifest(_ request: SeenRequest, path: RegistryPath, state: RegistryState) -> Reply {

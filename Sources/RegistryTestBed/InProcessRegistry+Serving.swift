@@ -37,13 +37,15 @@ extension InProcessRegistry {
         let channel = connection.channel
         let id = track(channel)
         defer { untrack(id) }
-        await answerRequests(on: connection) { head, _, outbound in
-            try await handle(head, listener: listener, outbound: outbound, channel: channel)
+        await answerRequests(on: connection) { head, body, outbound in
+            try await handle(head, body: Data(body.readableBytesView), listener: listener, outbound: outbound, channel: channel)
         }
     }
 
     /// Answers one request; returns whether the connection may carry another.
-    private func handle(_ head: HTTPRequestHead, listener: RegistryListener, outbound: Outbound, channel: any Channel) async throws -> Bool {
+    private func handle(
+        _ head: HTTPRequestHead, body: Data, listener: RegistryListener, outbound: Outbound, channel: any Channel
+    ) async throws -> Bool {
         var seen = Self.seen(head, listener: listener)
         let (index, behaviour) = state.withLock { state in
             state.requests.append(seen)
@@ -67,7 +69,7 @@ extension InProcessRegistry {
                 reply = own
             } else {
                 let ignoreRange = if case .ignoreRange? = behaviour { true } else { false }
-                reply = state.withLock { answer(seen, ignoringRange: ignoreRange, state: &$0) }
+                reply = state.withLock { answer(seen, body: body, ignoringRange: ignoreRange, state: &$0) }
                 if let behaviour { Self.change(&reply, by: behaviour) }
             }
         }

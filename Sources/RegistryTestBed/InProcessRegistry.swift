@@ -11,7 +11,8 @@ import Foundation
 
 /// A Distribution API v2 registry inside the test process, serving from
 /// memory over plain http on 127.0.0.1: manifests by tag and digest (GET,
-/// HEAD), blobs (GET with `Range`, HEAD), tag lists in pages, the OCI 1.1
+/// HEAD, and PUT, answered with `OCI-Subject` for one with a subject),
+/// blobs (GET with `Range`, HEAD), tag lists in pages, the OCI 1.1
 /// referrers API, and a token endpoint (``RegistryAuth``). It needs no tool
 /// and no file.
 ///
@@ -63,6 +64,21 @@ public final class InProcessRegistry: Sendable {
         self.listeners = listeners
         self.connections = connections
         state = Mutex(RegistryState(auth: auth))
+    }
+
+    /// Runs `body` with a registry started with `auth`, stopped however `body` ends.
+    public static func with<Result: Sendable>(
+        auth: RegistryAuth = .open, unixSocketPath: String? = nil, _ body: (InProcessRegistry) async throws -> Result
+    ) async throws -> Result {
+        let registry = try await start(auth: auth, unixSocketPath: unixSocketPath)
+        do {
+            let result = try await body(registry)
+            await registry.stop()
+            return result
+        } catch {
+            await registry.stop()
+            throw error
+        }
     }
 
     /// Starts a registry on 127.0.0.1, on ports the kernel picks.

@@ -22,18 +22,22 @@ public enum Upload {
     }
 
     /// Stores `manifest` in `repository` under `reference` (a tag, or its digest when nil).
-    public static func manifest(_ manifest: FixtureBlob, to baseURL: String, repository: String, reference: String? = nil) async throws {
+    @discardableResult
+    public static func manifest(_ manifest: FixtureBlob, to baseURL: String, repository: String, reference: String? = nil) async throws -> TestHTTPResponse {
         let url = "\(baseURL)/v2/\(repository)/manifests/\(reference ?? manifest.digest)"
         let put = try await TestHTTP.request("PUT", url, headers: [("Content-Type", manifest.mediaType)], body: manifest.bytes)
         guard put.status == 201 else { throw TestBedError.httpFailed(url: url, reason: "manifest not stored: \(put.status) \(put.bodyText)") }
+        return put
     }
 
-    /// Uploads every blob of `artifact`, then its manifest (by digest, or under `tag`).
+    /// Uploads every blob of `artifact`, then its manifest (by digest, or
+    /// under `tag`); returns the registry's answer to the manifest's `PUT`.
+    @discardableResult
     public static func artifact(
         _ artifact: (manifest: FixtureBlob, blobs: [FixtureBlob]), to baseURL: String, repository: String, tag: String? = nil
-    ) async throws {
+    ) async throws -> TestHTTPResponse {
         for blob in artifact.blobs { try await self.blob(blob, to: baseURL, repository: repository) }
-        try await manifest(artifact.manifest, to: baseURL, repository: repository, reference: tag)
+        return try await manifest(artifact.manifest, to: baseURL, repository: repository, reference: tag)
     }
 
     /// Uploads `image` (its blobs, manifests and index), its top tagged `tag`.

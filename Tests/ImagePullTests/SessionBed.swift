@@ -84,15 +84,7 @@ struct SessionBed: Sendable {
 
 /// Runs `body` with a registry started with `auth`, stopped however `body` ends.
 func withRegistry<Result: Sendable>(auth: RegistryAuth = .open, _ body: (InProcessRegistry) async throws -> Result) async throws -> Result {
-    let registry = try await InProcessRegistry.start(auth: auth)
-    do {
-        let result = try await body(registry)
-        await registry.stop()
-        return result
-    } catch {
-        await registry.stop()
-        throw error
-    }
+    try await InProcessRegistry.with(auth: auth, body)
 }
 
 extension ImageFixture {

@@ -95,7 +95,7 @@ struct LockTests {
         let check = try await Self.hocker(["lock", "check"] + auth, in: directory)
         #expect(check.status == 1)
         #expect(check.stdoutText == line + "\n" + "1 of 3 entries out of date in hocker.lock.json\n")
-        #expect(check.stderrText.contains("hocker: error: hocker.lock.json is out of date: 1 of 3 entries moved or were edited (single)"), "\(check.stderrText)")
+        #expect(check.stderrText.contains("hocker: error: hocker.lock.json is out of date: 1 of 3 entries moved or was edited (single)"), "\(check.stderrText)")
         #expect(check.stderrText.contains("hint: resolve them again: hocker lock update single"))
         #expect(try Self.bytes(directory) == before, "check wrote the lock file")
 

@@ -73,7 +73,7 @@ extension SignatureSuites {
             print("lock update of a tag moved to an unsigned image: exit \(update.status)\n\(update.stderrText)")
             #expect(update.status == 1)
             #expect(update.stderrText.contains("app: \(fixture.host)/moving/app:v1@\(other.single.manifestDigest) is refused by \(fixture.policyPath("signer"))"), "\(update.stderrText)")
-            #expect(update.stderrText.contains("1 of 1 entries failed (app); hocker.lock.json keeps it as it was"), "\(update.stderrText)")
+            #expect(update.stderrText.contains("1 of 1 entry failed (app); hocker.lock.json keeps it as it was"), "\(update.stderrText)")
             #expect(try Self.bytes(directory) == before)
 
             // Signed now: the same update pins it, with its proof.
@@ -106,20 +106,24 @@ extension SignatureSuites {
         }
 
         /// 50 signed entries: `lock update` with every digest unchanged asks
-        /// one HEAD each and verifies nothing again, so the policy costs
-        /// reading it; timed against `--insecure-policy` (goal: at most 1.5×).
-        @Test("lock update of 50 unchanged verified entries costs no more than 1.5× the same without a policy")
+        /// one HEAD each and verifies nothing again — shown by taking the
+        /// signatures away, which `update` does not notice and `check`
+        /// (which verifies every pin) does. The times are printed beside
+        /// `--insecure-policy` for the record, not asserted.
+        @Test("lock update of 50 unchanged verified entries verifies none again; lock check verifies all")
         func fiftyUnchanged() async throws {
             let fixture = try SignatureFixture.shared
             let directory = try Scratch.directory("signed-fifty")
             defer { Scratch.remove(directory) }
             let image = ImageFixture.build(seed: "fifty", layerSizes: [512])
             var references: [String] = []
+            var signatures: [String] = []
             for number in 1...50 {
                 let repository = "bench/app\(number)"
                 try await Upload.image(image, to: fixture.registry.baseURL, repository: repository, tag: "v1")
                 let signature = try await fixture.standaloneSign(reference: "\(fixture.host)/\(repository):v1", key: "signer", manifest: image.top.bytes)
-                try fixture.write(signature, to: fixture.signaturePath(repository, 1, digest: image.top.digest))
+                signatures.append(fixture.signaturePath(repository, 1, digest: image.top.digest))
+                try fixture.write(signature, to: signatures[signatures.count - 1])
                 references.append("\(fixture.host)/\(repository):v1")
             }
             let added = try await Self.hocker(["lock", "add", "-q", "--jobs", "8"] + Self.flags(fixture) + references, in: directory)
@@ -134,26 +138,22 @@ extension SignatureSuites {
                 #expect(result.status == 0, "\(result.stderrText)")
                 return elapsed
             }
+            func ms(_ value: Duration) -> String { "\(value.components.seconds * 1000 + value.components.attoseconds / 1_000_000_000_000_000) ms" }
             var withPolicy: [Duration] = []
             var without: [Duration] = []
-            var check: [Duration] = []
-            for _ in 0..<5 {
+            for _ in 0..<3 {
                 withPolicy.append(try await time(["update", "-q"] + Self.flags(fixture)))
                 without.append(try await time(["update", "-q", "--insecure-policy"]))
             }
-            for _ in 0..<2 { check.append(try await time(["check", "-q"] + Self.flags(fixture))) }
+            print("lock update, 50 unchanged signed entries: with the policy \(withPolicy.map(ms)), --insecure-policy \(without.map(ms))")
+
+            for path in signatures { try FileManager.default.removeItem(atPath: path) }
+            let updated = try await Self.hocker(["lock", "update", "-q"] + Self.flags(fixture), in: directory)
+            #expect(updated.status == 0, "update verified an unchanged pin again: \(updated.stderrText)")
             #expect(try Self.bytes(directory) == before)
-            func median(_ values: [Duration]) -> Duration { values.sorted()[values.count / 2] }
-            func ms(_ value: Duration) -> String { "\(value.components.seconds * 1000 + value.components.attoseconds / 1_000_000_000_000_000) ms" }
-            let ratio = Double(median(withPolicy).components.attoseconds) / 1e18 + Double(median(withPolicy).components.seconds)
-            let base = Double(median(without).components.attoseconds) / 1e18 + Double(median(without).components.seconds)
-            print("""
-                lock update, 50 unchanged signed entries (median of 5): with the policy \(ms(median(withPolicy))) \
-                [\(withPolicy.map(ms).joined(separator: ", "))], --insecure-policy \(ms(median(without))) \
-                [\(without.map(ms).joined(separator: ", "))], ratio \((ratio / base * 100).rounded() / 100); \
-                lock check (verifies all 50 again): \(check.map(ms).joined(separator: ", "))
-                """)
-            #expect(ratio <= 1.5 * base)
+            let checked = try await Self.hocker(["lock", "check", "-q"] + Self.flags(fixture), in: directory)
+            #expect(checked.status == 1)
+            #expect(checked.stderrText.contains("no signature found"), "\(checked.stderrText)")
         }
     }
 }

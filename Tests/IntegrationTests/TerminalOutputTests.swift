@@ -13,15 +13,9 @@ struct TerminalOutputTests {
     static func withRegistry<Result: Sendable>(
         auth: RegistryAuth = .open, image: ImageFixture = .terminal, _ body: (InProcessRegistry) async throws -> Result
     ) async throws -> Result {
-        let registry = try await InProcessRegistry.start(auth: auth)
-        registry.push(image, to: "team/app")
-        do {
-            let result = try await body(registry)
-            await registry.stop()
-            return result
-        } catch {
-            await registry.stop()
-            throw error
+        try await InProcessRegistry.with(auth: auth) { registry in
+            registry.push(image, to: "team/app")
+            return try await body(registry)
         }
     }
 

@@ -109,14 +109,14 @@ import Testing
     @Test(
         .enabled(if: NixTool.available("nix-instantiate") || NixTool.required, NixTool.missingComment("nix-instantiate")),
         arguments: ["debian_jessie.nix", "escaping.nix", "image-hocker.nix"])
-    func nixParses(_ file: String) throws {
-        _ = try NixTool.run("nix-instantiate", ["--parse", Golden.path(file)])
+    func nixParses(_ file: String) async throws {
+        _ = try await NixTool.run("nix-instantiate", ["--parse", Golden.path(file)])
     }
 
     /// Evaluated with stand-in functions, the escaped expression gives back
     /// exactly the values that went in.
     @Test(.enabled(if: NixTool.available("nix-instantiate") || NixTool.required, NixTool.missingComment("nix-instantiate")))
-    func nixReadsEscapedValuesBack() throws {
+    func nixReadsEscapedValuesBack() async throws {
         let image = try Self.hostileImage()
         let call = """
             (import \(Golden.path("escaping.nix"))) {
@@ -125,7 +125,7 @@ import Testing
               fetchDockerLayer = a: a;
             }
             """
-        let json = try NixTool.run("nix-instantiate", ["--eval", "--strict", "--json", "-E", call])
+        let json = try await NixTool.run("nix-instantiate", ["--eval", "--strict", "--json", "-E", call])
         let value = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         #expect(value["name"] as? String == image.name)
         #expect(value["registry"] as? String == image.registry)
@@ -142,9 +142,9 @@ import Testing
 
     /// The `--format hocker` expression hands `fetchImage` the very document `--json` prints.
     @Test(.enabled(if: NixTool.available("nix-instantiate") || NixTool.required, NixTool.missingComment("nix-instantiate")))
-    func nixSeesTheJSONDocument() throws {
+    func nixSeesTheJSONDocument() async throws {
         let call = "(import \(Golden.path("image-hocker.nix"))) { fetchImage = a: a; }"
-        let json = try NixTool.run("nix-instantiate", ["--eval", "--strict", "--json", "-E", call])
+        let json = try await NixTool.run("nix-instantiate", ["--eval", "--strict", "--json", "-E", call])
         let fromNix = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? NSDictionary
         let fromJSON = try JSONSerialization.jsonObject(with: Data(Self.pin().jsonBytes())) as? NSDictionary
         #expect(fromNix != nil)

@@ -89,7 +89,7 @@ struct HashVector: Sendable, CustomTestStringConvertible {
 
     /// The table, and some pseudo-random digests, against the installed `nix-hash`.
     @Test(.enabled(if: NixTool.available("nix-hash") || NixTool.required, NixTool.missingComment("nix-hash")))
-    func nixAgrees() throws {
+    func nixAgrees() async throws {
         var hexes = HashVector.all.map(\.hex)
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
         for _ in 0..<8 {
@@ -101,7 +101,7 @@ struct HashVector: Sendable, CustomTestStringConvertible {
             hexes.append(hex)
         }
         for hex in hexes {
-            let output = try NixTool.run("nix-hash", ["--type", "sha256", "--to-base32", hex])
+            let output = try await NixTool.run("nix-hash", ["--type", "sha256", "--to-base32", hex])
             #expect(output.trimmingCharacters(in: .whitespacesAndNewlines) == (try NixHash.base32(Digest(algorithm: .sha256, hex: hex))), "\(hex)")
         }
     }

@@ -152,32 +152,32 @@ import Testing
 
     /// Every string of the table, printed and read back by `nix-instantiate --eval`.
     @Test(.enabled(if: NixTool.available("nix-instantiate") || NixTool.required, NixTool.missingComment("nix-instantiate")))
-    func nixReadsStringsBack() throws {
+    func nixReadsStringsBack() async throws {
         let texts = Self.strings.map(\.0) + ["\\", "$", "${", "\"${\"", "a$\\${b}", "x\r\ny\tz"]
         let source = try NixPrinter().render(.list(texts.map(NixExpr.string)))
-        let json = try NixTool.run("nix-instantiate", ["--eval", "--strict", "--json", "-E", source])
+        let json = try await NixTool.run("nix-instantiate", ["--eval", "--strict", "--json", "-E", source])
         let values = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String]
         #expect(values == texts)
     }
 
     /// Every attribute name of the table, printed and read back by Nix.
     @Test(.enabled(if: NixTool.available("nix-instantiate") || NixTool.required, NixTool.missingComment("nix-instantiate")))
-    func nixReadsNamesBack() throws {
+    func nixReadsNamesBack() async throws {
         let names = Self.names.map(\.0)
         let source = try NixPrinter().render(
             .apply(.select(.variable("builtins"), ["attrNames"]), .attrs(names.map { .attr($0, .integer(1)) })))
-        let json = try NixTool.run("nix-instantiate", ["--eval", "--strict", "--json", "-E", source])
+        let json = try await NixTool.run("nix-instantiate", ["--eval", "--strict", "--json", "-E", source])
         let values = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String]
         #expect(values.map(Set.init) == Set(names))
     }
 
     /// Every layout of the table parses.
     @Test(.enabled(if: NixTool.available("nix-instantiate") || NixTool.required, NixTool.missingComment("nix-instantiate")))
-    func nixParsesLayouts() throws {
+    func nixParsesLayouts() async throws {
         for (label, tree, _) in Self.layouts {
             for style in [NixPrinter.Style.standard, .hocker] {
                 let source = try NixPrinter(style: style).render(tree)
-                #expect(throws: Never.self, "\(label)") { try NixTool.run("nix-instantiate", ["--parse", "-E", "with { }; (\n" + source + ")"]) }
+                await #expect(throws: Never.self, "\(label)") { try await NixTool.run("nix-instantiate", ["--parse", "-E", "with { }; (\n" + source + ")"]) }
             }
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import RegistryTestBed
 import Testing
 
 /// Runs the installed Nix tools (when there are any) to check generated text
@@ -23,30 +24,11 @@ enum NixTool {
     }
 
     /// Runs `name` with `arguments` (and `input` on stdin); returns stdout, throws with stderr on failure.
-    static func run(_ name: String, _ arguments: [String], input: String? = nil) throws -> String {
+    /// Waited for without blocking a thread of the concurrency pool, which the other tests share.
+    static func run(_ name: String, _ arguments: [String], input: String? = nil) async throws -> String {
         guard let executable = path(name) else { throw Failure(description: "\(name) is not installed") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        let errors = Pipe()
-        let stdin = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
-        try process.run()
-        if let input {
-            stdin.fileHandleForWriting.write(Data(input.utf8))
-            try stdin.fileHandleForWriting.close()
-        }
-        // Small outputs only: read both to the end, then wait.
-        let stdout = output.fileHandleForReading.readDataToEndOfFile()
-        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: "\(name) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(String(decoding: stderr, as: UTF8.self))")
-        }
-        return String(decoding: stdout, as: UTF8.self)
+        let result = try await runChecked(executable, arguments, stdin: input.map { Data($0.utf8) })
+        return String(decoding: result.stdout, as: UTF8.self)
     }
 }
 

@@ -71,16 +71,9 @@ struct InProcessBed: Sendable {
     static func run<Result: Sendable>(
         auth: RegistryAuth = .open, image: ImageFixture = .small, unixSocketPath: String? = nil, _ body: (InProcessBed) async throws -> Result
     ) async throws -> Result {
-        let registry = try await InProcessRegistry.start(auth: auth, unixSocketPath: unixSocketPath)
-        registry.push(image, to: "team/app")
-        let bed = InProcessBed(registry: registry, image: image)
-        do {
-            let result = try await body(bed)
-            await registry.stop()
-            return result
-        } catch {
-            await registry.stop()
-            throw error
+        try await InProcessRegistry.with(auth: auth, unixSocketPath: unixSocketPath) { registry in
+            registry.push(image, to: "team/app")
+            return try await body(InProcessBed(registry: registry, image: image))
         }
     }
 }

@@ -119,6 +119,23 @@ struct InProcessCredentialRuleTests {
         }
     }
 
+    /// A loopback registry named without a scheme answers over plain http
+    /// (the https attempt finds no TLS); the pages it names in full on that
+    /// plain-http origin are its own, as are errors named by that origin.
+    @Test func absoluteLinksAfterFallingBackToPlainHTTP() async throws {
+        try await InProcessBed.run { bed in
+            for tag in ["a", "b", "c", "d", "e"] { bed.registry.tag(tag, digest: bed.image.top.digest, repository: bed.repository) }
+            bed.registry.setTagPageSize(2)
+            let own = bed.registry.baseURL
+            #expect(own.hasPrefix("http://127.0.0.1:"))
+            bed.registry.add(.route(.tags, listener: .main), .linkNext { own + $0 })
+            let endpoint = RegistryEndpoint(registryName: bed.registry.host)
+            let tags = try await bed.withClient(endpoint: endpoint) { try await $0.tags(of: bed.repository) }
+            #expect(Set(tags) == ["a", "b", "c", "d", "e", "latest"])
+            #expect(bed.registry.requests(.route(.tags, listener: .main)).count == 3)
+        }
+    }
+
     /// A tag-list page at `http+unix://…`: a registry must not reach a
     /// local socket (a daemon's) through the client. Refused, naming it.
     @Test func linkToUnixSocketRefused() async throws {

@@ -43,6 +43,39 @@ struct InProcessRegistryServerTests {
         }
     }
 
+    /// A manifest pushed with `PUT`: by digest or by tag, answered 201 with
+    /// its digest, `OCI-Subject` for one with a subject (then listed among
+    /// that digest's referrers), none for one without; a digest that is not
+    /// the body's is refused, and so is a push without a media type.
+    @Test func pushes() async throws {
+        try await InProcessBed.run { bed in
+            let subject = bed.image.top
+            let sbom = ImageFixture.artifact(
+                subject: subject, artifactType: "application/spdx+json", blobs: [FixtureBlob(Data("{}".utf8), mediaType: "application/spdx+json")])
+            let manifests = bed.registry.v2URL + "team/app/manifests/"
+            let type = [("Content-Type", sbom.manifest.mediaType)]
+
+            let byDigest = try await TestHTTP.request("PUT", manifests + sbom.manifest.digest, headers: type, body: sbom.manifest.bytes)
+            #expect(byDigest.status == 201, "\(byDigest.bodyText)")
+            #expect(byDigest.header("Docker-Content-Digest") == sbom.manifest.digest)
+            #expect(byDigest.header("OCI-Subject") == subject.digest)
+            let listed = try await TestHTTP.request("GET", bed.registry.v2URL + "team/app/referrers/" + subject.digest)
+            #expect(try Self.referrerDigests(listed.body) == [sbom.manifest.digest])
+
+            let plain = bed.image.manifests[0].manifest
+            let byTag = try await TestHTTP.request("PUT", manifests + "pushed", headers: [("Content-Type", plain.mediaType)], body: plain.bytes)
+            #expect(byTag.status == 201)
+            #expect(byTag.header("OCI-Subject") == nil)
+            let served = try await TestHTTP.request("GET", manifests + "pushed")
+            #expect(served.body == plain.bytes && served.header("Content-Type") == plain.mediaType)
+
+            let wrong = try await TestHTTP.request("PUT", manifests + subject.digest, headers: type, body: sbom.manifest.bytes)
+            #expect(wrong.status == 400 && wrong.bodyText.contains("DIGEST_INVALID"), "\(wrong.bodyText)")
+            let untyped = try await TestHTTP.request("PUT", manifests + "untyped", body: sbom.manifest.bytes)
+            #expect(untyped.status == 400 && untyped.bodyText.contains("MANIFEST_INVALID"), "\(untyped.bodyText)")
+        }
+    }
+
     static func referrerDigests(_ body: Data) throws -> [String] {
         struct Index: Decodable {
             struct Entry: Decodable {
