@@ -122,8 +122,8 @@ struct LoadCommand: HockerCommand {
         // The signature policy is read for references alone: a lock entry's digest is its pin.
         let pullsReferences = requests.contains { if case .image = $0 { true } else { false } }
         let options = requests.contains(where: \.mayUseRegistry)
-            ? try registry.sessionOptions(context: context, trust: pullsReferences ? trust : nil)
-            : SessionOptions(maxTime: registry.maxTime.map { .seconds($0) }, temporaryPaths: context.temporaryPaths)
+            ? try registry.connection.sessionOptions(context: context, trust: pullsReferences ? trust : nil)
+            : SessionOptions(maxTime: registry.connection.maxTime.map { .seconds($0) }, temporaryPaths: context.temporaryPaths)
         let reports = try await PullSession.run(options) { session in
             try await session.load(requests, settings: settings)
         }
