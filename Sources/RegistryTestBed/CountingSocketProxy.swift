@@ -14,7 +14,9 @@ import Darwin
 /// sent no layer sent a few hundred bytes of requests), and what came back.
 ///
 /// It can also hold up the requests that carry a given text (a tag
-/// request), to widen the moment a test interrupts the client in.
+/// request), to widen the moment a test interrupts the client in: each by
+/// a delay, or the first until the test lets it go (``release()``), so
+/// that what the test does meanwhile is ordered by the proxy, not by time.
 ///
 /// Threads and blocking sockets: a connection is two pumps, one per direction.
 public final class CountingSocketProxy: Sendable {
@@ -27,6 +29,9 @@ public final class CountingSocketProxy: Sendable {
     /// Requests whose bytes contain this are held up by `delay` before they go on.
     private let delayed: (marker: [UInt8], delay: Duration)?
     private let delayedSeen = NIOLockedValueBox(0)
+    /// Whether the first delayed request waits for ``release()`` instead.
+    private let holdsFirst: Bool
+    private let gate = DispatchSemaphore(value: 0)
 
     /// How many chunks carrying the delayed text clients have sent so far.
     public var delayedRequests: Int { delayedSeen.withLockedValue { $0 } }
@@ -43,12 +48,16 @@ public final class CountingSocketProxy: Sendable {
 
     /// Starts listening at `socketPath` and forwarding to `targetPath`.
     ///
-    /// - Parameter delaying: requests whose bytes contain `text` wait `delay`
-    ///   before they reach the daemon (the text within one read of the socket).
-    public init(socketPath: String, targetPath: String, delaying: (text: String, delay: Duration)? = nil) throws {
+    /// - Parameters:
+    ///   - delaying: requests whose bytes contain `text` wait `delay`
+    ///     before they reach the daemon (the text within one read of the socket).
+    ///   - holdingFirst: the first of them waits instead until ``release()``
+    ///     (at most a minute, so that a test that fails does not hang).
+    public init(socketPath: String, targetPath: String, delaying: (text: String, delay: Duration)? = nil, holdingFirst: Bool = false) throws {
         self.socketPath = socketPath
         self.targetPath = targetPath
         delayed = delaying.map { (Array($0.text.utf8), $0.delay) }
+        holdsFirst = holdingFirst
         unlink(socketPath)
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw TestBedError.fileSystem(path: socketPath, reason: String(cString: strerror(errno))) }
@@ -64,6 +73,11 @@ public final class CountingSocketProxy: Sendable {
         listener = descriptor
         let thread = Thread { [self] in acceptLoop() }
         thread.start()
+    }
+
+    /// Lets the held request go on (``init(socketPath:targetPath:delaying:holdingFirst:)``).
+    public func release() {
+        gate.signal()
     }
 
     /// Zeroes the counts.
@@ -128,13 +142,20 @@ public final class CountingSocketProxy: Sendable {
                 close(client)
                 close(upstream)
             }
-            let delayed = delayed
+            let (delayed, holdsFirst, gate) = (delayed, holdsFirst, gate)
             Thread { [counts, delayedSeen] in
                 Self.pump(from: client, to: upstream) { chunk in
                     counts.withLockedValue { $0.toDaemon += chunk.count }
                     if let delayed, Self.contains(chunk, delayed.marker) {
-                        delayedSeen.withLockedValue { $0 += 1 }
-                        Thread.sleep(forTimeInterval: Double(delayed.delay.components.seconds) + Double(delayed.delay.components.attoseconds) / 1e18)
+                        let seen = delayedSeen.withLockedValue { seen -> Int in
+                            seen += 1
+                            return seen
+                        }
+                        if holdsFirst, seen == 1 {
+                            _ = gate.wait(timeout: .now() + 60)
+                        } else {
+                            Thread.sleep(forTimeInterval: Double(delayed.delay.components.seconds) + Double(delayed.delay.components.attoseconds) / 1e18)
+                        }
                     }
                 }
                 finish()

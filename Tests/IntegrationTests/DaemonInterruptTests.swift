@@ -59,9 +59,9 @@ extension DaemonLoadTests {
         #expect(!names.stdoutText.contains("load/layered"), "\(names.stdoutText)")
     }
 
-    /// An image already there, given three names it lacks; the tag requests
-    /// are held up by a proxy and SIGINT arrives after the first: the other
-    /// two are still set before the process exits.
+    /// An image already there, given three names it lacks; a proxy holds
+    /// the first tag request until SIGINT has been sent, and lets the
+    /// others through slowly: all three are set before the process exits.
     @Test("Ctrl-C while an image's names are set: all of them are set, then exit 130", arguments: TestDaemon.Kind.allCases)
     func interruptedWhileTagging(_ kind: TestDaemon.Kind) async throws {
         let fixture = try DaemonFixture.shared
@@ -78,12 +78,14 @@ extension DaemonLoadTests {
         try await RunnableTestImage.writeArchive(to: renamed, repoTags: names)
 
         let proxy = try CountingSocketProxy(
-            socketPath: directory + "/slow.sock", targetPath: daemon.socketPath, delaying: (text: "/tag?", delay: .milliseconds(700)))
+            socketPath: directory + "/slow.sock", targetPath: daemon.socketPath, delaying: (text: "/tag?", delay: .milliseconds(200)), holdingFirst: true)
         defer { proxy.stop() }
         let process = try Self.startLoad(["-i", renamed], host: proxy.host, directory: directory)
         defer { process.stop() }
         try await Self.waitUntil { proxy.delayedRequests >= 1 }
+        // Delivered at once: the process runs no further without taking it.
         process.send(SIGINT)
+        proxy.release()
         let status = await process.wait(timeout: .seconds(30))
         #expect(status == 130, "\(process.stderrText)")
         #expect(proxy.delayedRequests == 3, "\(proxy.delayedRequests) tag requests reached the daemon")
