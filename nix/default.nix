@@ -450,6 +450,43 @@ let
       if version != 1 then throw "hocker: ${toString lockFile} has formatVersion ${toString version}; this library reads 1 (upgrade hocker)"
       else builtins.mapAttrs image (lock.entries or { });
 
+    # An executable that loads `images` into the docker or podman daemon on
+    # this machine, sending only what it lacks: an image the daemon has (the
+    # same image ID) is only given the names it lacks and none of its layers
+    # is read; nothing goes to a network. It runs `hocker load -i` of each
+    # image with the hocker that built it. An image is what fetchImage,
+    # fromLock or fetchdocker builds: streamed (stream = true) is best, as
+    # its ID is read from its script and its layers go from the store into
+    # the daemon only when missing; an archive file works too (its headers
+    # are read). Arguments to the executable go to hocker load: --host
+    # unix:///run/podman/podman.sock, -q, --force, --jobs N. Run it from a
+    # systemd unit ordered before the containers (README: NixOS).
+    loadImages =
+      { images                   # [ image ], each a streamed image, an archive or a fetchdocker directory
+      , name ? "hocker-load-images"
+      }:
+      hockerDerivation {
+        name = storeName name;
+        hockerAction = "load-script";
+        imagePaths = images;
+      };
+
+    # loadImages of one image.
+    loadImage = image: loadImages { images = [ image ]; name = "hocker-load-${image.name}"; };
+
+    # loadImages of every entry of a lock file, streamed (fromLock's
+    # arguments: the file, or { lockFile; platform ? null; system ? ...; };
+    # stream = false loads archive files built in the store instead). An
+    # entry fromLock leaves out (no image for the platform) is left out
+    # here too, with its trace.
+    loadLock = arg:
+      let
+        options = if builtins.isAttrs arg then arg else { lockFile = arg; };
+        images = fromLock ({ stream = true; } // options);
+        buildable = builtins.filter (image: !(image ? hockerUnavailable)) (map (name: images.${name}) (builtins.attrNames images));
+      in
+      loadImages { images = buildable; name = options.name or "hocker-load-lock"; };
+
     # Calls a generated expression (a file or a function) with the functions
     # it asks for, as nixpkgs' callPackage does. Given
     # { image = <file or function>; stream = true; } (or format = "oci-archive"),

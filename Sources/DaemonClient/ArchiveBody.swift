@@ -6,17 +6,25 @@ import SystemPackage
 /// The bytes of an archive sent to `/images/load`: parts of files and
 /// whole pipes, read in order as the daemon takes them — never held in
 /// memory. A file is read at its offsets (so one descriptor can be shared);
-/// a pipe is read to its end.
+/// a pipe is read to its end, or for as many bytes as its writer said it
+/// would write.
 public struct ArchiveBody: Sendable {
     public enum Segment: Sendable {
         /// `length` bytes of a file from `offset`.
         case file(FileDescriptor, offset: Int64, length: Int64)
         /// A pipe or terminal, read to its end.
         case stream(FileDescriptor)
+        /// A pipe that carries exactly `length` bytes: an archive written
+        /// as it is sent (pulled from a registry, assembled from files).
+        /// One that ends sooner fails the load, so that an archive whose
+        /// writer stopped never reaches the daemon as if whole.
+        case pipe(FileDescriptor, length: Int64)
 
         var knownLength: Int64? {
-            if case .file(_, _, let length) = self { return length }
-            return nil
+            switch self {
+            case .file(_, _, let length), .pipe(_, let length): length
+            case .stream: nil
+            }
         }
     }
 
@@ -85,7 +93,7 @@ struct ArchiveBodyChunks: AsyncSequence, Sendable {
         private static func read(_ segment: ArchiveBody.Segment, consumed: Int64, name: String) async throws -> ByteBuffer? {
             let wanted: Int
             switch segment {
-            case .file(_, _, let length):
+            case .file(_, _, let length), .pipe(_, let length):
                 guard consumed < length else { return nil }
                 wanted = Int(Swift.min(Int64(ArchiveBodyChunks.chunkSize), length - consumed))
             case .stream:
@@ -99,14 +107,14 @@ struct ArchiveBodyChunks: AsyncSequence, Sendable {
                         switch segment {
                         case .file(let descriptor, let offset, _):
                             return try descriptor.read(fromAbsoluteOffset: offset + consumed, into: target, retryOnInterrupt: true)
-                        case .stream(let descriptor):
+                        case .stream(let descriptor), .pipe(let descriptor, _):
                             return try descriptor.read(into: target, retryOnInterrupt: true)
                         }
                     } catch {
                         throw DaemonError.readingArchive(name, reason: "\(error)")
                     }
                 }
-                if count == 0, case .file(_, _, let length) = segment {
+                if count == 0, let length = segment.knownLength {
                     throw DaemonError.readingArchive(name, reason: "it ended after \(consumed) of its \(length) bytes")
                 }
                 return buffer

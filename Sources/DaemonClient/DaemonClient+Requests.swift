@@ -83,7 +83,15 @@ extension DaemonClient {
                 return .expired
             }
             defer { group.cancelAll() }
-            guard let first = try await group.next() else { throw CancellationError() }
+            let next: DeadlineOutcome<Result>?
+            do {
+                next = try await group.next()
+            } catch {
+                // Cancelled as the deadline passed (the run's time limit ends all its work at once): said as this deadline.
+                guard ContinuousClock.now >= deadline else { throw error }
+                next = .expired
+            }
+            guard let first = next else { throw CancellationError() }
             switch first {
             case .finished(let value):
                 return value
@@ -139,7 +147,8 @@ extension DaemonClient {
         }
     }
 
-    /// The name of the group that owns the socket (`docker`), when it has one.
+    /// The name of the group that owns the socket (`docker`; `root` when
+    /// only root may use it); nil when the socket cannot be read.
     static func socketGroup(_ path: String) -> String? {
         var status = stat()
         guard stat(path, &status) == 0 else { return nil }
@@ -147,9 +156,8 @@ extension DaemonClient {
         var result: UnsafeMutablePointer<group>?
         var buffer = [CChar](repeating: 0, count: 4096)
         guard getgrgid_r(status.st_gid, &group, &buffer, buffer.count, &result) == 0, result != nil, let name = group.gr_name else {
-            return status.st_gid == 0 ? nil : "gid \(status.st_gid)"
+            return status.st_gid == 0 ? "root" : "gid \(status.st_gid)"
         }
-        let text = String(cString: name)
-        return text == "root" ? nil : text
+        return String(cString: name)
     }
 }

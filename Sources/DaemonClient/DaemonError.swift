@@ -68,7 +68,8 @@ public enum DaemonError: UserFacingError, Equatable {
             case .notASocket: "no daemon at \(endpoint.socketPath): it is not a socket"
             }
         case .permissionDenied(let endpoint, let group):
-            "permission denied on \(endpoint.socketPath)" + (group.map { ": only root and the group '\($0)' may use this daemon" } ?? "")
+            "permission denied on \(endpoint.socketPath)"
+                + (group.map { $0 == "root" ? ": only root may use this daemon" : ": only root and the group '\($0)' may use this daemon" } ?? "")
         case .apiTooOld(let endpoint, let daemon):
             "the daemon at \(endpoint.socketPath) speaks Docker API \(daemon), older than \(APIVersion.oldestSupported) (docker 1.12), the oldest hocker speaks"
         case .apiTooNew(let endpoint, let minimum):
@@ -88,6 +89,11 @@ public enum DaemonError: UserFacingError, Equatable {
         }
     }
 
+    public var reportsTimeLimit: Bool {
+        if case .timedOut = self { return true }
+        return false
+    }
+
     public var hints: [String] {
         switch self {
         case .unsupportedHost:
@@ -103,10 +109,12 @@ public enum DaemonError: UserFacingError, Equatable {
             hints.append("or point at another: --host unix:///path/to.sock, or DOCKER_HOST=unix:///path/to.sock")
             return hints
         case .permissionDenied(_, let group):
-            return [
-                "add yourself to \(group.map { "the group '\($0)'" } ?? "the socket's group") (sudo usermod -aG \(group ?? "docker") $USER, then log in again), or run hocker as root",
-                "or use rootless podman's socket: --host unix://$XDG_RUNTIME_DIR/podman/podman.sock (systemctl --user start podman.socket)",
-            ]
+            // A socket of group root admits no one but root: joining a group would not help until the daemon gives it one.
+            let join =
+                group == "root"
+                ? "run hocker as root, or have the daemon give its socket a group (dockerd --group docker, or SocketGroup= in its .socket unit) and add yourself to it"
+                : "add yourself to \(group.map { "the group '\($0)'" } ?? "the socket's group") (sudo usermod -aG \(group ?? "docker") $USER, then log in again), or run hocker as root"
+            return [join, "or use rootless podman's socket: --host unix://$XDG_RUNTIME_DIR/podman/podman.sock (systemctl --user start podman.socket)"]
         case .apiTooOld:
             return ["upgrade the daemon (docker 1.12 or newer, or podman 2 or newer)"]
         case .apiTooNew:

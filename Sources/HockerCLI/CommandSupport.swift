@@ -36,6 +36,8 @@ struct CommandContext: Sendable {
     var temporaryPaths = TemporaryPaths()
     /// Credential helpers still running, killed if the process is interrupted.
     var children = ChildProcesses()
+    /// Steps an interrupt lets finish first: the names of an image being set.
+    var interruptShield = InterruptShield()
     /// Standard input, read at most once.
     var standardInput = StandardInput()
     /// The secrets this run has seen, masked in everything it prints.

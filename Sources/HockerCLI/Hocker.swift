@@ -83,7 +83,14 @@ public enum HockerMain {
         let context = CommandContext()
         let paths = context.temporaryPaths
         let children = context.children
-        Interrupts.install(cleanup: { children.killAll(); paths.removeAll() }, resize: { TerminalSize.changed() })
+        let shield = context.interruptShield
+        Interrupts.install(
+            cleanup: {
+                // An image's names being set are set whole first; a daemon that stopped answering is not waited for long.
+                shield.holdOff(upTo: .seconds(10))
+                children.killAll()
+                paths.removeAll()
+            }, resize: { TerminalSize.changed() })
         let finished = DispatchSemaphore(value: 0)
         Task.detached {
             await run(tool: tool, arguments: arguments, context: context)
@@ -95,7 +102,13 @@ public enum HockerMain {
 
     /// Parses `arguments`, runs the command and exits (see ``main(tool:arguments:)``).
     static func run(tool: Tool, arguments: [String], context: CommandContext) async -> Never {
-        exit(await status(tool: tool, arguments: arguments, context: context, finished: { context.children.killAll() }))
+        let status = await status(tool: tool, arguments: arguments, context: context, finished: { context.children.killAll() })
+        // A signal came as the run ended (an image's names set whole first): the run was interrupted, and ends
+        // as such, from the signal's thread, once its cleanup is done.
+        while Interrupts.isEnding {
+            try? await Task.sleep(for: .seconds(1))
+        }
+        exit(status)
     }
 
     /// Parses `arguments` and runs the command; the exit status. `finished`

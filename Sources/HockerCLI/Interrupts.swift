@@ -40,8 +40,10 @@ enum Interrupts {
     /// Ending signals received so far.
     private static let received = Atomic<Int>(0)
 
-    /// Whether the run is ending on a signal: what fails from here on is the
-    /// interruption's doing (a credential helper it killed), not worth a word.
+    /// Whether the run is ending on a signal: the process ends from the
+    /// signal's thread, with 128 + the signal, once it has cleaned up; what
+    /// fails from here on is the interruption's doing (a credential helper
+    /// it killed), not worth a word.
     static var isEnding: Bool { received.load(ordering: .relaxed) > 0 }
 
     /// Installs the handlers. Call once, on the main thread, before any

@@ -39,7 +39,10 @@ import RegistryMirrors
 ///   from the store paths (`$out | podman load`), no copy of any layer;
 /// - `fetchdocker`: a directory with `compositeImage.sh`, which writes the
 ///   docker-archive to stdout, and, unless `stream` is set, the archive
-///   itself as `image.tar`.
+///   itself as `image.tar`;
+/// - `load-script`: an executable that loads `imagePaths` (streamed
+///   images, archives) into a docker or podman daemon with this very
+///   hocker (`hocker load -i …`), sending only what the daemon lacks.
 ///
 /// `stream-archive` is what a stream script runs: the archive to stdout.
 /// Credentials come as for every command: `DOCKER_TOKEN`, `DOCKER_USER` /
@@ -77,9 +80,10 @@ struct NixBuilderCommand: HockerCommand {
             try ArchiveAssembly.write(image, to: out, temporaryPaths: context.temporaryPaths)
         case "stream-script": try writeStreamScript(attributes, to: out, context: context)
         case "fetchdocker": try writeFetchdocker(attributes, to: out, context: context)
+        case "load-script": try writeLoadScript(attributes, to: out, context: context)
         default:
             throw UsageError(
-                "hockerAction '\(action)' is none of fetch-blob, fetch-manifest, fetch-config, docker-archive, oci-archive, stream-script, fetchdocker, stream-archive")
+                "hockerAction '\(action)' is none of fetch-blob, fetch-manifest, fetch-config, docker-archive, oci-archive, stream-script, fetchdocker, load-script, stream-archive")
         }
     }
 
@@ -165,6 +169,30 @@ struct NixBuilderCommand: HockerCommand {
 
             """
         log("writing \(path), which streams \(Self.layers(image.layers.count))")
+        try writeOutput(Data(script.utf8), out: path, context: context)
+        try makeExecutable(path)
+    }
+
+    /// Writes an executable that loads the images of `imagePaths` into a
+    /// docker or podman daemon with this very hocker: `hocker load -i`
+    /// each, the script's arguments after (`--host`, `-q`, `--force`). A
+    /// streamed image's ID is read from its script, so an image the daemon
+    /// has costs one request and no layer; nothing goes to a network.
+    private func writeLoadScript(_ attributes: BuilderAttributes, to path: String, context: CommandContext) throws {
+        let images = attributes.list("imagePaths")
+        guard !images.isEmpty else { throw UsageError("the derivation's 'imagePaths' is empty: give loadImages at least one image") }
+        let inputs = images.map { "  -i \(Self.shellQuoted($0)) \\" }
+        let script = """
+            #!/bin/sh
+            # Loads \(images.count == 1 ? "this image" : "these \(images.count) images") into the docker or podman daemon, sending only what it
+            # lacks: an image it has (the same ID) is only given the names it lacks. No network.
+            # Arguments go to hocker load: --host unix:///run/podman/podman.sock, -q, --force, --jobs N.
+            exec \(Self.shellQuoted(Self.executablePath)) load \\
+            \(inputs.joined(separator: "\n"))
+              "$@"
+
+            """
+        log("writing \(path), which loads \(images.count) image\(images.count == 1 ? "" : "s")")
         try writeOutput(Data(script.utf8), out: path, context: context)
         try makeExecutable(path)
     }

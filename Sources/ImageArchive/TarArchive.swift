@@ -70,6 +70,11 @@ public struct TarLayout: Sendable {
         totalSize = offset + 2 * Int64(TarHeader.blockSize)
     }
 
+    /// The entry name of a layer in a docker-archive hocker writes.
+    public static func dockerArchiveLayerName(_ layer: Descriptor) -> String {
+        "\(layer.digest.hex).\(layer.layerFileExtension)"
+    }
+
     /// The `docker save` layout of one image: `manifest.json`,
     /// `repositories`, the config as `<hex>.json` and each layer, still
     /// compressed, as `<hex>.tar.gz` (`.tar.zst`, `.tar`).
@@ -83,7 +88,7 @@ public struct TarLayout: Sendable {
         var layerNames: [String] = []
         var uniqueLayers: [(String, Descriptor)] = []
         for layer in layers {
-            let name = "\(layer.digest.hex).\(layer.layerFileExtension)"
+            let name = dockerArchiveLayerName(layer)
             layerNames.append(name)
             if !uniqueLayers.contains(where: { $0.0 == name }) { uniqueLayers.append((name, layer)) }
         }

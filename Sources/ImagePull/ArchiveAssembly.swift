@@ -89,8 +89,11 @@ public struct LocalImage: Sendable {
 /// give the same bytes, to a file or to a stream.
 public enum ArchiveAssembly {
     /// The archive laid out, and where each blob's bytes come from.
-    struct Plan {
+    struct Plan: Sendable {
         var layout: TarLayout
+        var config: Descriptor
+        /// Bottom first.
+        var layers: [Descriptor]
         /// Every path given for a digest: the first is copied in, any other only checked.
         var files: [Digest: [String]]
         /// Paths Nix has checked: copied, not hashed.
@@ -125,9 +128,13 @@ public enum ArchiveAssembly {
                 throw AssemblyError.digestMismatch(path: manifestBlob.path, actual: document.digest, expected: expected)
             }
             let layout = OCILayout(top: document.descriptor, referenceName: image.referenceName, imageName: image.imageName)
-            return Plan(layout: try TarLayout.ociArchive(layout, documents: [document], blobs: [config] + layers), files: files, verified: verified)
+            return Plan(
+                layout: try TarLayout.ociArchive(layout, documents: [document], blobs: [config] + layers), config: config, layers: layers, files: files,
+                verified: verified)
         case .docker, .oci:
-            return Plan(layout: try TarLayout.dockerArchive(config: config, layers: layers, repoTags: image.repoTags), files: files, verified: verified)
+            return Plan(
+                layout: try TarLayout.dockerArchive(config: config, layers: layers, repoTags: image.repoTags), config: config, layers: layers,
+                files: files, verified: verified)
         }
     }
 
@@ -156,7 +163,11 @@ public enum ArchiveAssembly {
     /// Writes the archive in order to `output` (standard output: `| podman
     /// load`), the same bytes ``write(_:to:temporaryPaths:)`` writes to a file.
     public static func stream(_ image: LocalImage, to output: FileDescriptor, shownPath: String) throws {
-        let plan = try plan(image)
+        try stream(try plan(image), to: output, shownPath: shownPath)
+    }
+
+    /// Writes the archive `plan` lays out, in order, to `output`.
+    static func stream(_ plan: Plan, to output: FileDescriptor, shownPath: String) throws {
         try plan.layout.writeInOrder { bytes in
             do { try FileChunks.write(bytes, to: output, at: nil) } catch { throw OutputError.writing(shownPath, error) }
         } blob: { _, blob in

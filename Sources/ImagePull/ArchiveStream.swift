@@ -36,6 +36,14 @@ import SystemPackage
 struct ArchiveStream {
     let layout: TarLayout
     let ahead: Int
+    /// Whether a download may write the rest of its blob to the output
+    /// itself. That write blocks while the output is full, on a thread of
+    /// the concurrency pool: harmless for a reader in another process, but
+    /// a reader in this process (a pipe to a daemon's connection) needs
+    /// that pool to read, and with every pool thread blocked (two, on two
+    /// cores) nothing would. Without it, every byte goes through the spool
+    /// and only the writer, on its own thread, writes to the output.
+    var passThrough = true
 
     /// Writes the archive of `layout` to `output`, downloading its blobs with `fetch`.
     ///
@@ -47,7 +55,7 @@ struct ArchiveStream {
         fetch: @escaping @Sendable (_ blob: Descriptor, _ spool: SpoolFile) async throws -> Void
     ) async throws {
         let blobs = layout.blobEntries.map(\.blob)
-        let board = SpoolBoard(count: blobs.count, output: output, shownPath: shownPath)
+        let board = SpoolBoard(count: blobs.count, output: output, shownPath: shownPath, passThrough: passThrough)
         var spools: [SpoolFile] = []
         defer { for spool in spools { spool.remove() } }
         for (index, _) in blobs.enumerated() {
@@ -112,10 +120,13 @@ final class SpoolBoard: Sendable {
     /// Where the archive goes, for blobs passed through (``SpoolFile/passThrough(at:)``).
     let output: FileDescriptor
     let shownPath: String
+    /// Whether a download may write to ``output`` itself (``ArchiveStream/passThrough``).
+    let passThrough: Bool
 
-    init(count: Int, output: FileDescriptor, shownPath: String) {
+    init(count: Int, output: FileDescriptor, shownPath: String, passThrough: Bool) {
         self.output = output
         self.shownPath = shownPath
+        self.passThrough = passThrough
         state = Mutex(State(
             written: Array(repeating: 0, count: count), finished: Array(repeating: false, count: count),
             consumed: Array(repeating: false, count: count)))
@@ -247,7 +258,7 @@ final class SpoolFile: Sendable {
     /// (the writer then only waits for the blob to complete).
     func passThrough(at offset: Int64) -> Bool {
         routing.withLock { routing in
-            guard routing.streams, board.isDrained(index, at: offset) else { return false }
+            guard board.passThrough, routing.streams, board.isDrained(index, at: offset) else { return false }
             routing.passedThrough = true
             return true
         }

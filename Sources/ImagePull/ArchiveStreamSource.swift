@@ -20,7 +20,8 @@ import Darwin
 /// in a spool file, only until its `manifest.json` and configs have gone
 /// by; the rest stays in the pipe and goes to the daemon from there,
 /// after the spooled part, if the daemon lacks an image. If it has them
-/// all, the rest is never read and the pipe is closed.
+/// all, the rest is read and thrown away (``discardUnsent()``): the
+/// writer of the pipe ends as it would have, not on a closed pipe.
 ///
 /// hocker writes `manifest.json` and the config first, so its archives are
 /// known after a few kilobytes; `docker save` writes them last, so its
@@ -81,6 +82,24 @@ public struct ArchiveStreamSource: LoadSource {
         var segments: [ArchiveBody.Segment] = [.file(spool, offset: 0, length: spooled)]
         if !ended { segments.append(.stream(input)) }
         return try await body(ArchiveBody(segments: segments, archive: archiveDescription))
+    }
+
+    /// Reads the rest of the pipe and throws it away, on a thread of its
+    /// own (a read blocks until the writer writes). A read that fails ends it:
+    /// the load is done either way.
+    public func discardUnsent() async {
+        guard !ended else { return }
+        let input = input
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DedicatedThread.start {
+                var buffer = [UInt8](repeating: 0, count: SpoolState.chunkSize)
+                while true {
+                    let count = buffer.withUnsafeMutableBytes { try? input.read(into: $0, retryOnInterrupt: true) }
+                    guard let count, count > 0 else { break }
+                }
+                continuation.resume()
+            }
+        }
     }
 
     public func close() {

@@ -65,13 +65,19 @@ public struct ImageLoader: Sendable {
     /// When everything must be done (nil: no limit).
     public var deadline: ContinuousClock.Instant?
     public var observer: (any LoadObserver)?
+    /// Lets the names of an image be set whole when an interrupt arrives; nil for none.
+    public var shield: InterruptShield?
 
-    public init(daemon: DaemonClient, force: Bool = false, jobs: Int = 2, deadline: ContinuousClock.Instant? = nil, observer: (any LoadObserver)? = nil) {
+    public init(
+        daemon: DaemonClient, force: Bool = false, jobs: Int = 2, deadline: ContinuousClock.Instant? = nil, observer: (any LoadObserver)? = nil,
+        shield: InterruptShield? = nil
+    ) {
         self.daemon = daemon
         self.force = force
         self.jobs = max(1, jobs)
         self.deadline = deadline
         self.observer = observer
+        self.shield = shield
     }
 
     /// Opens and loads every input, closing each source when done; a
@@ -100,6 +106,7 @@ public struct ImageLoader: Sendable {
                 for (image, details) in present {
                     outcomes.append(try await nameImage(image, details: details))
                 }
+                await source.discardUnsent()
                 return LoadReport(source: source.name, result: .success(outcomes), bytesSent: 0)
             }
             let result = try await send(source)
@@ -129,15 +136,28 @@ public struct ImageLoader: Sendable {
         return present
     }
 
-    /// Gives a present image the archive's names it lacks.
+    /// Gives a present image the archive's names it lacks: every name
+    /// checked first, then all set as one step that an interrupt lets
+    /// finish (``InterruptShield``), so that Ctrl-C does not leave the image
+    /// with some of its names.
     private func nameImage(_ image: ArchiveContents.Image, details: ImageDetails) async throws -> ImageLoadOutcome {
         let kind = daemon.info.kind
         let held = Set(details.repoTags.map { Self.canonicalName($0, daemon: kind) })
         let missing = image.repoTags.filter { !held.contains(Self.canonicalName($0, daemon: kind)) }
         guard !missing.isEmpty else { return .present(id: image.id, names: image.repoTags) }
-        for name in missing {
+        let tags = try missing.map { name in
             guard let tag = TagName(name) else { throw LoadError.badName(name) }
-            try await daemon.tag(image.id, as: tag, deadline: deadline)
+            return tag
+        }
+        let daemon = daemon
+        let deadline = deadline
+        let setAll: @Sendable () async throws -> Void = {
+            for tag in tags { try await daemon.tag(image.id, as: tag, deadline: deadline) }
+        }
+        if let shield {
+            try await shield.shielded(setAll)
+        } else {
+            try await setAll()
         }
         return .tagged(id: image.id, names: missing)
     }

@@ -319,35 +319,48 @@ public struct ImagePuller: Sendable {
     private func stream(_ layout: TarLayout, of image: ImageReference, to path: String, known: [Digest: Data]) async throws {
         let shownPath = path == "-" ? "standard output" : path
         let target: OutputFile? = path == "-" ? nil : try OutputFile(target: path, registry: temporaryPaths)
-        let output = target?.descriptor ?? .standardOutput
-        let client = client
-        let cache = cache
-        let observer = observer
         do {
-            try await ArchiveStream(layout: layout, ahead: jobs ?? 4).write(
-                to: output, shownPath: shownPath, temporaryPaths: temporaryPaths, observer: observer
-            ) { blob, spool in
-                let progress = Self.progress(of: blob, to: observer)
-                if let bytes = known[blob.digest] {
-                    try Self.write(bytes, to: BlobDestination(file: spool.descriptor, offset: 0, path: spool.path))
-                    progress?(Int64(bytes.count))
-                    try spool.board.appended(spool.index, bytes: Int64(bytes.count))
-                } else if let cache {
-                    // Through the cache the blob arrives whole (verified), then goes out.
-                    try await client.fetchBlob(
-                        blob.digest, size: blob.size, urls: blob.urls ?? [], of: image,
-                        into: BlobDestination(file: spool.descriptor, offset: 0, path: spool.path), cache: cache, progress: progress)
-                    try spool.board.appended(spool.index, bytes: blob.size)
-                } else {
-                    var sink = spool.sink(shownPath: shownPath)
-                    try await client.fetchBlob(blob.digest, size: blob.size, urls: blob.urls ?? [], of: image, into: &sink, progress: progress)
-                }
-            }
+            try await stream(layout, of: image, into: target?.descriptor ?? .standardOutput, shownPath: shownPath, known: known)
         } catch {
             target?.discard()
             throw error
         }
         try target?.commit()
+    }
+
+    /// Writes the archive of `layout` in order to `output` (standard
+    /// output, a FIFO, a pipe to a daemon), each blob's bytes as they
+    /// arrive; blobs whose verified bytes are `known` are written from memory.
+    /// `readHere`: this process reads `output` (a pipe to a daemon's
+    /// connection), so no download writes to it from the concurrency pool
+    /// (``ArchiveStream/passThrough``).
+    func stream(
+        _ layout: TarLayout, of image: ImageReference, into output: FileDescriptor, shownPath: String, known: [Digest: Data], readHere: Bool = false
+    ) async throws {
+        let client = client
+        let cache = cache
+        let observer = observer
+        var archive = ArchiveStream(layout: layout, ahead: jobs ?? 4)
+        archive.passThrough = !readHere
+        try await archive.write(
+            to: output, shownPath: shownPath, temporaryPaths: temporaryPaths, observer: observer
+        ) { blob, spool in
+            let progress = Self.progress(of: blob, to: observer)
+            if let bytes = known[blob.digest] {
+                try Self.write(bytes, to: BlobDestination(file: spool.descriptor, offset: 0, path: spool.path))
+                progress?(Int64(bytes.count))
+                try spool.board.appended(spool.index, bytes: Int64(bytes.count))
+            } else if let cache {
+                // Through the cache the blob arrives whole (verified), then goes out.
+                try await client.fetchBlob(
+                    blob.digest, size: blob.size, urls: blob.urls ?? [], of: image,
+                    into: BlobDestination(file: spool.descriptor, offset: 0, path: spool.path), cache: cache, progress: progress)
+                try spool.board.appended(spool.index, bytes: blob.size)
+            } else {
+                var sink = spool.sink(shownPath: shownPath)
+                try await client.fetchBlob(blob.digest, size: blob.size, urls: blob.urls ?? [], of: image, into: &sink, progress: progress)
+            }
+        }
     }
 
     /// Where a blob goes.

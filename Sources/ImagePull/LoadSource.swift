@@ -33,8 +33,16 @@ public protocol LoadSource: Sendable {
     var contents: ArchiveContents { get }
     /// Runs `body` with the archive's bytes.
     func withBody<Result: Sendable>(_ body: (ArchiveBody) async throws -> Result) async throws -> Result
+    /// Called when the daemon had every image and nothing was sent: a pipe
+    /// is read to its end, so that what writes it (`hocker image --out - |
+    /// hocker load`) finishes as it would have, not killed by a closed pipe.
+    func discardUnsent() async
     /// Releases what it holds (its descriptors); called once, after the load.
     func close()
+}
+
+extension LoadSource {
+    public func discardUnsent() async {}
 }
 
 extension LoadSource {

@@ -12,6 +12,9 @@ public protocol UserFacingError: Error, Sendable, CustomStringConvertible {
     var hints: [String] { get }
     /// Whether the user's input is at fault (exit status 2) or the run failed (1).
     var exitStatus: ExitStatus { get }
+    /// Whether it says that the run's time limit was reached, and where:
+    /// kept over a bare "time limit reached" when the deadline ends the run.
+    var reportsTimeLimit: Bool { get }
 }
 
 /// How a failed run ends.
@@ -36,5 +39,6 @@ extension Error {
 extension UserFacingError {
     public var hints: [String] { [] }
     public var exitStatus: ExitStatus { .failure }
+    public var reportsTimeLimit: Bool { false }
     public var description: String { message }
 }

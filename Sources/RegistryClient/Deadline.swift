@@ -87,7 +87,7 @@ public struct Deadline: Sendable, Hashable {
         if error is TimeLimitReached { return true }
         switch error as? RegistryError {
         case .timeLimitReached?, .credentialHelperTimedOut(_, _, byRunLimit: true)?: return true
-        default: return false
+        default: return (error as? any UserFacingError)?.reportsTimeLimit ?? false
         }
     }
 }

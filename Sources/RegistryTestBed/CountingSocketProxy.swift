@@ -13,6 +13,11 @@ import Darwin
 /// through and counts them: what a client sent the daemon (a load that
 /// sent no layer sent a few hundred bytes of requests), and what came back.
 ///
+/// It can also hold up the requests that carry a given text (a tag
+/// request), to widen the moment a test interrupts the client in: each by
+/// a delay, or the first until the test lets it go (``release()``), so
+/// that what the test does meanwhile is ordered by the proxy, not by time.
+///
 /// Threads and blocking sockets: a connection is two pumps, one per direction.
 public final class CountingSocketProxy: Sendable {
     /// The socket clients connect to.
@@ -21,6 +26,15 @@ public final class CountingSocketProxy: Sendable {
     public let targetPath: String
     private let listener: Int32
     private let counts = NIOLockedValueBox<(toDaemon: Int, fromDaemon: Int, connections: Int, open: Set<Int32>, stopped: Bool)>((0, 0, 0, [], false))
+    /// Requests whose bytes contain this are held up by `delay` before they go on.
+    private let delayed: (marker: [UInt8], delay: Duration)?
+    private let delayedSeen = NIOLockedValueBox(0)
+    /// Whether the first delayed request waits for ``release()`` instead.
+    private let holdsFirst: Bool
+    private let gate = DispatchSemaphore(value: 0)
+
+    /// How many chunks carrying the delayed text clients have sent so far.
+    public var delayedRequests: Int { delayedSeen.withLockedValue { $0 } }
 
     /// `unix://PATH`, as `--host` takes it.
     public var host: String { "unix://\(socketPath)" }
@@ -33,9 +47,17 @@ public final class CountingSocketProxy: Sendable {
     public var connections: Int { counts.withLockedValue { $0.connections } }
 
     /// Starts listening at `socketPath` and forwarding to `targetPath`.
-    public init(socketPath: String, targetPath: String) throws {
+    ///
+    /// - Parameters:
+    ///   - delaying: requests whose bytes contain `text` wait `delay`
+    ///     before they reach the daemon (the text within one read of the socket).
+    ///   - holdingFirst: the first of them waits instead until ``release()``
+    ///     (at most a minute, so that a test that fails does not hang).
+    public init(socketPath: String, targetPath: String, delaying: (text: String, delay: Duration)? = nil, holdingFirst: Bool = false) throws {
         self.socketPath = socketPath
         self.targetPath = targetPath
+        delayed = delaying.map { (Array($0.text.utf8), $0.delay) }
+        holdsFirst = holdingFirst
         unlink(socketPath)
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw TestBedError.fileSystem(path: socketPath, reason: String(cString: strerror(errno))) }
@@ -51,6 +73,11 @@ public final class CountingSocketProxy: Sendable {
         listener = descriptor
         let thread = Thread { [self] in acceptLoop() }
         thread.start()
+    }
+
+    /// Lets the held request go on (``init(socketPath:targetPath:delaying:holdingFirst:)``).
+    public func release() {
+        gate.signal()
     }
 
     /// Zeroes the counts.
@@ -115,25 +142,40 @@ public final class CountingSocketProxy: Sendable {
                 close(client)
                 close(upstream)
             }
-            Thread { [counts] in
-                Self.pump(from: client, to: upstream) { count in counts.withLockedValue { $0.toDaemon += count } }
+            let (delayed, holdsFirst, gate) = (delayed, holdsFirst, gate)
+            Thread { [counts, delayedSeen] in
+                Self.pump(from: client, to: upstream) { chunk in
+                    counts.withLockedValue { $0.toDaemon += chunk.count }
+                    if let delayed, Self.contains(chunk, delayed.marker) {
+                        let seen = delayedSeen.withLockedValue { seen -> Int in
+                            seen += 1
+                            return seen
+                        }
+                        if holdsFirst, seen == 1 {
+                            _ = gate.wait(timeout: .now() + 60)
+                        } else {
+                            Thread.sleep(forTimeInterval: Double(delayed.delay.components.seconds) + Double(delayed.delay.components.attoseconds) / 1e18)
+                        }
+                    }
+                }
                 finish()
             }.start()
             Thread { [counts] in
-                Self.pump(from: upstream, to: client) { count in counts.withLockedValue { $0.fromDaemon += count } }
+                Self.pump(from: upstream, to: client) { chunk in counts.withLockedValue { $0.fromDaemon += chunk.count } }
                 finish()
             }.start()
         }
     }
 
-    /// Copies until the source ends, then half-closes the destination.
-    private static func pump(from source: Int32, to destination: Int32, counted: (Int) -> Void) {
+    /// Copies until the source ends, then half-closes the destination;
+    /// `received` sees each chunk before it goes on.
+    private static func pump(from source: Int32, to destination: Int32, received: (ArraySlice<UInt8>) -> Void) {
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         loop: while true {
             let count = recv(source, &buffer, buffer.count, 0)
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { break }
-            counted(count)
+            received(buffer[..<count])
             var offset = 0
             while offset < count {
                 let written = buffer.withUnsafeBytes { send(destination, $0.baseAddress! + offset, count - offset, Int32(MSG_NOSIGNAL)) }
@@ -143,6 +185,16 @@ public final class CountingSocketProxy: Sendable {
             }
         }
         shutdown(destination, Int32(SHUT_WR))
+    }
+
+    private static func contains(_ chunk: ArraySlice<UInt8>, _ marker: [UInt8]) -> Bool {
+        guard !marker.isEmpty, chunk.count >= marker.count else { return false }
+        var start = chunk.startIndex
+        while start + marker.count <= chunk.endIndex {
+            if chunk[start..<(start + marker.count)].elementsEqual(marker) { return true }
+            start += 1
+        }
+        return false
     }
 
     private static func address(_ path: String) throws -> sockaddr_un {

@@ -15,6 +15,15 @@ public enum RunnableTestImage {
     /// - Returns: the image ID (`sha256:` of its config).
     @discardableResult
     public static func writeArchive(to path: String, repoTag: String) async throws -> String {
+        try await writeArchive(to: path, repoTags: [repoTag])
+    }
+
+    /// Writes the docker-archive to `path`, named by every one of `repoTags`:
+    /// the same image, whatever its names.
+    ///
+    /// - Returns: the image ID (`sha256:` of its config).
+    @discardableResult
+    public static func writeArchive(to path: String, repoTags: [String]) async throws -> String {
         _ = try TestTools.require(executable)
         let directory = try makeTemporaryDirectory(prefix: "hocker-runnable")
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -53,7 +62,8 @@ public enum RunnableTestImage {
         } catch {
             throw TestBedError.fileSystem(path: archive, reason: "\(error)")
         }
-        try writeFile(archive + "/manifest.json", #"[{"Config":"\#(configName)","RepoTags":["\#(repoTag)"],"Layers":["\#(layerName)"]}]"#)
+        let names = repoTags.map { "\"\($0)\"" }.joined(separator: ",")
+        try writeFile(archive + "/manifest.json", #"[{"Config":"\#(configName)","RepoTags":[\#(names)],"Layers":["\#(layerName)"]}]"#)
         try await runChecked(
             "tar", ["--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-C", archive, "-cf", path, "manifest.json", configName, layerName])
         return configID

@@ -100,6 +100,14 @@ struct DaemonErrorTests {
         #expect(error.hints.contains { $0.contains("usermod -aG docker") })
     }
 
+    /// A socket of group root: no group to join, so none is suggested.
+    @Test func permissionDeniedOnARootSocket() {
+        let error = DaemonError.permissionDenied(Self.standard, group: "root")
+        #expect(error.message.hasSuffix(": only root may use this daemon"))
+        #expect(!error.hints.contains { $0.contains("usermod") })
+        #expect(error.hints.contains { $0.contains("--group docker") })
+    }
+
     @Test(arguments: [
         (ArchiveDescription(name: "x.tar", isOCIArchive: true), "oci-archive"),
         (ArchiveDescription(name: "x.tar", hasZstdLayers: true), "zstd"),
