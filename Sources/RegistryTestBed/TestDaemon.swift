@@ -188,8 +188,10 @@ public final class TestDaemon: Sendable {
     }
 
     /// Removes image `id` with every name it has (`DELETE /images/{id}?force=1`).
-    public func removeImage(_ id: String) throws {
-        _ = try UnixHTTP.request("DELETE", "/images/\(id)?force=1", socketPath: socketPath)
+    public func removeImage(_ id: String) async throws {
+        // The daemon may take a while: not on a thread of the concurrency pool, which every test shares.
+        let socketPath = socketPath
+        _ = try await onThreadOfItsOwn { try UnixHTTP.request("DELETE", "/images/\(id)?force=1", socketPath: socketPath) }
     }
 
     /// The daemon's log so far.

@@ -32,8 +32,8 @@ extension DaemonLoadTests {
         let fixture = try DaemonFixture.shared
         let daemon = fixture.daemon(kind)
         let image = fixture.layered
-        try daemon.removeImage(image.id)
-        try daemon.removeImage(fixture.renamed.id)
+        try await daemon.removeImage(image.id)
+        try await daemon.removeImage(fixture.renamed.id)
         let directory = try Scratch.directory("interrupt-send-\(kind)")
         defer { Scratch.remove(directory) }
         // The archive arrives on a FIFO: half of it, then nothing until the signal.
@@ -70,7 +70,7 @@ extension DaemonLoadTests {
         defer { Scratch.remove(directory) }
         let base = directory + "/base.tar"
         let id = try await RunnableTestImage.writeArchive(to: base, repoTag: "hocker-test/shield:base")
-        try daemon.removeImage(id)
+        try await daemon.removeImage(id)
         let loaded = try await Self.load(["-i", base], host: daemon.host)
         try #require(loaded.status == 0, "\(loaded.stderrText)")
         let names = ["hocker-test/shield:one", "hocker-test/shield:two", "hocker-test/shield:three"]

@@ -28,7 +28,7 @@ struct DaemonLoadTests {
         let fixture = try DaemonFixture.shared
         let daemon = fixture.daemon(kind)
         let image = fixture.layered
-        try daemon.removeImage(image.id)
+        try await daemon.removeImage(image.id)
         try await Self.withProxy(daemon) { proxy in
             let cold = try await Self.load(["-i", image.archive], host: proxy.host)
             #expect(cold.status == 0, "\(cold.stderrText)")
@@ -61,7 +61,7 @@ struct DaemonLoadTests {
         let daemon = fixture.daemon(kind)
         let archive = fixture.directory + "/short-\(kind).tar"
         let id = try await RunnableTestImage.writeArchive(to: archive, repoTag: "hocker-test/short:v1")
-        try daemon.removeImage(id)
+        try await daemon.removeImage(id)
         let cold = try await Self.load(["-i", archive], host: daemon.host)
         #expect(cold.status == 0, "\(cold.stderrText)")
         try await Self.withProxy(daemon) { proxy in
@@ -91,8 +91,8 @@ struct DaemonLoadTests {
         let fixture = try DaemonFixture.shared
         let daemon = fixture.daemon(kind)
         let image = fixture.layered
-        try daemon.removeImage(image.id)
-        try daemon.removeImage(fixture.renamed.id)
+        try await daemon.removeImage(image.id)
+        try await daemon.removeImage(fixture.renamed.id)
         let command = "cat '\(image.archive)' | '\(HockerBinary.path("hocker"))' load --host '\(daemon.host)'"
         let cold = try await runProcess("/bin/bash", ["-c", command], environment: HockerBinary.isolatedEnvironment)
         #expect(cold.status == 0, "\(cold.stderrText)")
@@ -111,8 +111,8 @@ struct DaemonLoadTests {
     func several(_ kind: TestDaemon.Kind) async throws {
         let fixture = try DaemonFixture.shared
         let daemon = fixture.daemon(kind)
-        try daemon.removeImage(fixture.layered.id)
-        try daemon.removeImage(fixture.runnable.id)
+        try await daemon.removeImage(fixture.layered.id)
+        try await daemon.removeImage(fixture.runnable.id)
         let result = try await Self.load(
             ["--jobs", "2", "-i", fixture.layered.archive, "-i", fixture.runnable.archive, "-i", fixture.renamed.archive], host: daemon.host)
         #expect(result.status == 0, "\(result.stderrText)")
@@ -127,7 +127,7 @@ struct DaemonLoadTests {
     func runsLoadedImage() async throws {
         let fixture = try DaemonFixture.shared
         let image = fixture.runnable
-        try fixture.docker.removeImage(image.id)
+        try await fixture.docker.removeImage(image.id)
         let loaded = try await Self.load(["-i", image.archive], host: fixture.docker.host)
         #expect(loaded.status == 0, "\(loaded.stderrText)")
         let run = try await fixture.docker.client(["run", "--rm", "--network", "none", image.reference])

@@ -25,8 +25,8 @@ extension DaemonLoadTests {
         let fixture = try DaemonFixture.shared
         let daemon = fixture.daemon(kind)
         let image = fixture.layered
-        try daemon.removeImage(image.id)
-        try daemon.removeImage(fixture.renamed.id)
+        try await daemon.removeImage(image.id)
+        try await daemon.removeImage(fixture.renamed.id)
         try await Self.withProxy(daemon) { proxy in
             let cold = try await Self.load([image.reference], host: proxy.host)
             #expect(cold.status == 0, "\(cold.stderrText)")
@@ -57,9 +57,9 @@ extension DaemonLoadTests {
             Scratch.remove((lock as NSString).deletingLastPathComponent)
             Scratch.remove((finalLock as NSString).deletingLastPathComponent)
         }
-        try daemon.removeImage(fixture.layered.id)
-        try daemon.removeImage(fixture.renamed.id)
-        try daemon.removeImage(fixture.runnable.id)
+        try await daemon.removeImage(fixture.layered.id)
+        try await daemon.removeImage(fixture.renamed.id)
+        try await daemon.removeImage(fixture.runnable.id)
         try await Self.withProxy(daemon) { proxy in
             let cold = try await Self.load(["--lock-file", lock], host: proxy.host)
             #expect(cold.status == 0, "\(cold.stderrText)")
@@ -128,8 +128,8 @@ extension DaemonLoadTests {
         defer { Scratch.remove(directory) }
         let policy = directory + "/policy.json"
         try Data(#"{"default": [{"type": "reject"}]}"#.utf8).write(to: URL(fileURLWithPath: policy))
-        try daemon.removeImage(image.id)
-        try daemon.removeImage(fixture.renamed.id)
+        try await daemon.removeImage(image.id)
+        try await daemon.removeImage(fixture.renamed.id)
 
         let refused = try await Self.load(["--policy", policy, image.reference], host: daemon.host)
         #expect(refused.status == 1, "\(refused.stderrText)")
@@ -148,7 +148,7 @@ extension DaemonLoadTests {
         let lock = try await Self.lockFile([image.reference], extra: ["--name", "tini"], named: "load-run")
         defer { Scratch.remove((lock as NSString).deletingLastPathComponent) }
         for arguments in [[image.reference], ["--lock-file", lock, "tini"]] {
-            try fixture.docker.removeImage(image.id)
+            try await fixture.docker.removeImage(image.id)
             let loaded = try await Self.load(arguments, host: fixture.docker.host)
             #expect(loaded.status == 0, "\(loaded.stderrText)")
             #expect(loaded.stdoutText.contains("Loaded image: \(image.reference)"), "\(arguments): \(loaded.stdoutText)")

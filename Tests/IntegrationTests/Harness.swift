@@ -125,8 +125,25 @@ struct SuiteFixtureTrait<Fixture: SuiteFixture>: SuiteTrait, TestScoping {
             return
         }
         let fixture = try await Fixture.start()
-        defer { fixture.stop() }
-        try await Fixture.scope.withValue(fixture) { try await function() }
+        do {
+            try await Fixture.scope.withValue(fixture) { try await function() }
+        } catch {
+            await Self.stop(fixture)
+            throw error
+        }
+        await Self.stop(fixture)
+    }
+
+    /// Stops the fixture on a thread of its own: stopping a daemon waits up
+    /// to its grace period, which on the concurrency pool would stall every
+    /// other test's tasks (and the deadlines they time).
+    private static func stop(_ fixture: Fixture) async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            Thread {
+                fixture.stop()
+                done.resume()
+            }.start()
+        }
     }
 }
 

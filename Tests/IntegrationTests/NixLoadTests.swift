@@ -16,7 +16,7 @@ struct NixLoadTests {
     static func pushRunnable(_ fixture: SandboxFixture, in directory: String, removingFrom daemon: TestDaemon) async throws -> String {
         let archive = directory + "/runnable.tar"
         let id = try await RunnableTestImage.writeArchive(to: archive, repoTag: "runnable:nix")
-        try daemon.removeImage(id)
+        try await daemon.removeImage(id)
         let reference = "\(fixture.open.hostPort)/nixload/runnable-\(UUID().uuidString.prefix(6).lowercased()):v1"
         try await Skopeo.copy("docker-archive:\(archive)", "docker://\(reference)", destinationCertDirectory: fixture.open.tls?.clientDirectory)
         return reference
