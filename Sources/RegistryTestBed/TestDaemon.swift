@@ -151,7 +151,8 @@ public final class TestDaemon: Sendable {
             guard process.isRunning else { return "it exited with status \(process.terminationStatus)" }
             if FileManager.default.fileExists(atPath: socketPath) {
                 do {
-                    let (status, _) = try UnixHTTP.request("GET", "/_ping", socketPath: socketPath, timeout: .seconds(2))
+                    // A starting daemon may hold the connection for the whole timeout: not on the concurrency pool.
+                    let (status, _) = try await onThreadOfItsOwn { try UnixHTTP.request("GET", "/_ping", socketPath: socketPath, timeout: .seconds(2)) }
                     if status == 200 { return nil }
                     problem = "/_ping answered \(status)"
                 } catch {
