@@ -23,11 +23,11 @@ public struct HelperTimeout: Sendable, Hashable {
         self.byRunLimit = byRunLimit
     }
 
-    /// `bound`, or what `deadline` leaves less a moment, so that the helper's
+    /// `bound`, or what `deadline` leaves less half a second, so that the helper's
     /// own error, which names it, comes before the run's bare time limit.
     public static func within(_ bound: Duration, deadline: Deadline) -> HelperTimeout {
         guard let remaining = deadline.remaining, remaining < bound else { return HelperTimeout(bound) }
-        return HelperTimeout(max(.zero, remaining - .milliseconds(150)), byRunLimit: true)
+        return HelperTimeout(max(.zero, remaining - .milliseconds(500)), byRunLimit: true)
     }
 }
 
