@@ -6,7 +6,8 @@ import Synchronization
 /// connection dropped before `executeThenClose` ran traps in NIO. So each
 /// connection is wrapped in the child channel's initializer and handed at
 /// once to a task of its own here, which always runs: with the server, or
-/// with nil (to close it) once ``stop()`` was called.
+/// with nil (to close it) once ``stop()`` was called. The tasks run on
+/// ``ServerExecutor``, so a busy concurrency pool does not slow a server.
 final class ConnectionTasks<Server: AnyObject & Sendable>: Sendable {
     private struct State: ~Copyable {
         var server: Server?
@@ -30,7 +31,7 @@ final class ConnectionTasks<Server: AnyObject & Sendable>: Sendable {
             let server = state.stopped ? nil : state.server
             let id = state.next
             state.next += 1
-            state.tasks[id] = Task {
+            state.tasks[id] = Task(executorPreference: ServerExecutor.shared) {
                 await serve(server)
                 self.state.withLock { _ = $0.tasks.removeValue(forKey: id) }
             }

@@ -46,7 +46,7 @@ public final class FileServer: Sendable {
             throw TestBedError.httpFailed(url: "http://127.0.0.1:0", reason: "the file server's listener has no port")
         }
         let files = FileServer(root: root, port: port, server: server)
-        let task = Task<Void, Never> {
+        let task = Task<Void, Never>(executorPreference: ServerExecutor.shared) {
             _ = try? await server.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { connections in
                     for try await connection in inbound {
