@@ -107,7 +107,14 @@ public final class CountingSocketProxy: Sendable {
         while true {
             let client = accept(listener, nil, nil)
             if client < 0 {
-                if errno == EINTR { continue }
+                // Only a stopped listener ends the loop: an interrupted or
+                // aborted accept, or a moment without descriptors, is not
+                // the end of the daemon's socket.
+                let failure = errno
+                if failure != EBADF && failure != EINVAL && !counts.withLockedValue({ $0.stopped }) {
+                    if failure != EINTR && failure != ECONNABORTED { usleep(10_000) }
+                    continue
+                }
                 close(listener)
                 return
             }
