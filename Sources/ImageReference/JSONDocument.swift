@@ -23,45 +23,24 @@ public enum JSONDocument {
         try encoder(pretty: false).encode(value)
     }
 
-    /// `json` with the characters named at ``bytes(of:)`` escaped. Every one of
-    /// them is outside printable ASCII, so it can only occur inside a string,
-    /// and its UTF-8 lead byte (0x7F, 0xC2, 0xD8, 0xE2) is never a continuation byte.
+    /// `json` with the characters named at ``bytes(of:)`` escaped: those
+    /// ``TerminalText`` escapes, as JSON `\uXXXX`. Every one the encoder
+    /// leaves raw is outside printable ASCII, so it can only occur inside a
+    /// string; the newlines of pretty-printing are kept.
     static func escapingTerminalControls(_ json: Data) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(json.count)
-        let bytes = [UInt8](json)
-        var index = 0
-        func escape(_ scalar: UInt32) {
-            let hex = String(scalar, radix: 16, uppercase: true)
-            out += Array("\\u\(String(repeating: "0", count: 4 - hex.count))\(hex)".utf8)
-        }
-        while index < bytes.count {
-            let byte = bytes[index]
-            let next = index + 1 < bytes.count ? bytes[index + 1] : 0
-            let third = index + 2 < bytes.count ? bytes[index + 2] : 0
-            if byte == 0x7F {
-                escape(0x7F); index += 1
-            } else if byte == 0xC2, (0x80...0x9F).contains(next) {
-                escape(UInt32(next)); index += 2
-            } else if byte == 0xD8, next == 0x9C {
-                escape(0x061C); index += 2
-            } else if byte == 0xE2, let scalar = separatorOrMark(next, third) {
-                escape(scalar); index += 3
-            } else {
-                out.append(byte); index += 1
+        let text = String(decoding: json, as: UTF8.self)
+        guard text.unicodeScalars.contains(where: { TerminalText.needsEscape($0, keepLines: true) }) else { return [UInt8](json) }
+        var out = ""
+        out.reserveCapacity(json.count + 16)
+        for scalar in text.unicodeScalars {
+            guard TerminalText.needsEscape(scalar, keepLines: true) else {
+                out.unicodeScalars.append(scalar)
+                continue
             }
+            let hex = String(scalar.value, radix: 16, uppercase: true)
+            out += "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
         }
-        return out
-    }
-
-    /// U+200E/F, U+2028–202E and U+2066–2069 from the two bytes after 0xE2.
-    private static func separatorOrMark(_ second: UInt8, _ third: UInt8) -> UInt32? {
-        let scalar = 0x2000 | (UInt32(second & 0x3F) << 6) | UInt32(third & 0x3F)
-        guard second & 0xC0 == 0x80, third & 0xC0 == 0x80 else { return nil }
-        switch scalar {
-        case 0x200E, 0x200F, 0x2028...0x202E, 0x2066...0x2069: return scalar
-        default: return nil
-        }
+        return Array(out.utf8)
     }
 
     private static func encoder(pretty: Bool) -> JSONEncoder {

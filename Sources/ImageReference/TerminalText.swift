@@ -3,7 +3,7 @@
 /// character is shown as a visible escape (`\x1b`, `\u009b`), so it can
 /// neither retitle nor clear the terminal, colour what follows, move the
 /// cursor over earlier lines, nor reorder text with bidirectional controls.
-/// JSON output needs none of this: its encoder escapes what it must.
+/// JSON documents escape the same characters as `\uXXXX` (``JSONDocument/bytes(of:)``).
 public enum TerminalText {
     /// `text` on one line: newlines and tabs escaped too. For a value
     /// printed within a line (a tag, a label, a platform).
@@ -47,7 +47,7 @@ public enum TerminalText {
     /// C0 (but newline and tab when lines are kept), DEL, C1, the line and
     /// paragraph separators, and the bidirectional embedding, override and
     /// isolate controls.
-    private static func needsEscape(_ scalar: Unicode.Scalar, keepLines: Bool) -> Bool {
+    static func needsEscape(_ scalar: Unicode.Scalar, keepLines: Bool) -> Bool {
         switch scalar.value {
         case 0x0A, 0x09: !keepLines
         case 0x00...0x1F, 0x7F...0x9F: true
