@@ -335,15 +335,12 @@ struct WriterThread: Sendable {
     let shownPath: String
 
     func run() async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            DedicatedThread.start {
-                do {
-                    try layout.writeInOrder(put: put) { index, _ in try writeBlob(index) }
-                    continuation.resume()
-                } catch {
-                    board.fail(error)
-                    continuation.resume(throwing: error)
-                }
+        try await DedicatedThread.run {
+            do {
+                try layout.writeInOrder(put: put) { index, _ in try writeBlob(index) }
+            } catch {
+                board.fail(error)
+                throw error
             }
         }
     }

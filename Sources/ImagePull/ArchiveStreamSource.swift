@@ -90,14 +90,11 @@ public struct ArchiveStreamSource: LoadSource {
     public func discardUnsent() async {
         guard !ended else { return }
         let input = input
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            DedicatedThread.start {
-                var buffer = [UInt8](repeating: 0, count: SpoolState.chunkSize)
-                while true {
-                    let count = buffer.withUnsafeMutableBytes { try? input.read(into: $0, retryOnInterrupt: true) }
-                    guard let count, count > 0 else { break }
-                }
-                continuation.resume()
+        await DedicatedThread.run {
+            var buffer = [UInt8](repeating: 0, count: SpoolState.chunkSize)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { try? input.read(into: $0, retryOnInterrupt: true) }
+                guard let count, count > 0 else { break }
             }
         }
     }

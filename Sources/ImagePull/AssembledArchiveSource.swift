@@ -21,12 +21,8 @@ enum AssembledArchiveSource {
     static func open(_ image: LocalImage, name: String) async throws -> any LoadSource {
         let plan = try await NIOThreadPool.singleton.runIfActive { try ArchiveAssembly.plan(image) }
         let write: @Sendable (FileDescriptor) async throws -> Void = { pipe in
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                // Writes into the pipe block until the daemon reads: a thread of their own.
-                DedicatedThread.start {
-                    continuation.resume(with: Result(catching: { try ArchiveAssembly.stream(plan, to: pipe, shownPath: "the archive of \(name)") }))
-                }
-            }
+            // Writes into the pipe block until the daemon reads: a thread of their own.
+            try await DedicatedThread.run { try ArchiveAssembly.stream(plan, to: pipe, shownPath: "the archive of \(name)") }
         }
         guard image.format == .docker else {
             // An oci-archive does not say what a daemon would call it: it is always sent.

@@ -28,6 +28,17 @@ public enum DedicatedThread {
         pthread_detach(thread)
     }
 
+    /// Runs `work` on a new thread and waits for its result: a blocking
+    /// write or read that must not hold a thread of the concurrency pool.
+    public static func run<Result: Sendable, Failure: Error>(
+        _ work: @escaping @Sendable () throws(Failure) -> Result
+    ) async throws(Failure) -> Result {
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Swift.Result<Result, Failure>, Never>) in
+            start { continuation.resume(returning: Swift.Result { () throws(Failure) -> Result in try work() }) }
+        }
+        return try outcome.get()
+    }
+
     private final class Work: Sendable {
         let body: @Sendable () -> Void
 
