@@ -84,11 +84,7 @@ public struct Deadline: Sendable, Hashable {
 
     /// Whether an error already says the time limit was reached (and where).
     static func namesTheLimit(_ error: any Error) -> Bool {
-        if error is TimeLimitReached { return true }
-        switch error as? RegistryError {
-        case .timeLimitReached?, .credentialHelperTimedOut(_, _, byRunLimit: true)?: return true
-        default: return (error as? any UserFacingError)?.reportsTimeLimit ?? false
-        }
+        (error as? any UserFacingError)?.reportsTimeLimit ?? false
     }
 }
 
@@ -104,6 +100,8 @@ public struct TimeLimitReached: UserFacingError, Hashable {
     public var message: String { "the time limit of \(limit.wholeSeconds) s was reached before the run was done" }
 
     public var hints: [String] { ["allow more time with --max-time, or check the registry and the network"] }
+
+    public var reportsTimeLimit: Bool { true }
 }
 
 /// Resumes a continuation with whichever outcome comes first; later ones are dropped.

@@ -240,6 +240,15 @@ public enum RegistryError: UserFacingError {
         }
     }
 
+    /// The time limit named where it was reached: a request, or a credential
+    /// helper stopped at what the run's limit left it.
+    public var reportsTimeLimit: Bool {
+        switch self {
+        case .timeLimitReached, .credentialHelperTimedOut(_, _, byRunLimit: true): true
+        default: false
+        }
+    }
+
     /// Whether the error says the request could not be completed at all
     /// (the network, the retries, the time limit), rather than what the
     /// registry answered.
