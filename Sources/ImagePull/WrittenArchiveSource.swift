@@ -79,13 +79,8 @@ struct WrittenArchiveSource: LoadSource {
                 // The writer, blocked on a full pipe or on a download, stops: its next write fails.
                 pipe.closeReadEnd()
                 group.cancelAll()
-                while true {
-                    do {
-                        guard try await group.next() != nil else { break }
-                    } catch {
-                        continue
-                    }
-                }
+                // The writer's own failure, if it failed too, is recorded once it has ended.
+                while await group.nextResult() != nil {}
                 throw failures.first ?? error
             }
             pipe.closeReadEnd()
