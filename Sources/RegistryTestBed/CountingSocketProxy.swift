@@ -195,13 +195,7 @@ public final class CountingSocketProxy: Sendable {
     }
 
     private static func contains(_ chunk: ArraySlice<UInt8>, _ marker: [UInt8]) -> Bool {
-        guard !marker.isEmpty, chunk.count >= marker.count else { return false }
-        var start = chunk.startIndex
-        while start + marker.count <= chunk.endIndex {
-            if chunk[start..<(start + marker.count)].elementsEqual(marker) { return true }
-            start += 1
-        }
-        return false
+        !marker.isEmpty && chunk.firstRange(of: marker) != nil
     }
 
     private static func address(_ path: String) throws -> sockaddr_un {
