@@ -393,9 +393,6 @@ struct BuilderAttributes {
     /// name for the repository and `tag`; none when there is no tag (or the
     /// "tag" is a digest).
     func repoTags() throws -> [String] {
-        let tag = self["finalImageTag"] ?? self["tag"]
-        guard let tag, (try? ImageReference.validateTag(tag)) != nil else { return [] }
-        if let name = self["finalImageName"] { return ["\(name):\(tag)"] }
-        return ["\(try image(tag: nil).familiarName):\(tag)"]
+        try ImageReference.archiveNames(name: self["finalImageName"], tag: self["finalImageTag"] ?? self["tag"]) { try image(tag: nil) }
     }
 }

@@ -7,15 +7,8 @@ extension LockEntry {
     /// (`debian`, `127.0.0.1:5000/team/app`) and the tag to the entry's.
     /// None for an entry with neither a tag nor a final tag.
     public func loadedNames() throws(ReferenceError) -> [String] {
-        guard let tag = request.finalTag ?? pin.tag else { return [] }
-        do {
-            try ImageReference.validateTag(tag)
-        } catch {
-            // A "tag" that is no tag (a digest written there by hand) names nothing, as the archive nix/ builds.
-            return []
+        try ImageReference.archiveNames(name: request.finalName, tag: request.finalTag ?? pin.tag) { () throws(ReferenceError) in
+            try ImageReference(registry: try endpoint().name, repository: pin.repository)
         }
-        if let name = request.finalName { return ["\(name):\(tag)"] }
-        let image = try ImageReference(registry: try endpoint().name, repository: pin.repository)
-        return ["\(image.familiarName):\(tag)"]
     }
 }

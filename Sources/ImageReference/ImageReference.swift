@@ -111,6 +111,19 @@ public struct ImageReference: Hashable, Sendable, CustomStringConvertible {
         return repository.hasPrefix("library/") ? String(repository.dropFirst("library/".count)) : repository
     }
 
+    /// The names an image's docker-archive gives it (`RepoTags`), as `nix/`
+    /// names the archives it builds: `name:tag`, the name defaulting to the
+    /// familiar name of `repository()` (`debian`, `127.0.0.1:5000/team/app`).
+    /// None without a tag, nor for a "tag" that is no tag (a digest written
+    /// there by hand).
+    public static func archiveNames<Failure: Error>(
+        name: String?, tag: String?, repository: () throws(Failure) -> ImageReference
+    ) throws(Failure) -> [String] {
+        guard let tag, (try? validateTag(tag)) != nil else { return [] }
+        if let name { return ["\(name):\(tag)"] }
+        return ["\(try repository().familiarName):\(tag)"]
+    }
+
     /// The names Docker Hub goes by, `docker.io` among them.
     public static let dockerHubAliases: Set<String> = ["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]
 
