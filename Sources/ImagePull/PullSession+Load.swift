@@ -147,9 +147,8 @@ extension PullSession {
             let manifest = resolution.image.manifest
             let reference = target.reference
             let names = reference.tag.map { ["\(reference.familiarName):\($0)"] } ?? []
-            let layout = try TarLayout.dockerArchive(config: manifest.config, layers: manifest.layers, repoTags: names)
             let known = resolution.configBytes.map { [manifest.config.digest: $0] } ?? [:]
-            return WrittenArchiveSource(name: name, layout: layout, config: manifest.config, layers: manifest.layers, repoTags: names) { pipe in
+            return try WrittenArchiveSource.dockerArchive(name: name, config: manifest.config, layers: manifest.layers, repoTags: names) { layout, pipe in
                 try await puller.stream(layout, of: image, into: pipe, shownPath: "the archive of \(name)", known: known, readHere: true)
             }
         }
@@ -168,9 +167,8 @@ extension PullSession {
         }
         let pinned = try entry.pin.image(for: platform)
         let names = try entry.loadedNames()
-        let layout = try TarLayout.dockerArchive(config: pinned.config, layers: pinned.layers, repoTags: names)
         let insecure = options.insecure
-        return WrittenArchiveSource(name: entry.name, layout: layout, config: pinned.config, layers: pinned.layers, repoTags: names) { pipe in
+        return try WrittenArchiveSource.dockerArchive(name: entry.name, config: pinned.config, layers: pinned.layers, repoTags: names) { layout, pipe in
             var image = try entry.image(insecure: insecure)
             image.digest = pinned.manifestDigest
             try await self.withSource(image, endpoint: try entry.endpoint(insecure: insecure), probe: .manifest) { client, source in

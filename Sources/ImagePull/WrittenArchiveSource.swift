@@ -41,6 +41,18 @@ struct WrittenArchiveSource: LoadSource {
         self.write = write
     }
 
+    /// The docker-archive of one image, laid out here once: the layout
+    /// gives the length, and the writer writes it.
+    static func dockerArchive(
+        name: String, config: Descriptor, layers: [Descriptor], repoTags: [String],
+        write: @escaping @Sendable (_ layout: TarLayout, _ pipe: FileDescriptor) async throws -> Void
+    ) throws -> WrittenArchiveSource {
+        let layout = try TarLayout.dockerArchive(config: config, layers: layers, repoTags: repoTags)
+        return WrittenArchiveSource(name: name, layout: layout, config: config, layers: layers, repoTags: repoTags) { pipe in
+            try await write(layout, pipe)
+        }
+    }
+
     init(name: String, contents: ArchiveContents, length: Int64, write: @escaping @Sendable (FileDescriptor) async throws -> Void) {
         self.name = name
         self.contents = contents
