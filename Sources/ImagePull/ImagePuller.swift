@@ -185,7 +185,7 @@ public struct ImagePuller: Sendable {
         switch format {
         case .docker:
             known[resolved.manifest.config.digest] = try await checkLoadable(resolution, of: image)
-            let repoTags = name.tag.map { ["\(name.familiarName):\($0)"] } ?? []
+            let repoTags = name.archiveNames
             let layout = try TarLayout.dockerArchive(config: resolved.manifest.config, layers: resolved.manifest.layers, repoTags: repoTags)
             try await writeTar(layout, of: image, to: path, known: known)
         case .oci, .ociArchive:

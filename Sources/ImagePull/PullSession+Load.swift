@@ -146,7 +146,7 @@ extension PullSession {
             _ = try await requireTrusted([resolution.image.document], of: target.reference, source: image, client: client)
             let manifest = resolution.image.manifest
             let reference = target.reference
-            let names = reference.tag.map { ["\(reference.familiarName):\($0)"] } ?? []
+            let names = reference.archiveNames
             let known = resolution.configBytes.map { [manifest.config.digest: $0] } ?? [:]
             return try WrittenArchiveSource.dockerArchive(name: name, config: manifest.config, layers: manifest.layers, repoTags: names) { layout, pipe in
                 try await puller.stream(layout, of: image, into: pipe, shownPath: "the archive of \(name)", known: known, readHere: true)

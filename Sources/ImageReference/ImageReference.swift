@@ -124,6 +124,10 @@ public struct ImageReference: Hashable, Sendable, CustomStringConvertible {
         return ["\(try repository().familiarName):\(tag)"]
     }
 
+    /// The names `hocker image` and `hocker load` give this image's
+    /// docker-archive: `familiar-name:tag`; none for a reference by digest alone.
+    public var archiveNames: [String] { Self.archiveNames(name: nil, tag: tag) { self } }
+
     /// The names Docker Hub goes by, `docker.io` among them.
     public static let dockerHubAliases: Set<String> = ["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]
 
