@@ -225,7 +225,7 @@ extension RegistryClient {
         return try await send(request, retry: &retry) { response in
             switch response.status {
             case .partialContent:
-                _ = try? await response.body.collect(upTo: 1024)
+                await discardBody(response)
                 return response.headers.first(name: "Content-Range").flatMap { $0.split(separator: "/").last }.flatMap { Int64($0) }
             case .ok:
                 // The whole blob is on its way: its length is all that is wanted.

@@ -87,11 +87,11 @@ extension RegistryClient {
         var retry = makeRetryBudget()
         let answer: (ByteBuffer, HTTPHeaders)? = try await send(request, retry: &retry) { response in
             if absentIsNil, response.status == .notFound {
-                _ = try? await response.body.collect(upTo: 64 * 1024)
+                await discardBody(response)
                 return nil
             }
             guard response.status == .ok else { throw await manifestFailure(response, url: url, image: image) }
-            return (try await Self.collect(response, upTo: limit, what: "manifest"), response.headers)
+            return (try await collect(response, upTo: limit, what: "manifest"), response.headers)
         }
         guard let (body, headers) = answer else { return nil }
         let bytes = Data(body.readableBytesView)

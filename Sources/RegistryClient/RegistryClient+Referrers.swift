@@ -81,7 +81,7 @@ extension RegistryClient {
         var retry = makeRetryBudget()
         let answer: (ByteBuffer, HTTPHeaders)? = try await send(request, retry: &retry) { response in
             if response.status == .notFound {
-                _ = try? await response.body.collect(upTo: 64 * 1024)
+                await discardBody(response)
                 return nil
             }
             guard response.status == .ok else {
@@ -89,7 +89,7 @@ extension RegistryClient {
                     .repositoryUnknown(repository: repository, registry: self.endpoint.host)
                 }
             }
-            return (try await Self.collect(response, upTo: limit, what: "referrers list"), response.headers)
+            return (try await collect(response, upTo: limit, what: "referrers list"), response.headers)
         }
         guard let (body, headers) = answer else { return nil }
         let index: ImageIndex

@@ -18,7 +18,7 @@ extension RegistryClient {
     func failure(
         _ response: HTTPClientResponse, url: String, repository: String, notFound: (String?) -> RegistryError
     ) async -> RegistryError {
-        let body = (try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer()
+        let body = await errorBody(response)
         let errors = Self.registryErrors(body)
         switch response.status.code {
         case 404:
@@ -40,20 +40,44 @@ extension RegistryClient {
         return text.contains("Client sent an HTTP request to an HTTPS server") || text.contains("The plain HTTP request was sent to HTTPS port")
     }
 
-    /// The whole body, at most `limit` bytes. A body that breaks off is a
+    /// The whole body, at most `limit` bytes, arriving at least as fast as
+    /// a blob must (``BodyPace``: `--timeout`'s window and the minimum
+    /// rate), so a trickled manifest, token or error body is a stall like a
+    /// trickled layer. A body that breaks off or trickles is a
     /// ``TransferInterrupted`` (the request path retries it); one over the
     /// limit is refused.
-    static func collect(_ response: HTTPClientResponse, upTo limit: Int, what: String) async throws -> ByteBuffer {
+    func collect(_ response: HTTPClientResponse, upTo limit: Int, what: String) async throws -> ByteBuffer {
         if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > limit {
             throw RegistryError.tooLarge(what: what, limit: limit)
         }
+        var pace = BodyPace(window: configuration.readTimeout, minimumRate: configuration.minimumRate)
+        var collected = ByteBuffer()
         do {
-            return try await response.body.collect(upTo: limit)
-        } catch is NIOTooManyBytesError {
-            throw RegistryError.tooLarge(what: what, limit: limit)
+            for try await var chunk in response.body {
+                guard collected.readableBytes + chunk.readableBytes <= limit else { throw RegistryError.tooLarge(what: what, limit: limit) }
+                try pace.arrived(Int64(chunk.readableBytes))
+                collected.writeBuffer(&chunk)
+            }
+        } catch let error as RegistryError {
+            throw error
+        } catch let slow as BodyTooSlow {
+            throw TransferInterrupted(failure: slow.failure)
         } catch {
-            throw TransferInterrupted(failure: attemptFailure(error))
+            throw TransferInterrupted(failure: Self.attemptFailure(error))
         }
+        return collected
+    }
+
+    /// An error answer's body, for its message: at most 64 KiB, paced as
+    /// ``collect(_:upTo:what:)``; empty when it cannot be read.
+    func errorBody(_ response: HTTPClientResponse) async -> ByteBuffer {
+        (try? await collect(response, upTo: 64 * 1024, what: "error body")) ?? ByteBuffer()
+    }
+
+    /// Reads and drops a body that is not used, so the connection can be
+    /// used again; paced, and given up on as ``errorBody(_:)``.
+    func discardBody(_ response: HTTPClientResponse) async {
+        _ = await errorBody(response)
     }
 
     struct RegistryErrorBody: Decodable {

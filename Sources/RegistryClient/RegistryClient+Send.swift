@@ -111,7 +111,7 @@ extension RegistryClient {
         _ response: HTTPClientResponse, repository: String, answered: inout [String], rejected: String?
     ) async throws {
         // A HEAD's 401 has no body; a GET's is read and dropped (ECR's is text/plain).
-        _ = try? await response.body.collect(upTo: 64 * 1024)
+        await discardBody(response)
         var challenge = AuthChallenge.firstSupported(in: response.headers["WWW-Authenticate"])
         if challenge == nil { challenge = try await pingChallenge() }
         let identity = challenge?.identity ?? ""
@@ -130,7 +130,7 @@ extension RegistryClient {
     /// rate-limit headers said; no retry when no pull is left and no time is named.
     private func retryAfterStatus(_ response: HTTPClientResponse, url: String, retry: inout RetryBudget) async throws {
         let status = response.status.code
-        let body = (try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer()
+        let body = await errorBody(response)
         let rateLimit = RateLimit(response.headers)
         let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.parseRetryAfter)
         let summary = Self.errorSummary(body)
@@ -165,7 +165,7 @@ extension RegistryClient {
             }
             let response = try await hop(request, to: url, authorization: authorization, retry: retry)
             guard let location = Self.redirectLocation(response, method: request.method) else { return (response, url) }
-            _ = try? await response.body.collect(upTo: 64 * 1024)
+            await discardBody(response)
             let next = try gate.admit(location, relativeTo: url, as: .redirect(from: url))
             visited.insert(url)
             guard !visited.contains(next), visited.count <= 10 else { throw RegistryError.redirectLoop(url: request.url) }
@@ -278,7 +278,7 @@ extension RegistryClient {
             logger.debug("401 without a challenge; asking \(url)")
             var retry = makeRetryBudget()
             return try await send(RegistryRequest(.GET, url, authentication: .anonymous), retry: &retry) { response in
-                _ = try? await response.body.collect(upTo: 64 * 1024)
+                await discardBody(response)
                 return response.status == .unauthorized ? response.headers["WWW-Authenticate"] : []
             }
         }

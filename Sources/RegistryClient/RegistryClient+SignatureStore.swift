@@ -24,14 +24,14 @@ extension RegistryClient {
         var retry = makeRetryBudget()
         let body: ByteBuffer? = try await send(RegistryRequest(.GET, admitted, authentication: .anonymous), retry: &retry) { response in
             if response.status == .notFound {
-                _ = try? await response.body.collect(upTo: 64 * 1024)
+                await discardBody(response)
                 return nil
             }
             guard response.status == .ok else {
-                let body = (try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer()
+                let body = await errorBody(response)
                 throw RegistryError.unexpectedStatus(Int(response.status.code), url: admitted, detail: Self.errorSummary(body))
             }
-            return try await Self.collect(response, upTo: Self.maxSignatureBytes, what: "signature \(admitted)")
+            return try await collect(response, upTo: Self.maxSignatureBytes, what: "signature \(admitted)")
         }
         return body.map { Data($0.readableBytesView) }
     }

@@ -27,7 +27,7 @@ extension RegistryClient {
                         .repositoryUnknown(repository: repository, registry: self.endpoint.host)
                     }
                 }
-                return (try await Self.collect(response, upTo: 16 * 1024 * 1024, what: "tag list"), response.headers.first(name: "Link"))
+                return (try await collect(response, upTo: 16 * 1024 * 1024, what: "tag list"), response.headers.first(name: "Link"))
             }
             struct TagList: Decodable {
                 var tags: [String]?
@@ -53,7 +53,7 @@ extension RegistryClient {
         let url = url(repository, "tags", "list?n=1")
         var retry = makeRetryBudget()
         let unknown = try? await send(RegistryRequest(.GET, url, authentication: .registry(repository: repository)), retry: &retry) { response in
-            let body = (try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer()
+            let body = await errorBody(response)
             return response.status == .notFound && Self.registryErrors(body).contains { $0.code == "NAME_UNKNOWN" }
         }
         return unknown != true

@@ -79,14 +79,14 @@ extension RegistryClient {
         do {
             body = try await send(token.registryRequest, retry: &retry) { response -> ByteBuffer? in
                 if token.getFallback != nil, response.status == .notFound || response.status == .methodNotAllowed {
-                    _ = try? await response.body.collect(upTo: 64 * 1024)
+                    await discardBody(response)
                     return nil
                 }
-                return try await Self.tokenBody(response, token: token, realm: realmText)
+                return try await self.tokenBody(response, token: token, realm: realmText)
             }
             if body == nil, let fallback = token.getFallback {
                 logger.debug("the realm refused the refresh-token POST; asking with GET", metadata: ["realm": "\(realmText)"])
-                body = try await send(fallback, retry: &retry) { response in try await Self.tokenBody(response, token: token, realm: realmText) }
+                body = try await send(fallback, retry: &retry) { response in try await self.tokenBody(response, token: token, realm: realmText) }
             }
         } catch let error as RegistryError where error.isDeliveryFailure {
             let last = retry.lastFailure
@@ -99,14 +99,14 @@ extension RegistryClient {
     }
 
     /// The body of a token answer, or the error its status says.
-    private static func tokenBody(_ response: HTTPClientResponse, token: TokenRequest, realm realmText: String) async throws -> ByteBuffer {
+    private func tokenBody(_ response: HTTPClientResponse, token: TokenRequest, realm realmText: String) async throws -> ByteBuffer {
         let body = try await collect(response, upTo: 1024 * 1024, what: "token answer")
         guard response.status == .ok else {
             if response.status == .unauthorized || response.status == .forbidden {
                 let detail: String = token.credential.map { "the token server rejected \($0.credential) from \($0.origin)" } ?? "the token server requires credentials"
                 throw RegistryError.unauthorized(repository: token.repository, registry: token.registry, detail: detail, hadCredentials: token.credential != nil)
             }
-            throw RegistryError.tokenRequestFailed(realm: realmText, status: Int(response.status.code), detail: errorSummary(body))
+            throw RegistryError.tokenRequestFailed(realm: realmText, status: Int(response.status.code), detail: Self.errorSummary(body))
         }
         return body
     }
