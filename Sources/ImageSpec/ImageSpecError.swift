@@ -42,22 +42,22 @@ public enum ImageSpecError: UserFacingError, Equatable {
         case .noMatchingPlatform(let requested, let available, let image):
             available.isEmpty
                 ? "no image for platform \(requested) in \(image): its index labels no entry with a platform (attestations, unknown/unknown, are not images)"
-                : "no image for platform \(requested) in \(image); it has: \(available.map(\.description).joined(separator: ", "))"
+                : "no image for platform \(requested) in \(image); it has: \(available.map { TerminalText.field($0.description) }.joined(separator: ", "))"
         case .emptyIndex(let image):
             "\(image) is an empty index: it lists no manifest, so there is no image in it"
         case .unlabelledEntries(let image, let entries):
             "the index \(image) names no platform for its \(entries.count) manifests, so none can be picked by platform: "
-                + entries.map(\.description).joined(separator: "; ")
+                + entries.map { TerminalText.field($0.description) }.joined(separator: "; ")
         case .nestedIndex(let image, let entry):
             "the index \(image) lists another index, \(entry), where an image manifest was looked for"
         case .notAnImage(let image, let artifactType, let consumer):
-            "\(image) is an OCI artifact (\(artifactType)), not a container image: \(consumer.needs)"
+            "\(image) is an OCI artifact (\(TerminalText.field(artifactType))), not a container image: \(consumer.needs)"
         case .configNotLoadable(let image, let reason):
             "the config of \(image) \(reason), so docker load and podman load would refuse a docker-archive of it"
         case .invalidConfig(let reason):
             "invalid image config: \(reason)"
         case .platformMismatch(let image, let requested, let actual):
-            "\(image) is a single \(actual) image, not \(requested): it is not a multi-platform index, so there is no \(requested) in it to pick"
+            "\(image) is a single \(TerminalText.field(actual.description)) image, not \(requested): it is not a multi-platform index, so there is no \(requested) in it to pick"
         case .platformUnchecked(let image, let requested, let reason):
             "\(image) is a single image whose config does not say its platform (\(reason)), so it cannot be checked against \(requested)"
         }

@@ -8,6 +8,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import ImageReference
 
 /// Reading answers and naming failures: the registry's error bodies, the
 /// error for a status, `Retry-After`, and a connection error in words.
@@ -92,14 +93,16 @@ extension RegistryClient {
         (try? JSONDecoder().decode(RegistryErrorBody.self, from: Data(body.readableBytesView)))?.errors ?? []
     }
 
-    /// A short text for an error body: the registry's error messages, or the start of the body.
+    /// A short text for an error body, on one line: the registry's error
+    /// messages, or the start of the body. The registry chose every byte of
+    /// it, so its controls and newlines are shown as escapes
+    /// (``TerminalText/field(_:)``): none can forge a line of hocker's own.
     static func errorSummary(_ body: ByteBuffer) -> String {
         let items = registryErrors(body)
         if !items.isEmpty {
-            return items.map { [$0.code, $0.message].compactMap { $0 }.joined(separator: ": ") }.joined(separator: "; ")
+            return TerminalText.field(items.map { [$0.code, $0.message].compactMap { $0 }.joined(separator: ": ") }.joined(separator: "; "))
         }
-        let text = String(decoding: body.readableBytesView.prefix(200), as: UTF8.self)
-        return text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f }.map(String.init).joined()
+        return TerminalText.field(String(decoding: body.readableBytesView.prefix(200), as: UTF8.self))
     }
 
     /// `Retry-After` as seconds or an HTTP date.
