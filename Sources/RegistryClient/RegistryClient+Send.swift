@@ -46,6 +46,9 @@ extension RegistryClient {
             // A 401 of the registry itself, not of storage it redirected to.
             if status == 401, case .registry(let repository) = request.authentication, exchange.answeredBy == exchange.asked {
                 try await answerChallenge(response, repository: repository, answered: &answered, rejected: exchange.authorization?.header)
+                // A challenge answered is no failed attempt: "attempt N of M" counts the registry's failures only.
+                // It cannot repeat: a challenge is answered once (`answered`).
+                retry.withdrawAttempt()
                 continue
             }
             if RetryBudget.isRetryable(status: status) {
