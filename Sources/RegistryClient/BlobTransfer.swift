@@ -15,8 +15,12 @@ struct BlobTransfer {
     var knownSize: Int64?
     /// Bytes received and handed to the sink so far.
     private(set) var received: Int64 = 0
-    /// Whether the current attempt has received bytes.
+    /// Whether the current attempt has received bytes not received before:
+    /// a registry that ignores `Range` and stalls at the same byte each time
+    /// makes no progress, however much it sends again.
     var progressed = false
+    /// The most bytes any attempt has reached.
+    private var reached: Int64 = 0
     /// Without verification (a Nix fixed-output build checks the output) nothing is hashed.
     let verify: Bool
     private var hasher: DigestHasher
@@ -59,7 +63,10 @@ struct BlobTransfer {
             if verify { chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) } }
             try sink.write(chunk)
             progress?(count)
-            progressed = true
+            if received > reached {
+                reached = received
+                progressed = true
+            }
             try pace.arrived(count)
         }
         try sink.flush()
