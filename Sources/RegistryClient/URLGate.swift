@@ -37,8 +37,9 @@ public enum HandedURL: Sendable, Hashable, CustomStringConvertible {
 /// - http and https only (no `file:`, `ftp:`, `http+unix:` — the last
 ///   would reach a local socket such as the Docker daemon's);
 /// - plain http only to a host the plain-http rule allows: a loopback host
-///   (`localhost`, 127.0.0.0/8, `::1`), the registry the user named with
-///   `http://` (or that fell back to it), or any host under `--insecure`;
+///   (`localhost`, 127.0.0.0/8, `::1`) when the registry is on loopback too,
+///   the registry the user named with `http://` (or that fell back to it),
+///   or any host under `--insecure`;
 /// - a list's next page only on the origin of the list (a tag list is the
 ///   registry's, not another host's).
 ///
@@ -69,7 +70,7 @@ struct URLGate: Sendable {
         if scheme == "http", !allowsPlainHTTP(to: Self.authority(of: url)) {
             throw .refusedURL(
                 url: absolute, kind: kind,
-                reason: "plain http to \(host) is not allowed (only https, or plain http to loopback, to a registry named with http://, or under --insecure)")
+                reason: "plain http to \(host) is not allowed (only https, or plain http to loopback from a registry on loopback, to a registry named with http://, or under --insecure)")
         }
         if case .nextPage(let from) = kind, !Self.sameOrigin(from, absolute) {
             throw .refusedURL(url: absolute, kind: kind, reason: "it is on another origin than the list")
@@ -78,8 +79,11 @@ struct URLGate: Sendable {
     }
 
     /// Whether plain http may go to `authority` (`HOST[:PORT]`).
+    /// Loopback counts only for a registry on loopback itself: a remote
+    /// registry that names `http://127.0.0.1:PORT` (a realm, a redirect)
+    /// would reach whatever listens on this machine, in clear.
     func allowsPlainHTTP(to authority: String) -> Bool {
-        insecure || RegistryEndpoint.isLoopback(host: authority)
+        insecure || (RegistryEndpoint.isLoopback(host: authority) && RegistryEndpoint.isLoopback(host: endpoint.host))
             || (authority.lowercased() == endpoint.host.lowercased() && (endpoint.scheme == "http" || endpoint.fallsBackToPlainHTTP))
     }
 
