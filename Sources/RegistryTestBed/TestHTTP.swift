@@ -50,6 +50,15 @@ public enum TestHTTP {
         timeout: Duration = .seconds(10),
         clientCertificate: TestCertificate? = nil
     ) async throws -> TestHTTPResponse {
+        // On the servers' executor: its `timeout` is the server's to meet, not a busy concurrency pool's.
+        try await withTaskExecutorPreference(ServerExecutor.shared) {
+            try await perform(method, url, headers: headers, body: body, timeout: timeout, clientCertificate: clientCertificate)
+        }
+    }
+
+    private static func perform(
+        _ method: String, _ url: String, headers: [(String, String)], body: Data?, timeout: Duration, clientCertificate: TestCertificate?
+    ) async throws -> TestHTTPResponse {
         // URLComponents keeps a trailing slash in the path (URL.path drops it: /v2/ != /v2).
         guard let parsed = URLComponents(string: url), parsed.scheme == "http" || parsed.scheme == "https", let host = parsed.host else {
             throw TestBedError.httpFailed(url: url, reason: "only absolute http:// and https:// URLs are supported")
