@@ -68,7 +68,10 @@ extension InProcessRegistry {
             if let own = ownAnswer(behaviour, to: seen) {
                 reply = own
             } else {
-                let ignoreRange = if case .ignoreRange? = behaviour { true } else { false }
+                let ignoreRange = switch behaviour {
+                case .ignoreRange?, .stallBody(_, _, ignoringRange: true)?: true
+                default: false
+                }
                 reply = state.withLock { answer(seen, body: body, ignoringRange: ignoreRange, state: &$0) }
                 if let behaviour { Self.change(&reply, by: behaviour) }
             }
@@ -201,7 +204,7 @@ extension InProcessRegistry {
         var pace: (bytes: Int, interval: Duration)?
         switch behaviour {
         case .cutBody(let after)?: limit = min(limit, after)
-        case .stallBody(let after, let duration)?: pause = (after, duration)
+        case .stallBody(let after, let duration, _)?: pause = (after, duration)
         case .trickle(let bytes, let interval)?: pace = (max(1, bytes), interval)
         default: break
         }

@@ -149,8 +149,10 @@ public enum RegistryBehaviour: Sendable {
     /// `bytes` of the body.
     case cutBody(after: Int)
     /// `bytes` of the body, then nothing for `duration` (or until the client
-    /// closes or the registry stops when nil), then the rest.
-    case stallBody(after: Int, for: Duration? = nil)
+    /// closes or the registry stops when nil), then the rest; with
+    /// `ignoringRange`, the whole body with 200 each time, whatever `Range`
+    /// asked, so every attempt stalls at the same byte.
+    case stallBody(after: Int, for: Duration? = nil, ignoringRange: Bool = false)
     /// The body `bytes` at a time, one batch every `interval`.
     case trickle(bytes: Int = 1, every: Duration)
     /// `Content-Length: length` whatever the body is; as many bytes of it as
@@ -179,7 +181,7 @@ extension RegistryBehaviour: CustomStringConvertible {
         case .close: "close"
         case .challenges: "challenges rewritten"
         case .cutBody(let bytes): "body cut after \(bytes) bytes"
-        case .stallBody(let bytes, _): "body stalled after \(bytes) bytes"
+        case .stallBody(let bytes, _, _): "body stalled after \(bytes) bytes"
         case .trickle(let bytes, let interval): "trickle \(bytes) bytes every \(interval)"
         case .contentLength(let length): "Content-Length \(length)"
         case .digestHeader(let value): "Docker-Content-Digest \(value ?? "removed")"

@@ -71,6 +71,28 @@ struct InProcessRetryTests {
         }
     }
 
+    /// The same behind a Basic challenge: the 401 answered is no failed
+    /// attempt, so the count and the notices are those of the failures
+    /// alone ("attempt 3 of 3", never "4 of 3").
+    @Test func aChallengeAnsweredIsNoAttempt() async throws {
+        try await InProcessBed.run(auth: .basic(username: "alice", password: "s3cret")) { bed in
+            let authorized = RequestMatch { $0.route == .manifest && $0.method == "GET" && $0.hasAuthorization }
+            bed.registry.add(authorized, .retryLater(status: 503, retryAfter: nil))
+            let error = await thrownError {
+                try await bed.withClient(.basic(username: "alice", password: "s3cret")) { client in
+                    try await client.fetchManifest(try bed.reference())
+                } configure: { $0.retries = 2 }
+            }
+            guard case .gaveUp(_, let attempts, _)? = error as? RegistryError else {
+                Issue.record("expected gaveUp, got \(String(describing: error))")
+                return
+            }
+            #expect(attempts == 3)
+            #expect(bed.registry.requests(authorized).count == 3)
+            #expect(bed.notices.all.map(\.nextAttempt) == [2, 3])
+        }
+    }
+
     /// A 429 with no pull left in the window and no time named: no retry
     /// can help, so none is made.
     @Test func exhaustedRateLimitNotRetried() async throws {

@@ -256,6 +256,62 @@ struct InProcessTransferTests {
         }
     }
 
+    /// What is not a blob is paced as a blob is: a manifest, a tag list or
+    /// a token answer at a byte every 0.13 s (the hostile registry's byte
+    /// every 2 s against 30 s, scaled down) is a stall — retried once, then
+    /// abandoned naming the rate — not a wait for the request's deadline.
+    @Test(arguments: TrickledBody.allCases)
+    func trickledBodiesAreStalls(_ trickled: TrickledBody) async throws {
+        try await InProcessBed.run(auth: trickled == .token ? .bearer() : .open) { bed in
+            bed.registry.add(trickled.match, .trickle(bytes: 1, every: .milliseconds(130)))
+            let start = ContinuousClock.now
+            let error = await thrownError {
+                try await bed.withClient { client in
+                    switch trickled {
+                    case .manifest, .token: _ = try await client.fetchManifest(try bed.reference())
+                    case .tagList: _ = try await client.tags(of: bed.repository)
+                    }
+                } configure: { $0.readTimeout = .seconds(2) }
+            }
+            let elapsed = ContinuousClock.now - start
+            let message = (error as? RegistryError)?.message ?? String(describing: error)
+            #expect(message.contains("slower than 1024 bytes/s"), "\(message)")
+            #expect(bed.registry.requests(trickled.match).count == 2, "\(message)")
+            // Two windows of 2 s and a retry delay of milliseconds; generous for a loaded machine.
+            #expect(elapsed < .seconds(12))
+        }
+    }
+
+    enum TrickledBody: String, CaseIterable, Sendable {
+        case manifest, tagList, token
+
+        var match: RequestMatch {
+            switch self {
+            case .manifest: .manifestGETs
+            case .tagList: .tagLists
+            case .token: .tokenRequests
+            }
+        }
+    }
+
+    /// A registry that ignores `Range` and stalls at the same byte each
+    /// time sends nothing new after its first attempt: the second and third
+    /// attempts are stalls without progress, and there it ends — not
+    /// `--retries` (5) times over.
+    @Test func stallAtTheSameByteIsRetriedOnce() async throws {
+        try await InProcessBed.run { bed in
+            bed.registry.add(.blobGETs, .stallBody(after: 1_000, ignoringRange: true))
+            let error = await thrownError { try await Self.fetchLayer(bed) { $0.readTimeout = .seconds(1) } }
+            guard case .gaveUp(_, let attempts, let last)? = error as? RegistryError else {
+                Issue.record("expected gaveUp, got \(String(describing: error))")
+                return
+            }
+            #expect(attempts == 3)
+            #expect(last.contains("twice in a row"))
+            #expect(bed.registry.requests(.blobGETs).count == 3)
+        }
+    }
+
     /// Runs `body` under a deadline of `limit` enforced around it, as
     /// ``PullSession`` does; what it threw and how long it took.
     static func underDeadline(
