@@ -39,7 +39,7 @@ extension RegistryClient {
         // The challenges answered for this request, by identity.
         var answered: [String] = []
         while true {
-            try retry.checkDeadline(url: request.url, last: "no attempt left in time")
+            try retry.checkDeadline(url: rebased(request.url), last: "no attempt left in time")
             guard let exchange = try await exchange(request, retry: &retry, prepare: prepare) else { continue }
             let response = exchange.response
             let status = response.status.code
@@ -52,13 +52,14 @@ extension RegistryClient {
                 continue
             }
             if RetryBudget.isRetryable(status: status) {
-                try await retryAfterStatus(response, url: request.url, retry: &retry)
+                // Named as it is asked: over plain http, if the endpoint fell back to it.
+                try await retryAfterStatus(response, url: rebased(request.url), retry: &retry)
                 continue
             }
             do {
                 return try await receive(response)
             } catch let interrupted as TransferInterrupted {
-                try await retrying(after: interrupted.failure, url: request.url, retry: &retry)
+                try await retrying(after: interrupted.failure, url: rebased(request.url), retry: &retry)
             }
         }
     }

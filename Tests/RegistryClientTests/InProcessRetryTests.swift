@@ -53,18 +53,22 @@ struct InProcessRetryTests {
 
     /// A registry that keeps failing: `--retries` more attempts, then an
     /// error that says how many there were and what the last one got.
-    @Test(arguments: [429, 500, 503])
-    func givesUpAfterRetries(_ status: Int) async throws {
+    /// Asked over https first, as a loopback registry named without a
+    /// scheme is, the error names the plain-http URL that was retried.
+    @Test(arguments: [429, 500, 503], [false, true])
+    func givesUpAfterRetries(_ status: Int, fallingBackToHTTP: Bool) async throws {
         try await InProcessBed.run { bed in
             bed.registry.add(.manifestGETs, .retryLater(status: status, retryAfter: nil))
+            let endpoint = fallingBackToHTTP ? RegistryEndpoint(scheme: "https", host: bed.registry.host, fallsBackToPlainHTTP: true) : nil
             let error = await thrownError {
-                try await bed.withClient { client in try await client.fetchManifest(try bed.reference()) } configure: { $0.retries = 2 }
+                try await bed.withClient(endpoint: endpoint) { client in try await client.fetchManifest(try bed.reference()) } configure: { $0.retries = 2 }
             }
-            guard case .gaveUp(_, let attempts, let last)? = error as? RegistryError else {
+            guard case .gaveUp(let url, let attempts, let last)? = error as? RegistryError else {
                 Issue.record("expected gaveUp, got \(String(describing: error))")
                 return
             }
             #expect(attempts == 3)
+            #expect(url.hasPrefix("http://"), "\(url)")
             #expect(last.hasPrefix("HTTP \(status)"))
             #expect(bed.registry.requests(.manifestGETs).count == 3)
             #expect(bed.notices.all.map(\.nextAttempt) == [2, 3])
