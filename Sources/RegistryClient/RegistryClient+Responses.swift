@@ -134,6 +134,9 @@ extension RegistryClient {
         // connection like any other; every other TLS error is final.
         if case .uncleanShutdown? = error as? NIOSSLError { return true }
         if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError { return false }
+        // An answer that is not HTTP (a control character in a header, say)
+        // is what the registry sends, every time: asking again only waits.
+        if error is HTTPParserError { return false }
         return true
     }
 

@@ -97,6 +97,24 @@ struct InProcessRetryTests {
         }
     }
 
+    /// An answer that is not HTTP — a control character in a header — is
+    /// what the registry sends every time: refused at once, not retried.
+    @Test func malformedAnswerNotRetried() async throws {
+        let server = try await RawAnswerServer.start(
+            answer: "HTTP/1.1 307 Temporary Redirect\r\nLocation: /v2/r/x/manifests/y\u{1B}]0;title\u{07}\r\nContent-Length: 0\r\n\r\n")
+        defer { server.stop() }
+        let notices = NoticeLog()
+        var configuration = InProcessBed.configuration(notices: notices)
+        configuration.retries = 2
+        let client = RegistryClient(endpoint: RegistryEndpoint(scheme: "http", host: server.hostPort), credentials: nil, configuration: configuration)
+        let error = await thrownError {
+            try await client.use { client in try await client.fetchManifest(try ImageReference(parsing: "\(server.hostPort)/r/x:v1")) }
+        }
+        #expect(error != nil)
+        #expect(server.requests == 1, "\(String(describing: error))")
+        #expect(notices.all.isEmpty)
+    }
+
     /// A 429 with no pull left in the window and no time named: no retry
     /// can help, so none is made.
     @Test func exhaustedRateLimitNotRetried() async throws {
