@@ -134,9 +134,17 @@ extension RegistryClient {
         // connection like any other; every other TLS error is final.
         if case .uncleanShutdown? = error as? NIOSSLError { return true }
         if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError { return false }
-        // An answer that is not HTTP (a control character in a header, say)
-        // is what the registry sends, every time: asking again only waits.
-        if error is HTTPParserError { return false }
+        // A head that is not HTTP (a control character in a header, a status
+        // line that is none) is what the registry sends, every time: asking
+        // again only waits. A body cut short is a parser error too
+        // (`invalidEOFState`), and that one is retried.
+        if let parserError = error as? HTTPParserError {
+            let final: [HTTPParserError] = [
+                .invalidHeaderToken, .invalidVersion, .invalidStatus, .invalidContentLength,
+                .unexpectedContentLength, .headerOverflow, .invalidConstant,
+            ]
+            return !final.contains(parserError)
+        }
         return true
     }
 
