@@ -238,7 +238,7 @@ extension RegistryClient {
 
     /// Throws once the run's deadline has passed.
     func checkDeadline(url: String, last: @autoclosure () -> String) throws(RegistryError) {
-        try makeRetryBudget().checkDeadline(url: url, last: last())
+        try makeRetryBudget().checkDeadline(url: rebased(url), last: last())
     }
 }
 

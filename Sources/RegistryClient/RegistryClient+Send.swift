@@ -52,14 +52,13 @@ extension RegistryClient {
                 continue
             }
             if RetryBudget.isRetryable(status: status) {
-                // Named as it is asked: over plain http, if the endpoint fell back to it.
-                try await retryAfterStatus(response, url: rebased(request.url), retry: &retry)
+                try await retryAfterStatus(response, url: request.url, retry: &retry)
                 continue
             }
             do {
                 return try await receive(response)
             } catch let interrupted as TransferInterrupted {
-                try await retrying(after: interrupted.failure, url: rebased(request.url), retry: &retry)
+                try await retrying(after: interrupted.failure, url: request.url, retry: &retry)
             }
         }
     }
@@ -132,7 +131,8 @@ extension RegistryClient {
 
     /// Retries after a 429 or 5xx: `Retry-After` honoured, Docker Hub's
     /// rate-limit headers said; no retry when no pull is left and no time is named.
-    private func retryAfterStatus(_ response: HTTPClientResponse, url: String, retry: inout RetryBudget) async throws {
+    private func retryAfterStatus(_ response: HTTPClientResponse, url asked: String, retry: inout RetryBudget) async throws {
+        let url = rebased(asked)
         let status = response.status.code
         let body = await errorBody(response)
         let rateLimit = RateLimit(response.headers)
@@ -148,7 +148,9 @@ extension RegistryClient {
     }
 
     /// Records a failed attempt and waits before the next, or throws when none is left.
-    private func retrying(after failure: AttemptFailure, url: String, retry: inout RetryBudget) async throws {
+    /// `url` is named as it is asked: over plain http once the endpoint fell back to it.
+    private func retrying(after failure: AttemptFailure, url asked: String, retry: inout RetryBudget) async throws {
+        let url = rebased(asked)
         let delay = try retry.failed(url: url, failure)
         try await pause(delay, url: url, retry: retry)
     }
