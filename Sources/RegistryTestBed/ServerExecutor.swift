@@ -10,14 +10,8 @@ import Synchronization
 /// measured), and a mirror that answers in milliseconds looked dead to a
 /// hocker bounded at 10 s. Serial queues are overcommitting: each gets a
 /// thread of its own when it has work, whatever the pool is doing.
-public final class ServerExecutor: TaskExecutor {
+final class ServerExecutor: TaskExecutor {
     static let shared = ServerExecutor(width: 4)
-
-    /// For long CPU-bound test work (the randomised parsers): threads apart
-    /// from the servers' and from the pool, so it delays neither. A test
-    /// runs there with `withTaskExecutorPreference(ServerExecutor.work)`,
-    /// still its own task (its issues are recorded as its own).
-    public static let work = ServerExecutor(width: 2)
 
     private let queues: [DispatchQueue]
     private let next = Mutex(0)
@@ -26,7 +20,7 @@ public final class ServerExecutor: TaskExecutor {
         queues = (0..<width).map { DispatchQueue(label: "hocker.test-bed.server-\($0)") }
     }
 
-    public func enqueue(_ job: consuming ExecutorJob) {
+    func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let queue = next.withLock { index in
             defer { index = (index + 1) % queues.count }
